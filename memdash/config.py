@@ -1,0 +1,366 @@
+"""The config file: where it is found, what it may say, and its errors.
+
+Where memdash looks, first match wins:
+
+==========================  ==========================================
+``--config FILE``           the command line
+``$MEMDASH_CONFIG``         the environment
+``<user config dir>``       ``~/.config/memdash/config.toml`` on Linux
+==========================  ==========================================
+
+A missing default file is fine (defaults apply); a file named by ``--config`` or
+``$MEMDASH_CONFIG`` must exist. What a file may say::
+
+    theme = "memdash-dark"       # any registered theme
+    interval = 1.0               # seconds between refreshes
+    top = 25                     # process rows shown before "show all"
+    read_only = false            # true: no cleanup keys, no `memdash cleanup`
+    discover = true              # find local probes through their Unix sockets
+
+    [thresholds]                 # percent where each level begins
+    good = 70
+    warning = 75
+    critical = 85
+
+    [thresholds.gpu]             # the same for GPU memory; defaults to [thresholds]
+    critical = 95
+
+    [[targets]]                  # a service to poll; see docs/targets.md
+    name = "api"
+    url = "http://127.0.0.1:8000/memdash"
+
+    [keymap]                     # binding id -> keys, e.g. force_gc = "G"
+
+Every problem is a :class:`ConfigError` naming the file, the key and what is wrong.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from memdash.levels import Thresholds
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+KINDS = ("auto", "probe", "prometheus", "json")
+ENV_CONFIG = "MEMDASH_CONFIG"
+
+
+class ConfigError(Exception):
+    """A config problem: ``str()`` is one line naming file, key and problem."""
+
+    def __init__(self, path: str | os.PathLike[str] | None, key: str | None, message: str) -> None:
+        self.path = str(path) if path is not None else None
+        self.key = key
+        self.message = message
+        where = self.path or "config"
+        if key:
+            where = f"{where}: {key}"
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetConfig:
+    """One ``[[targets]]`` entry (or a URL given on the command line).
+
+    The token is never stored here: ``token_env`` names an environment variable
+    and ``token_file`` a file, both read by :meth:`token` when a request is made.
+    """
+
+    name: str
+    url: str
+    kind: str = "auto"
+    token_env: str | None = None
+    token_file: str | None = None
+    verify: bool = True
+    ca: str | None = None
+    timeout: float = 2.0
+    interval: float = 2.0
+    limit_mb: float | None = None
+    thresholds: Thresholds | None = None
+    fields: Mapping[str, str] = field(default_factory=dict)
+    actions: Mapping[str, str] = field(default_factory=dict)
+    read_only: bool = False
+
+    def token(self) -> str | None:
+        """The bearer token, read now from the environment or the file; ``None`` if unset.
+
+        Raises:
+            ConfigError: the token file cannot be read (the message names the
+                file, never its contents).
+        """
+        if self.token_env:
+            value = os.environ.get(self.token_env)
+            if value:
+                return value.strip()
+        if self.token_file:
+            path = Path(self.token_file).expanduser()
+            try:
+                value = path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(
+                    None, f"targets.{self.name}.token_file", f"cannot read {path}: {exc.strerror}"
+                ) from None
+            return value or None
+        return None
+
+    @property
+    def limit_bytes(self) -> int | None:
+        """``limit_mb`` in bytes."""
+        return None if self.limit_mb is None else int(self.limit_mb * 1024 * 1024)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    """Everything the config file (and defaults) decide. Immutable."""
+
+    path: str | None = None
+    theme: str = "memdash-dark"
+    interval: float = 1.0
+    top: int = 25
+    read_only: bool = False
+    discover: bool = True
+    thresholds: Thresholds = Thresholds()
+    gpu_thresholds: Thresholds = Thresholds()
+    targets: tuple[TargetConfig, ...] = ()
+    keymap: Mapping[str, str] = field(default_factory=dict)
+
+
+def default_config_path() -> Path:
+    """The platform's config file path (``~/.config/memdash/config.toml`` on Linux)."""
+    from platformdirs import user_config_path
+
+    return user_config_path("memdash") / "config.toml"
+
+
+def find_config_path(explicit: str | None) -> tuple[Path | None, bool]:
+    """Which file to read, and whether it must exist (it was named explicitly)."""
+    if explicit:
+        return Path(explicit).expanduser(), True
+    env = os.environ.get(ENV_CONFIG)
+    if env:
+        return Path(env).expanduser(), True
+    default = default_config_path()
+    return default, False
+
+
+def load_config(explicit: str | None = None) -> Config:
+    """Find and read the config; defaults when there is none.
+
+    Raises:
+        ConfigError: the file is missing (when named), unreadable, not TOML, or
+            says something memdash does not accept.
+    """
+    path, required = find_config_path(explicit)
+    if path is None:
+        return Config()
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        if required:
+            raise ConfigError(path, None, "file not found") from None
+        return Config()
+    except OSError as exc:
+        raise ConfigError(path, None, f"cannot read: {exc.strerror}") from None
+    try:
+        mapping = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(path, None, "not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, None, f"invalid TOML: {exc}") from None
+    return config_from_mapping(mapping, path=str(path))
+
+
+def config_from_mapping(data: Mapping[str, Any], *, path: str | None = None) -> Config:
+    """Build a :class:`Config` from parsed TOML, rejecting unknown or invalid keys."""
+    r = _Reader(path)
+    r.known(data, "", {"theme", "interval", "top", "read_only", "discover", "thresholds", "targets", "keymap"})
+    thresholds = r.thresholds(data.get("thresholds", {}), "thresholds", Thresholds(), allow_gpu=True)
+    gpu_raw = data.get("thresholds", {}).get("gpu", {}) if isinstance(data.get("thresholds"), dict) else {}
+    gpu_thresholds = r.thresholds(gpu_raw, "thresholds.gpu", thresholds)
+    targets_raw = data.get("targets", [])
+    if not isinstance(targets_raw, list):
+        raise ConfigError(path, "targets", "must be an array of tables ([[targets]])")
+    targets = tuple(r.target(t, f"targets[{i}]", thresholds) for i, t in enumerate(targets_raw))
+    names = [t.name for t in targets]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(path, "targets", f"two targets are named {name!r}")
+    keymap_raw = data.get("keymap", {})
+    if not isinstance(keymap_raw, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in keymap_raw.items()
+    ):
+        raise ConfigError(path, "keymap", 'must map binding ids to keys, e.g. force_gc = "G"')
+    return Config(
+        path=path,
+        theme=r.string(data, "theme", "memdash-dark"),
+        interval=r.number(data, "interval", 1.0, low=0.1, high=3600),
+        top=int(r.number(data, "top", 25, low=1, high=100000, integer=True)),
+        read_only=r.boolean(data, "read_only", False),
+        discover=r.boolean(data, "discover", True),
+        thresholds=thresholds,
+        gpu_thresholds=gpu_thresholds,
+        targets=targets,
+        keymap=dict(keymap_raw),
+    )
+
+
+class _Reader:
+    """Typed reads of a TOML mapping that fail with a :class:`ConfigError`."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+
+    def fail(self, key: str, message: str) -> ConfigError:
+        return ConfigError(self.path, key, message)
+
+    def known(self, data: Mapping[str, Any], prefix: str, allowed: set[str]) -> None:
+        if not isinstance(data, Mapping):
+            raise self.fail(prefix.rstrip(".") or "config", "must be a table")
+        for key in data:
+            if key not in allowed:
+                full = f"{prefix}{key}"
+                raise self.fail(full, f"unknown key (expected one of: {', '.join(sorted(allowed))})")
+
+    def number(
+        self,
+        data: Mapping[str, Any],
+        key: str,
+        default: float | None,
+        *,
+        low: float,
+        high: float,
+        prefix: str = "",
+        integer: bool = False,
+    ) -> float:
+        value = data.get(key, default)
+        full = f"{prefix}{key}"
+        if value is None:
+            return value  # type: ignore[return-value]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(full, f"must be a number, not {_toml_type(value)}")
+        if integer and not float(value).is_integer():
+            raise self.fail(full, f"must be a whole number, got {value}")
+        if math.isnan(value) or not low <= value <= high:
+            raise self.fail(full, f"must be between {low:g} and {high:g}, got {value}")
+        return float(value)
+
+    def string(self, data: Mapping[str, Any], key: str, default: str | None, *, prefix: str = "") -> Any:
+        value = data.get(key, default)
+        if value is not None and not isinstance(value, str):
+            raise self.fail(f"{prefix}{key}", f"must be a string, not {_toml_type(value)}")
+        return value
+
+    def boolean(self, data: Mapping[str, Any], key: str, default: bool, *, prefix: str = "") -> bool:
+        value = data.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(f"{prefix}{key}", f"must be true or false, not {_toml_type(value)}")
+        return value
+
+    def string_map(self, data: Mapping[str, Any], key: str, prefix: str) -> dict[str, str]:
+        value = data.get(key, {})
+        if not isinstance(value, Mapping):
+            raise self.fail(f"{prefix}{key}", "must be a table")
+        for k, v in value.items():
+            if not isinstance(v, str):
+                raise self.fail(f"{prefix}{key}.{k}", f"must be a string, not {_toml_type(v)}")
+        return dict(value)
+
+    def thresholds(
+        self, data: Any, prefix: str, base: Thresholds, *, allow_gpu: bool = False
+    ) -> Thresholds:
+        if not isinstance(data, Mapping):
+            raise self.fail(prefix, "must be a table")
+        allowed = {"good", "warning", "critical"} | ({"gpu"} if allow_gpu else set())
+        self.known(data, prefix + ".", allowed)
+        values = {}
+        for key in ("good", "warning", "critical"):
+            values[key] = self.number(
+                data, key, getattr(base, key), low=0, high=100, prefix=prefix + "."
+            )
+        try:
+            return Thresholds(**values)
+        except ValueError as exc:
+            raise self.fail(prefix, str(exc)) from None
+
+    def target(self, data: Any, where: str, thresholds: Thresholds) -> TargetConfig:
+        if not isinstance(data, Mapping):
+            raise self.fail(where, "must be a table")
+        name = data.get("name")
+        label = f"targets.{name}" if isinstance(name, str) and name else where
+        p = label + "."
+        self.known(
+            data,
+            p,
+            {
+                "name", "url", "kind", "token_env", "token_file", "token", "verify", "ca",
+                "timeout", "interval", "limit_mb", "thresholds", "fields", "actions", "read_only",
+            },
+        )
+        if "token" in data:
+            raise self.fail(
+                p + "token",
+                "tokens are not read from the config file; use token_env or token_file",
+            )
+        if not isinstance(name, str) or not name.strip():
+            raise self.fail(p + "name", "every target needs a name")
+        url = data.get("url")
+        if not isinstance(url, str) or not url.strip():
+            raise self.fail(p + "url", "every target needs a url")
+        if not url.startswith(("http://", "https://", "unix:")):
+            raise self.fail(p + "url", f"must start with http://, https:// or unix:, got {url!r}")
+        kind = self.string(data, "kind", "auto", prefix=p)
+        if kind not in KINDS:
+            raise self.fail(p + "kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
+        verify = self.boolean(data, "verify", True, prefix=p)
+        actions = self.string_map(data, "actions", p)
+        for action, route in actions.items():
+            parts = route.split(None, 1)
+            if len(parts) != 2 or parts[0].upper() not in {"GET", "POST", "PUT", "DELETE", "PATCH"} or not parts[1].startswith("/"):
+                raise self.fail(f"{p}actions.{action}", f'must look like "POST /path", got {route!r}')
+        t_raw = data.get("thresholds")
+        return TargetConfig(
+            name=name.strip(),
+            url=url.strip(),
+            kind=kind,
+            token_env=self.string(data, "token_env", None, prefix=p),
+            token_file=self.string(data, "token_file", None, prefix=p),
+            verify=verify,
+            ca=self.string(data, "ca", None, prefix=p),
+            timeout=self.number(data, "timeout", 2.0, low=0.05, high=300, prefix=p),
+            interval=self.number(data, "interval", 2.0, low=0.1, high=3600, prefix=p),
+            limit_mb=self.number(data, "limit_mb", None, low=1, high=1 << 40, prefix=p),
+            thresholds=None if t_raw is None else self.thresholds(t_raw, p + "thresholds", thresholds),
+            fields=self.string_map(data, "fields", p),
+            actions=actions,
+            read_only=self.boolean(data, "read_only", False, prefix=p),
+        )
+
+
+def _toml_type(value: object) -> str:
+    return {
+        str: "a string", int: "an integer", float: "a number", bool: "a boolean",
+        list: "an array", dict: "a table",
+    }.get(type(value), type(value).__name__)
+
+
+def target_from_url(url: str, *, index: int = 0, token_env: str | None = None) -> TargetConfig:
+    """A target for a URL given on the command line: named after its host and port."""
+    from urllib.parse import urlsplit
+
+    if url.startswith("unix:"):
+        name = Path(url[5:].split("?", 1)[0].lstrip("/")).stem or f"target{index}"
+    else:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(None, "url", f"not an http(s):// or unix: URL: {url!r}")
+        name = parts.netloc.rsplit("@", 1)[-1]
+    return TargetConfig(name=name, url=url, token_env=token_env)

@@ -1,0 +1,264 @@
+"""Samples: the plain, immutable records that sources produce and widgets render.
+
+All sizes are bytes (``*_bytes``), percents are 0-100, ratios 0..1
+(``hit_rate``), durations seconds, times Unix epoch seconds. A value that could
+not be read is ``None``, never 0. Nothing here imports Textual, psutil or httpx.
+
+The data flows one way::
+
+    sources/*  ->  samples (this module)  ->  History  ->  widgets / snapshot JSON
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from memdash.levels import Level
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CgroupMemory:
+    """One cgroup's memory figures.
+
+    ``limit_bytes`` is ``None`` when the cgroup has no finite limit (v2 ``max``,
+    v1's huge sentinel) or the file could not be read.
+    """
+
+    path: str
+    version: int
+    usage_bytes: int | None
+    limit_bytes: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SystemMemory:
+    """The box's memory, measured against the limit that really applies.
+
+    When memdash itself runs under a finite cgroup limit (a container), that limit
+    is the 100 %: ``limit_bytes`` is set, and ``percent`` is the cgroup's usage
+    against it. Otherwise ``limit_bytes`` is ``None`` and ``percent`` is
+    ``used / total`` of physical memory.
+    """
+
+    total_bytes: int
+    available_bytes: int
+    used_bytes: int
+    percent: float
+    swap_total_bytes: int
+    swap_used_bytes: int
+    limit_bytes: int | None
+    cgroup: CgroupMemory | None
+    level: Level = Level.UNKNOWN
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessMemory:
+    """One process's memory.
+
+    ``uss_bytes``/``pss_bytes``/``swap_bytes`` come from ``smaps_rollup`` and are
+    read only for the rows that need them (visible, or top N); elsewhere, or when
+    access is denied, they are ``None``. ``limit_bytes`` is the limit that applies
+    to this process: its own cgroup's, else the box's, else physical memory.
+    ``percent`` is RSS against it. ``growth_bytes_per_min`` is ``None`` until the
+    history holds enough points to say.
+    """
+
+    pid: int
+    ppid: int | None
+    name: str
+    cmdline: str
+    user: str | None
+    rss_bytes: int
+    uss_bytes: int | None = None
+    pss_bytes: int | None = None
+    swap_bytes: int | None = None
+    limit_bytes: int
+    percent: float
+    growth_bytes_per_min: float | None = None
+    gpu_bytes: int | None = None
+    level: Level = Level.UNKNOWN
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GpuProcess:
+    """A process using a GPU, as NVML reports it (``used_bytes`` may be unknown)."""
+
+    pid: int
+    used_bytes: int | None
+    kind: str = "compute"  # compute | graphics
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GpuDevice:
+    """One GPU (or MIG instance) as NVML reports it."""
+
+    index: int
+    name: str
+    uuid: str | None
+    total_bytes: int | None
+    used_bytes: int | None
+    free_bytes: int | None
+    percent: float | None
+    utilization: float | None  # GPU busy percent, None where NOT_SUPPORTED
+    temperature: float | None  # Celsius
+    processes: tuple[GpuProcess, ...] = ()
+    level: Level = Level.UNKNOWN
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GpuStatus:
+    """All GPUs on the box. ``available`` is False with a readable ``reason``
+    (``"no NVIDIA driver found"``) when NVML cannot be used."""
+
+    available: bool
+    reason: str | None = None
+    driver: str | None = None
+    devices: tuple[GpuDevice, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GcGeneration:
+    """One GC generation: objects counted against the threshold that triggers it,
+    and what its collections have done so far."""
+
+    generation: int
+    count: int | None
+    threshold: int | None
+    collections: int | None
+    collected: int | None
+    uncollectable: int | None
+    pause_total_seconds: float | None = None
+    pause_last_seconds: float | None = None
+    pause_max_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GcStats:
+    """A Python process's garbage collector."""
+
+    generations: tuple[GcGeneration, ...]
+    enabled: bool | None = None
+    pause_total_seconds: float | None = None
+    pause_last_seconds: float | None = None
+    pause_max_seconds: float | None = None
+    garbage: int | None = None  # len(gc.garbage)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CacheStats:
+    """A cache's effectiveness. ``hit_rate`` is a ratio 0..1, ``None`` before any lookup."""
+
+    name: str
+    hits: int | None
+    misses: int | None
+    hit_rate: float | None
+    size: int | None
+    maxsize: int | None
+    size_bytes: int | None = None
+    evictions: int | None = None
+
+    @property
+    def lookups(self) -> int:
+        """Hits plus misses, 0 where unknown."""
+        return (self.hits or 0) + (self.misses or 0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TorchDevice:
+    """PyTorch's caching allocator on one CUDA device, as the service reports it.
+
+    ``reserved_bytes - allocated_bytes`` is what ``torch.cuda.empty_cache()`` can
+    give back to the driver.
+    """
+
+    device: int
+    allocated_bytes: int | None
+    reserved_bytes: int | None
+    max_allocated_bytes: int | None
+    name: str | None = None
+
+    @property
+    def releasable_bytes(self) -> int | None:
+        """Reserved but not allocated: what a CUDA cache release can return."""
+        if self.reserved_bytes is None or self.allocated_bytes is None:
+            return None
+        return max(0, self.reserved_bytes - self.allocated_bytes)
+
+
+#: Cleanup actions memdash knows, in the order keys and menus show them.
+ACTIONS: tuple[str, ...] = ("gc", "caches", "cuda", "trim", "all")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetSample:
+    """One poll of a target: a service memdash reads over HTTP(S) or a Unix socket.
+
+    ``ok`` is False when this poll failed; the figures are then those of the last
+    good sample (``last_ok`` says when that was), and ``error`` says what went
+    wrong, in words, never with a token in it.
+    """
+
+    name: str
+    url: str
+    kind: str  # probe | prometheus | json
+    ok: bool
+    error: str | None = None
+    time: float = 0.0
+    last_ok: float | None = None
+    pid: int | None = None
+    rss_bytes: int | None = None
+    percent: float | None = None
+    limit_bytes: int | None = None
+    gc: GcStats | None = None
+    caches: tuple[CacheStats, ...] = ()
+    gpu: tuple[TorchDevice, ...] | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    actions: tuple[str, ...] = ()
+    level: Level = Level.UNKNOWN
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CleanupResult:
+    """What a cleanup really did, as the service (or memdash) measured it.
+
+    ``ok`` False with ``error`` in words for refusals (401, 429, unsupported).
+    ``rss_before_bytes``/``rss_after_bytes`` are the OS's view, not Python's.
+    """
+
+    target: str
+    action: str
+    ok: bool
+    error: str | None = None
+    status: int | None = None
+    rss_before_bytes: int | None = None
+    rss_after_bytes: int | None = None
+    gpu_reserved_before_bytes: int | None = None
+    gpu_reserved_after_bytes: int | None = None
+    collected: int | None = None
+    note: str | None = None
+    retry_after_seconds: float | None = None
+    raw: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def rss_freed_bytes(self) -> int | None:
+        """Before minus after; negative when RSS grew."""
+        if self.rss_before_bytes is None or self.rss_after_bytes is None:
+            return None
+        return self.rss_before_bytes - self.rss_after_bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Snapshot:
+    """Everything one refresh produced. ``eq=False``: compared by identity, so a
+    reactive holding it fires on every new snapshot without a deep compare."""
+
+    host: str
+    time: float
+    system: SystemMemory | None
+    processes: tuple[ProcessMemory, ...]
+    process_count: int
+    gpus: GpuStatus
+    targets: tuple[TargetSample, ...] = ()
+    errors: tuple[str, ...] = ()
+    level: Level = Level.UNKNOWN
