@@ -1,0 +1,8 @@
+"""Sources: where samples come from. None of them imports Textual.
+
+- :mod:`~memdash.sources.cgroup`: cgroup v1/v2 limits (stdlib only; the probe uses it)
+- :mod:`~memdash.sources.system`: the box's memory
+- :mod:`~memdash.sources.processes`: per-process memory
+- :mod:`~memdash.sources.gpu`: NVML devices and processes
+- :mod:`~memdash.sources.remote`: services over HTTP(S) or Unix sockets
+"""
