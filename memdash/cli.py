@@ -1,0 +1,340 @@
+"""The ``memdash`` command line.
+
+::
+
+    memdash [URL ...]                      the dashboard (local box, plus targets)
+    memdash snapshot [--json] [URL ...]    one poll, printed; exit status per level
+    memdash cleanup TARGET ACTION          run a cleanup on a target from a script
+    memdash demo [--serve-only]            a demo service with the probe, and the dashboard on it
+
+Heavy modules (Textual, httpx) are imported only by the commands that use them.
+Users never see a traceback: errors are one line on stderr and an exit status
+(set ``MEMDASH_DEBUG=1`` to get the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from typing import Sequence
+
+from memdash import __version__
+from memdash.config import Config, ConfigError, TargetConfig, load_config, target_from_url
+from memdash.model import ACTIONS
+
+COMMANDS = ("snapshot", "cleanup", "demo")
+TOKEN_ENV_DEFAULT = "MEMDASH_TOKEN"
+
+MAIN_EPILOG = """\
+commands:
+  snapshot     one poll, printed as a table or --json (exit 0 ok, 1 warning, 2 critical, 3 unreadable)
+  cleanup      run a cleanup action (gc, caches, cuda, trim, all) on a target
+  demo         start a demo service that embeds the probe and open the dashboard on it
+
+targets:
+  URL arguments are services to poll: a memdash probe, any Prometheus /metrics,
+  or a JSON memory endpoint (http://, https:// or unix:/path.sock). A bearer
+  token for them is read from $MEMDASH_TOKEN (or --token-env NAME), never argv.
+
+config:
+  --config FILE, else $MEMDASH_CONFIG, else ~/.config/memdash/config.toml
+  (thresholds, targets, theme, keymap; see README.md)
+
+Run 'memdash COMMAND --help' for a command's options.
+"""
+
+
+class UsageError(Exception):
+    """A wrong command line: printed as one line, exit status 2."""
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="config file (default: $MEMDASH_CONFIG or ~/.config/memdash/config.toml)")
+    p.add_argument(
+        "--token-env",
+        metavar="NAME",
+        default=TOKEN_ENV_DEFAULT,
+        help=f"environment variable holding the bearer token for URL targets (default: {TOKEN_ENV_DEFAULT})",
+    )
+    p.add_argument("--no-gpu", action="store_true", help="do not poll NVIDIA GPUs")
+    p.add_argument("--no-discover", action="store_true", help="do not look for local probes on their Unix sockets")
+    p.add_argument("--insecure", action="store_true", help="do not verify TLS certificates of URL targets")
+
+
+def dashboard_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="memdash",
+        description="See which processes and services hold memory, against the limit that applies, and free it measurably.",
+        epilog=MAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("urls", nargs="*", metavar="URL", help="services to poll (probe, Prometheus or JSON endpoints)")
+    p.add_argument("--version", action="version", version=f"memdash {__version__}")
+    _add_common(p)
+    p.add_argument("-i", "--interval", type=float, metavar="SECONDS", help="refresh interval (default 1.0)")
+    p.add_argument("--theme", help="theme name (memdash-dark, memdash-light, memdash-contrast, or any Textual theme)")
+    p.add_argument("--top", type=int, metavar="N", help="process rows shown before 'show all' (default 25)")
+    p.add_argument("--read-only", action="store_true", help="no cleanup keys")
+    return p
+
+
+def snapshot_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="memdash snapshot",
+        description="Poll once and print. Exit status: 0 excellent/good, 1 warning, 2 critical, 3 something unreadable.",
+    )
+    p.add_argument("urls", nargs="*", metavar="URL", help="services to poll as well")
+    _add_common(p)
+    p.add_argument("--json", action="store_true", help="print one JSON document (schema 1, see docs/snapshot.md)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--top", type=int, metavar="N", help="the N processes with most RSS (default: config 'top', 25)")
+    g.add_argument("--all", action="store_true", help="every process")
+    return p
+
+
+def cleanup_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="memdash cleanup",
+        description="Run a cleanup on a target and print what it freed (RSS before -> after).",
+    )
+    p.add_argument("target", help="a target name from the config, or a URL")
+    p.add_argument("action", choices=ACTIONS, help="what to run")
+    _add_common(p)
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--generation", type=int, choices=(0, 1, 2), help="gc: collect only up to this generation")
+    p.add_argument("--name", metavar="CACHE", help="caches: clear only this cache")
+    p.add_argument("--worker", type=int, metavar="PID", help="pre-fork servers: only this worker")
+    return p
+
+
+def _load(args: argparse.Namespace) -> Config:
+    return load_config(args.config)
+
+
+def _url_targets(args: argparse.Namespace, config: Config) -> tuple[TargetConfig, ...]:
+    targets = list(config.targets)
+    for i, url in enumerate(getattr(args, "urls", []) or []):
+        t = target_from_url(url, index=i, token_env=args.token_env)
+        if args.insecure:
+            import dataclasses
+
+            t = dataclasses.replace(t, verify=False)
+        targets.append(t)
+    names = [t.name for t in targets]
+    for i, t in enumerate(targets):
+        if names.count(t.name) > 1:
+            import dataclasses
+
+            targets[i] = dataclasses.replace(t, name=f"{t.name}#{i + 1}")
+    return tuple(targets)
+
+
+def _discovered(config: Config, args: argparse.Namespace) -> tuple[TargetConfig, ...]:
+    if args.no_discover or not config.discover:
+        return ()
+    try:
+        from memdash.sources.discovery import discover_targets
+    except ImportError:
+        return ()
+    try:
+        return tuple(discover_targets())
+    except OSError:
+        return ()
+
+
+# -- commands -------------------------------------------------------------
+
+
+def run_snapshot(argv: Sequence[str]) -> int:
+    args = snapshot_parser().parse_args(argv)
+    config = _load(args)
+    if args.top is not None and args.top < 1:
+        raise UsageError("--top must be at least 1")
+    targets = _url_targets(args, config) + _discovered(config, args)
+
+    from memdash.collector import LocalCollector
+    from memdash.report import exit_status, snapshot_json, snapshot_text
+
+    samples = ()
+    if targets:
+        samples = asyncio.run(_poll_targets_once(targets, config))
+    collector = LocalCollector(config, gpu=not args.no_gpu)
+    try:
+        limit = None if args.all else (args.top or config.top)
+        # USS/PSS/swap are read for every row that is printed, and only those.
+        snap = collector.poll(detail_top=sys.maxsize if limit is None else limit, limit=limit, targets=samples)
+    finally:
+        collector.close()
+    if args.json:
+        print(json.dumps(snapshot_json(snap), indent=2))
+    else:
+        import shutil
+
+        print(snapshot_text(snap, width=shutil.get_terminal_size((120, 24)).columns))
+    return exit_status(snap)
+
+
+async def _poll_targets_once(targets: Sequence[TargetConfig], config: Config):
+    from memdash.sources.remote import TargetPoller
+
+    poller = TargetPoller(targets, config.thresholds)
+    try:
+        return await poller.poll_once()
+    finally:
+        await poller.aclose()
+
+
+def run_cleanup(argv: Sequence[str]) -> int:
+    args = cleanup_parser().parse_args(argv)
+    config = _load(args)
+    if config.read_only:
+        raise UsageError(f"read-only: cleanups are disabled by {config.path or 'the config'}")
+    targets = _url_targets(args, config) + _discovered(config, args)
+    target = next((t for t in targets if t.name == args.target), None)
+    if target is None and args.target.startswith(("http://", "https://", "unix:")):
+        target = target_from_url(args.target, token_env=args.token_env)
+        targets = targets + (target,)
+    if target is None:
+        known = ", ".join(t.name for t in targets) or "none configured"
+        raise UsageError(f"unknown target {args.target!r} (known: {known})")
+    if target.read_only:
+        raise UsageError(f"read-only: cleanups are disabled for target {target.name!r}")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError("refusing to run a cleanup without confirmation: stdin is not a terminal (use --yes)")
+        answer = input(f"Run {args.action} on {target.name} ({target.url})? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("cancelled", file=sys.stderr)
+            return 1
+    options = {k: v for k, v in (("generation", args.generation), ("name", args.name), ("worker", args.worker)) if v is not None}
+    result = asyncio.run(_cleanup(target, config, args.action, options))
+    from memdash.units import human_bytes
+
+    if args.json:
+        from memdash.actions import result_json
+
+        print(json.dumps(result_json(result), indent=2))
+    elif result.ok:
+        freed = result.rss_freed_bytes
+        line = f"{result.target}: {result.action} done"
+        if result.rss_before_bytes is not None:
+            line += f", RSS {human_bytes(result.rss_before_bytes)} -> {human_bytes(result.rss_after_bytes)}"
+            if freed is not None:
+                line += f" ({'freed ' + human_bytes(freed) if freed > 0 else 'nothing returned to the OS'})"
+        if result.gpu_reserved_before_bytes is not None:
+            line += (
+                f", GPU reserved {human_bytes(result.gpu_reserved_before_bytes)}"
+                f" -> {human_bytes(result.gpu_reserved_after_bytes)}"
+            )
+        if result.collected is not None:
+            line += f", {result.collected} objects collected"
+        print(line)
+        if result.note:
+            print(f"note: {result.note}")
+    else:
+        print(f"memdash: {result.target}: {result.action} failed: {result.error}", file=sys.stderr)
+    return 0 if result.ok else 1
+
+
+async def _cleanup(target: TargetConfig, config: Config, action: str, options: dict):
+    from memdash.sources.remote import TargetPoller
+
+    poller = TargetPoller([target], config.thresholds)
+    try:
+        return await poller.cleanup(target.name, action, **options)
+    finally:
+        await poller.aclose()
+
+
+def run_dashboard(argv: Sequence[str]) -> int:
+    args = dashboard_parser().parse_args(argv)
+    config = _load(args)
+    import dataclasses
+
+    changes: dict[str, object] = {}
+    if args.interval is not None:
+        if not 0.1 <= args.interval <= 3600:
+            raise UsageError("--interval must be between 0.1 and 3600 seconds")
+        changes["interval"] = args.interval
+    if args.top is not None:
+        if args.top < 1:
+            raise UsageError("--top must be at least 1")
+        changes["top"] = args.top
+    if args.theme:
+        changes["theme"] = args.theme
+    elif os.environ.get("MEMDASH_THEME"):
+        changes["theme"] = os.environ["MEMDASH_THEME"]
+    if args.read_only:
+        changes["read_only"] = True
+    targets = _url_targets(args, config)
+    changes["targets"] = targets
+    config = dataclasses.replace(config, **changes)
+
+    from memdash.tui.app import MemdashApp
+
+    app = MemdashApp(config, gpu=not args.no_gpu, discover=not args.no_discover and config.discover)
+    app.run()
+    return app.return_code or 0
+
+
+def run_demo(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="memdash demo", description="A demo service that embeds memdash.probe, with the dashboard on it.")
+    p.add_argument("--serve-only", action="store_true", help="only run the demo service and print its URL")
+    p.add_argument("--config", metavar="FILE", help="config file for the dashboard")
+    args, rest = p.parse_known_args(argv)
+    from memdash import demo
+
+    if args.serve_only:
+        return demo.main(["--serve-only", *rest])
+    import secrets
+    import dataclasses
+
+    token = secrets.token_urlsafe(24)
+    proc, url = demo.spawn_demo(token)
+    os.environ["MEMDASH_DEMO_TOKEN"] = token
+    try:
+        config = load_config(args.config)
+        target = TargetConfig(name="demo", url=url, kind="probe", token_env="MEMDASH_DEMO_TOKEN", interval=1.0)
+        config = dataclasses.replace(config, targets=(*config.targets, target))
+        from memdash.tui.app import MemdashApp
+
+        app = MemdashApp(config, discover=False, select_target="demo")
+        app.run()
+        return app.return_code or 0
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except Exception:
+            proc.kill()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``memdash`` command; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and argv[0] in COMMANDS else None
+    try:
+        if command == "snapshot":
+            return run_snapshot(argv[1:])
+        if command == "cleanup":
+            return run_cleanup(argv[1:])
+        if command == "demo":
+            return run_demo(argv[1:])
+        return run_dashboard(argv)
+    except ConfigError as exc:
+        print(f"memdash: error: {exc}", file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"memdash: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # never a traceback for users
+        if os.environ.get("MEMDASH_DEBUG"):
+            raise
+        print(f"memdash: error: {type(exc).__name__}: {exc} (set MEMDASH_DEBUG=1 for details)", file=sys.stderr)
+        return 3

@@ -1,0 +1,279 @@
+"""``memdash snapshot``: a Snapshot as JSON (schema 1) or as a readable table, and
+the exit status that monitoring plugins expect.
+
+Exit status (Nagios/monitoring-plugin convention):
+
+====  =====================================================================
+0     the worst level is excellent or good
+1     warning
+2     critical
+3     something could not be read (system memory, or a target), unless a
+      level is already critical
+====  =====================================================================
+
+The JSON document is documented in ``docs/snapshot.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+from memdash.levels import Level
+from memdash.model import (
+    CacheStats,
+    GcStats,
+    GpuStatus,
+    ProcessMemory,
+    Snapshot,
+    SystemMemory,
+    TargetSample,
+    TorchDevice,
+)
+from memdash.units import human_bytes, human_percent, human_rate
+
+SCHEMA = 1
+
+EXIT_OK = 0
+EXIT_WARNING = 1
+EXIT_CRITICAL = 2
+EXIT_UNKNOWN = 3
+
+
+def exit_status(snap: Snapshot) -> int:
+    """The monitoring-plugin exit status for ``snap``."""
+    if snap.level >= Level.CRITICAL:
+        return EXIT_CRITICAL
+    unreadable = snap.system is None or bool(snap.errors) or any(not t.ok for t in snap.targets)
+    if unreadable:
+        return EXIT_UNKNOWN
+    if snap.level >= Level.WARNING:
+        return EXIT_WARNING
+    return EXIT_OK
+
+
+def _iso(t: float | None) -> str | None:
+    if t is None:
+        return None
+    return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def _level(level: Level) -> str | None:
+    return None if level is Level.UNKNOWN else level.label
+
+
+def system_json(s: SystemMemory | None) -> dict[str, Any] | None:
+    """``system`` in the snapshot document."""
+    if s is None:
+        return None
+    return {
+        "total_bytes": s.total_bytes,
+        "available_bytes": s.available_bytes,
+        "used_bytes": s.used_bytes,
+        "percent": round(s.percent, 2),
+        "swap_total_bytes": s.swap_total_bytes,
+        "swap_used_bytes": s.swap_used_bytes,
+        "limit_bytes": s.limit_bytes,
+        "cgroup": None
+        if s.cgroup is None
+        else {
+            "path": s.cgroup.path,
+            "version": s.cgroup.version,
+            "usage_bytes": s.cgroup.usage_bytes,
+            "limit_bytes": s.cgroup.limit_bytes,
+        },
+        "level": _level(s.level),
+    }
+
+
+def process_json(p: ProcessMemory) -> dict[str, Any]:
+    """One entry of ``processes``."""
+    return {
+        "pid": p.pid,
+        "ppid": p.ppid,
+        "name": p.name,
+        "cmdline": p.cmdline,
+        "user": p.user,
+        "rss_bytes": p.rss_bytes,
+        "uss_bytes": p.uss_bytes,
+        "pss_bytes": p.pss_bytes,
+        "swap_bytes": p.swap_bytes,
+        "gpu_bytes": p.gpu_bytes,
+        "limit_bytes": p.limit_bytes,
+        "percent": round(p.percent, 2),
+        "growth_bytes_per_min": None if p.growth_bytes_per_min is None else round(p.growth_bytes_per_min),
+        "level": _level(p.level),
+    }
+
+
+def gpus_json(g: GpuStatus) -> dict[str, Any]:
+    """``gpus`` in the snapshot document."""
+    return {
+        "available": g.available,
+        "reason": g.reason,
+        "driver": g.driver,
+        "devices": [
+            {
+                "index": d.index,
+                "name": d.name,
+                "uuid": d.uuid,
+                "total_bytes": d.total_bytes,
+                "used_bytes": d.used_bytes,
+                "free_bytes": d.free_bytes,
+                "percent": None if d.percent is None else round(d.percent, 2),
+                "level": _level(d.level),
+                "utilization": d.utilization,
+                "temperature": d.temperature,
+                "processes": [{"pid": p.pid, "used_bytes": p.used_bytes} for p in d.processes],
+            }
+            for d in g.devices
+        ],
+    }
+
+
+def gc_json(gc: GcStats | None) -> dict[str, Any] | None:
+    """A target's ``gc``."""
+    if gc is None:
+        return None
+    return {
+        "enabled": gc.enabled,
+        "generations": [
+            {
+                "generation": g.generation,
+                "count": g.count,
+                "threshold": g.threshold,
+                "collections": g.collections,
+                "collected": g.collected,
+                "uncollectable": g.uncollectable,
+                "pause_total_seconds": g.pause_total_seconds,
+                "pause_max_seconds": g.pause_max_seconds,
+            }
+            for g in gc.generations
+        ],
+        "pause_total_seconds": gc.pause_total_seconds,
+        "pause_last_seconds": gc.pause_last_seconds,
+        "pause_max_seconds": gc.pause_max_seconds,
+        "garbage": gc.garbage,
+    }
+
+
+def cache_json(c: CacheStats) -> dict[str, Any]:
+    """One entry of a target's ``caches``."""
+    return {
+        "name": c.name,
+        "hits": c.hits,
+        "misses": c.misses,
+        "hit_rate": c.hit_rate,
+        "size": c.size,
+        "maxsize": c.maxsize,
+        "size_bytes": c.size_bytes,
+        "evictions": c.evictions,
+    }
+
+
+def torch_json(devs: tuple[TorchDevice, ...] | None) -> list[dict[str, Any]] | None:
+    """A target's ``gpu``: PyTorch's allocator per device."""
+    if devs is None:
+        return None
+    return [
+        {
+            "device": d.device,
+            "name": d.name,
+            "allocated_bytes": d.allocated_bytes,
+            "reserved_bytes": d.reserved_bytes,
+            "max_allocated_bytes": d.max_allocated_bytes,
+        }
+        for d in devs
+    ]
+
+
+def target_json(t: TargetSample) -> dict[str, Any]:
+    """One entry of ``targets``."""
+    return {
+        "name": t.name,
+        "url": t.url,
+        "kind": t.kind,
+        "ok": t.ok,
+        "error": t.error,
+        "level": _level(t.level),
+        "pid": t.pid,
+        "rss_bytes": t.rss_bytes,
+        "percent": None if t.percent is None else round(t.percent, 2),
+        "limit_bytes": t.limit_bytes,
+        "gc": gc_json(t.gc),
+        "caches": [cache_json(c) for c in t.caches],
+        "gpu": torch_json(t.gpu),
+        "metrics": dict(t.metrics),
+        "actions": list(t.actions),
+        "last_ok": _iso(t.last_ok),
+    }
+
+
+def snapshot_json(snap: Snapshot) -> dict[str, Any]:
+    """The whole document, ``"schema": 1``."""
+    return {
+        "schema": SCHEMA,
+        "host": snap.host,
+        "time": _iso(snap.time),
+        "level": _level(snap.level),
+        "system": system_json(snap.system),
+        "process_count": snap.process_count,
+        "processes": [process_json(p) for p in snap.processes],
+        "gpus": gpus_json(snap.gpus),
+        "targets": [target_json(t) for t in snap.targets],
+        "errors": list(snap.errors),
+    }
+
+
+def snapshot_text(snap: Snapshot, *, width: int = 100) -> str:
+    """A readable, plain-text report (no colour: it is often piped or mailed)."""
+    lines: list[str] = []
+    level = _level(snap.level) or "unknown"
+    lines.append(f"memdash snapshot  host {snap.host}  {_iso(snap.time)}  level {level.upper()}")
+    s = snap.system
+    if s is None:
+        lines.append("memory: unreadable")
+    else:
+        if s.limit_bytes is not None and s.cgroup is not None:
+            against = f"{human_bytes(s.cgroup.usage_bytes)} of {human_bytes(s.limit_bytes)} cgroup limit"
+        else:
+            against = f"{human_bytes(s.used_bytes)} of {human_bytes(s.total_bytes)} RAM"
+        lines.append(
+            f"memory: {human_percent(s.percent)} ({against}), available {human_bytes(s.available_bytes)},"
+            f" swap {human_bytes(s.swap_used_bytes)}/{human_bytes(s.swap_total_bytes)}  [{_level(s.level)}]"
+        )
+    g = snap.gpus
+    if not g.available:
+        lines.append(f"gpus: unavailable ({g.reason})")
+    else:
+        for d in g.devices:
+            lines.append(
+                f"gpu {d.index}: {d.name}  {human_bytes(d.used_bytes)}/{human_bytes(d.total_bytes)}"
+                f" {human_percent(d.percent)}  [{_level(d.level)}]"
+            )
+    lines.append("")
+    header = f"{'PID':>7} {'USER':<9} {'RSS':>6} {'USS':>6} {'PSS':>6} {'SWAP':>6} {'GPU':>6} {'%LIM':>6} {'GROW':>8} {'LEVEL':<9} COMMAND"
+    lines.append(header)
+    cmd_width = max(10, width - len(header) + len("COMMAND"))
+    for p in snap.processes:
+        lines.append(
+            f"{p.pid:>7} {(p.user or '?')[:9]:<9} {human_bytes(p.rss_bytes):>6} {human_bytes(p.uss_bytes):>6}"
+            f" {human_bytes(p.pss_bytes):>6} {human_bytes(p.swap_bytes):>6} {human_bytes(p.gpu_bytes):>6}"
+            f" {human_percent(p.percent):>6} {human_rate(p.growth_bytes_per_min):>8}"
+            f" {_level(p.level) or '-':<9} {p.cmdline[:cmd_width]}"
+        )
+    shown = len(snap.processes)
+    if shown < snap.process_count:
+        lines.append(f"({shown} of {snap.process_count} processes; --all shows every one)")
+    if snap.targets:
+        lines.append("")
+        lines.append(f"{'TARGET':<20} {'KIND':<10} {'LEVEL':<9} {'RSS':>7} {'%LIM':>6}  STATUS")
+        for t in snap.targets:
+            status = "ok" if t.ok else f"error: {t.error}"
+            lines.append(
+                f"{t.name[:20]:<20} {t.kind:<10} {_level(t.level) or '-':<9} {human_bytes(t.rss_bytes):>7}"
+                f" {human_percent(t.percent):>6}  {status}"
+            )
+    for e in snap.errors:
+        lines.append(f"error: {e}")
+    return "\n".join(lines)

@@ -1,0 +1,231 @@
+"""Per-process memory, read straight from ``/proc`` and kept cheap.
+
+Costs measured on this kind of machine (``../shared/tech-notes.md``): psutil's
+``process_iter`` with attributes is ~31 us a process, more per refresh than
+htop spends in total; ``/proc/PID/statm`` is ~3.5 us; ``smaps_rollup`` (USS,
+PSS, swap) grows with the process's size, ~0.4 ms at 200 MB. So a scan:
+
+- reads ``statm`` (RSS) for every process, every refresh;
+- reads a process's name, command line, user, parent and cgroup once, when it
+  is first seen (they do not change for the life of a pid);
+- reads ``smaps_rollup`` only for the pids the caller asks for (the visible
+  rows, or the top N).
+
+A process that vanishes mid-scan, or denies a read, is skipped or shown with
+what could be read; a scan never raises for one process.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+from dataclasses import dataclass
+from typing import Iterable
+
+from memdash.levels import DEFAULT_THRESHOLDS, Thresholds
+from memdash.model import ProcessMemory
+from memdash.sources.cgroup import DEFAULT_ROOTS, CgroupRoots, memory_for_cgroup_text
+
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass(slots=True)
+class _Static:
+    """What does not change for the life of a pid."""
+
+    name: str
+    cmdline: str
+    user: str | None
+    ppid: int | None
+    cgroup_text: str | None
+    starttime: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Smaps:
+    """USS, PSS and swap of one process, in bytes, from ``smaps_rollup``."""
+
+    uss_bytes: int | None
+    pss_bytes: int | None
+    swap_bytes: int | None
+
+
+def parse_smaps_rollup(text: str) -> Smaps:
+    """Parse ``/proc/PID/smaps_rollup``; values there are in kB."""
+    fields: dict[str, int] = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("Pss", "Private_Clean", "Private_Dirty", "Private_Hugetlb", "Swap"):
+            try:
+                fields[key] = int(rest.split()[0]) * 1024
+            except (IndexError, ValueError):
+                continue
+    uss = None
+    if "Private_Clean" in fields or "Private_Dirty" in fields:
+        uss = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0) + fields.get("Private_Hugetlb", 0)
+    return Smaps(uss_bytes=uss, pss_bytes=fields.get("Pss"), swap_bytes=fields.get("Swap"))
+
+
+def parse_stat(text: str) -> tuple[str, int | None, str | None]:
+    """``(comm, ppid, starttime)`` from ``/proc/PID/stat``; comm may hold spaces and parens."""
+    open_ = text.find("(")
+    close = text.rfind(")")
+    comm = text[open_ + 1 : close] if open_ != -1 and close != -1 else "?"
+    rest = text[close + 2 :].split()
+    ppid = int(rest[1]) if len(rest) > 1 and rest[1].isdigit() else None
+    starttime = rest[19] if len(rest) > 19 else None
+    return comm, ppid, starttime
+
+
+class ProcessScanner:
+    """Scans ``/proc`` for process memory; keep one and call :meth:`scan` each refresh.
+
+    Args:
+        proc: the procfs root (tests point it at a sample tree).
+        roots: where cgroup files are read from.
+        total_bytes: physical RAM, the last-resort limit.
+        box_limit_bytes: the limit memdash itself runs under, if any.
+        thresholds: levels for each process's percent of its limit.
+    """
+
+    def __init__(
+        self,
+        *,
+        total_bytes: int,
+        box_limit_bytes: int | None = None,
+        thresholds: Thresholds = DEFAULT_THRESHOLDS,
+        roots: CgroupRoots = DEFAULT_ROOTS,
+    ) -> None:
+        self.proc = roots.proc
+        self.roots = roots
+        self.total_bytes = total_bytes
+        self.box_limit_bytes = box_limit_bytes
+        self.thresholds = thresholds
+        self._static: dict[int, _Static] = {}
+        self._users: dict[int, str | None] = {}
+        self.errors = 0  # reads that failed in the last scan (denied or vanished)
+
+    # -- one process -------------------------------------------------------
+
+    def _read(self, path: str) -> bytes | None:
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def _user(self, uid: int) -> str | None:
+        if uid not in self._users:
+            try:
+                self._users[uid] = pwd.getpwuid(uid).pw_name
+            except KeyError:
+                self._users[uid] = str(uid)
+        return self._users[uid]
+
+    def _static_for(self, pid: int) -> _Static | None:
+        base = f"{self.proc}/{pid}"
+        stat = self._read(f"{base}/stat")
+        if stat is None:
+            return None
+        comm, ppid, starttime = parse_stat(stat.decode("utf-8", "replace"))
+        raw_cmd = self._read(f"{base}/cmdline") or b""
+        cmdline = raw_cmd.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace")
+        try:
+            uid = os.stat(base).st_uid
+            user = self._user(uid)
+        except OSError:
+            user = None
+        cg = self._read(f"{base}/cgroup")
+        return _Static(
+            name=comm,
+            cmdline=cmdline or f"[{comm}]",
+            user=user,
+            ppid=ppid,
+            cgroup_text=cg.decode("utf-8", "replace") if cg is not None else None,
+            starttime=starttime,
+        )
+
+    def smaps(self, pid: int) -> Smaps | None:
+        """USS/PSS/swap of ``pid``; ``None`` if denied or gone."""
+        data = self._read(f"{self.proc}/{pid}/smaps_rollup")
+        if data is None:
+            return None
+        return parse_smaps_rollup(data.decode("ascii", "replace"))
+
+    # -- a whole scan ------------------------------------------------------
+
+    def pids(self) -> list[int]:
+        """The pids in ``/proc`` now."""
+        try:
+            return [int(n) for n in os.listdir(self.proc) if n.isdigit()]
+        except OSError:
+            return []
+
+    def scan(self, detail_pids: Iterable[int] = ()) -> list[ProcessMemory]:
+        """One reading of every process (kernel threads, with no memory, left out).
+
+        ``detail_pids`` get USS/PSS/swap from ``smaps_rollup``; the others have
+        ``None`` there. Rows carry no growth rate: :class:`~memdash.history.History`
+        adds it.
+        """
+        detail = set(detail_pids)
+        limits: dict[str | None, int | None] = {}
+        out: list[ProcessMemory] = []
+        seen: set[int] = set()
+        errors = 0
+        page = PAGE_SIZE
+        for pid in self.pids():
+            statm = self._read(f"{self.proc}/{pid}/statm")
+            if statm is None:
+                errors += 1
+                continue
+            parts = statm.split()
+            try:
+                rss = int(parts[1]) * page
+            except (IndexError, ValueError):
+                errors += 1
+                continue
+            if rss == 0:
+                continue  # a kernel thread or a zombie: nothing to show
+            st = self._static.get(pid)
+            if st is None:
+                st = self._static_for(pid)
+                if st is None:
+                    errors += 1
+                    continue  # vanished between statm and stat
+                self._static[pid] = st
+            seen.add(pid)
+            if st.cgroup_text not in limits:
+                limits[st.cgroup_text] = self._limit_for(st.cgroup_text)
+            limit = limits[st.cgroup_text] or self.box_limit_bytes or self.total_bytes
+            percent = 100.0 * rss / limit if limit else 0.0
+            sm = self.smaps(pid) if pid in detail else None
+            out.append(
+                ProcessMemory(
+                    pid=pid,
+                    ppid=st.ppid,
+                    name=st.name,
+                    cmdline=st.cmdline,
+                    user=st.user,
+                    rss_bytes=rss,
+                    uss_bytes=sm.uss_bytes if sm else None,
+                    pss_bytes=sm.pss_bytes if sm else None,
+                    swap_bytes=sm.swap_bytes if sm else None,
+                    limit_bytes=limit,
+                    percent=percent,
+                    level=self.thresholds.classify(percent),
+                )
+            )
+        # Forget pids that are gone so the cache stays bounded by the live set.
+        for pid in self._static.keys() - seen:
+            del self._static[pid]
+        self.errors = errors
+        return out
+
+    def _limit_for(self, cgroup_text: str | None) -> int | None:
+        if cgroup_text is None:
+            return None
+        cg = memory_for_cgroup_text(cgroup_text, self.roots)
+        if cg is None or cg.limit_bytes is None or cg.limit_bytes >= self.total_bytes:
+            return None
+        return cg.limit_bytes

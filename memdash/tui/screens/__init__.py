@@ -1,0 +1,1 @@
+"""Screens: help, confirmation, cleanup result and the per-target view."""

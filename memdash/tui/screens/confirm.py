@@ -1,0 +1,70 @@
+"""Confirmation before a cleanup, and the result after it."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Static
+
+from memdash.model import CleanupResult
+from memdash.units import human_bytes
+
+
+class ConfirmCleanup(ModalScreen[bool]):
+    """Asks "run ACTION on TARGET?"; dismisses with True only on yes."""
+
+    DEFAULT_CSS = """
+    ConfirmCleanup { align: center middle; }
+    ConfirmCleanup > Vertical { width: 64; max-width: 95%; height: auto; border: thick $warning;
+        background: $surface; padding: 1 2; }
+    ConfirmCleanup #confirm-question { text-style: bold; }
+    ConfirmCleanup Horizontal { height: auto; margin-top: 1; }
+    ConfirmCleanup Button { margin-right: 2; }
+    """
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes, run it", id="confirm_yes"),
+        Binding("n,escape", "answer(False)", "No", id="confirm_no"),
+    ]
+
+    def __init__(self, target: str, action: str, description: str) -> None:
+        super().__init__()
+        self.target = target
+        self.action_name = action
+        self.description = description
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"Run {self.action_name} on {self.target}?", id="confirm-question")
+            yield Static(self.description)
+            with Horizontal():
+                yield Button("Yes (y)", variant="warning", id="yes")
+                yield Button("No (n)", id="no")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+def describe_result(r: CleanupResult) -> str:
+    """One or two lines a person reads after a cleanup."""
+    if not r.ok:
+        return f"{r.action} on {r.target} refused: {r.error}"
+    parts = [f"{r.action} on {r.target} done"]
+    if r.rss_before_bytes is not None and r.rss_after_bytes is not None:
+        freed = r.rss_freed_bytes or 0
+        verdict = f"freed {human_bytes(freed)}" if freed > 0 else "nothing returned to the OS"
+        parts.append(f"RSS {human_bytes(r.rss_before_bytes)} -> {human_bytes(r.rss_after_bytes)} ({verdict})")
+    if r.gpu_reserved_before_bytes is not None:
+        parts.append(
+            f"GPU reserved {human_bytes(r.gpu_reserved_before_bytes)} -> {human_bytes(r.gpu_reserved_after_bytes)}"
+        )
+    if r.collected is not None:
+        parts.append(f"{r.collected} objects collected")
+    text = ", ".join(parts)
+    if r.note:
+        text += f"\n{r.note}"
+    return text

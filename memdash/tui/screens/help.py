@@ -1,0 +1,47 @@
+"""The help screen: every binding, with what it does."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Label, Static
+
+from memdash import __version__
+
+LEVELS_TEXT = (
+    "Levels (percent of the limit that applies: the cgroup limit where one is set, else RAM):\n"
+    "  excellent < good < warning < critical; set them in [thresholds] of the config."
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    """Lists bindings; any of escape, q or ? closes it."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll { width: 76; max-width: 95%; height: auto; max-height: 90%;
+        border: round $primary; background: $surface; padding: 0 1; }
+    HelpScreen #help-title { text-style: bold; color: $primary; }
+    """
+    BINDINGS = [
+        Binding("escape,q,question_mark", "dismiss", "Close help", id="close_help"),
+    ]
+
+    def __init__(self, bindings: Iterable[tuple[str, str]], read_only: bool) -> None:
+        super().__init__()
+        self._bindings = list(bindings)
+        self._read_only = read_only
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Label(f"memdash {__version__} — keys", id="help-title")
+            lines = [f"  {key:<14} {desc}" for key, desc in self._bindings]
+            yield Static("\n".join(lines), id="help-keys")
+            if self._read_only:
+                yield Static("Read-only: cleanup keys are disabled.")
+            yield Static(LEVELS_TEXT)
+            yield Static("Press escape, q or ? to close.")

@@ -1,0 +1,159 @@
+"""The target view: one service's memory history, GC, caches, metrics and GPU."""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Label, Static
+
+from memdash.levels import Level, hit_rate_level
+from memdash.model import TargetSample
+from memdash.tui.palette import LevelPalette
+from memdash.tui.widgets.memory import HistoryChart
+from memdash.units import human_bytes, human_duration, human_percent
+
+
+def _n(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+class TargetScreen(Screen[None]):
+    """Details of the target named ``name``; the app feeds it samples."""
+
+    DEFAULT_CSS = """
+    TargetScreen #t-title { height: 1; background: $panel; text-style: bold; padding: 0 1; }
+    TargetScreen #t-status { height: auto; padding: 0 1; }
+    TargetScreen #t-top { height: 10; }
+    TargetScreen #t-gc { width: 1fr; height: 100%; }
+    TargetScreen #t-chart { width: 1fr; }
+    TargetScreen #t-bottom { height: 1fr; }
+    TargetScreen #t-caches { width: 2fr; height: 100%; }
+    TargetScreen #t-side { width: 1fr; padding: 0 1; }
+    TargetScreen #t-result { height: auto; padding: 0 1; background: $boost; }
+    TargetScreen .section { text-style: bold; color: $primary; padding: 0 1; }
+    """
+    BINDINGS = [Binding("escape,backspace", "app.pop_screen", "Back", id="back")]
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.target_name = name
+
+    def compose(self) -> ComposeResult:
+        yield Label(f"Target {self.target_name}", id="t-title")
+        yield Static("", id="t-status")
+        with Horizontal(id="t-top"):
+            yield HistoryChart("memory", id="t-chart")
+            with Vertical(id="t-gc"):
+                yield Label("Garbage collector", classes="section")
+                yield DataTable(id="gc-table", cursor_type="none")
+                yield Static("", id="gc-pauses")
+        with Horizontal(id="t-bottom"):
+            with Vertical(id="t-caches"):
+                yield Label("Caches", classes="section")
+                yield DataTable(id="cache-table", cursor_type="row")
+            with VerticalScroll(id="t-side"):
+                yield Static("", id="t-gpu")
+                yield Static("", id="t-metrics")
+        yield Static("", id="t-result")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        gc_table = self.query_one("#gc-table", DataTable)
+        for key, label in (("gen", "GEN"), ("count", "COUNT/THRESH"), ("collections", "COLLECTIONS"),
+                           ("collected", "COLLECTED"), ("uncollectable", "UNCOLL."), ("pause", "PAUSE max")):
+            gc_table.add_column(label, key=key)
+        cache_table = self.query_one("#cache-table", DataTable)
+        for key, label in (("name", "CACHE"), ("hits", "HITS"), ("misses", "MISSES"), ("rate", "HIT%"), ("size", "SIZE/MAX")):
+            cache_table.add_column(label, key=key)
+        self.query_one("#t-result", Static).display = False
+
+    def show(self, t: TargetSample, history: Sequence[float], interval: float, palette: LevelPalette) -> None:
+        """Render sample ``t`` and its memory history."""
+        title = f"Target {t.name}  {t.kind}  {t.url}"
+        if t.pid:
+            title += f"  pid {t.pid}"
+        self.query_one("#t-title", Label).update(title)
+        age = human_duration(time.time() - t.last_ok) if t.last_ok else "never"
+        status = Text()
+        status.append(f"{t.level.label.upper() if t.level is not Level.UNKNOWN else 'UNKNOWN'}  ", style=palette.styles[t.level])
+        status.append(f"RSS {human_bytes(t.rss_bytes)}")
+        if t.limit_bytes:
+            status.append(f" of {human_bytes(t.limit_bytes)} limit")
+        status.append(f"  {human_percent(t.percent)}  last good sample {age} ago")
+        if not t.ok:
+            status.append(f"\nerror: {t.error}", style=palette.styles[Level.CRITICAL])
+        if t.actions:
+            status.append(f"\ncleanup: {', '.join(t.actions)}")
+        self.query_one("#t-status", Static).update(status)
+        chart = self.query_one("#t-chart", HistoryChart)
+        chart._percent = t.percent is not None
+        chart.show(history, interval)
+        self._show_gc(t)
+        self._show_caches(t, palette)
+        self._show_side(t)
+
+    def _show_gc(self, t: TargetSample) -> None:
+        table = self.query_one("#gc-table", DataTable)
+        table.clear()
+        pauses = self.query_one("#gc-pauses", Static)
+        if t.gc is None:
+            pauses.update("no GC figures from this target")
+            return
+        for g in t.gc.generations:
+            table.add_row(
+                str(g.generation),
+                f"{_n(g.count)}/{_n(g.threshold)}",
+                _n(g.collections),
+                _n(g.collected),
+                _n(g.uncollectable),
+                human_duration(g.pause_max_seconds),
+            )
+        pauses.update(
+            f"pauses: total {human_duration(t.gc.pause_total_seconds)}  last {human_duration(t.gc.pause_last_seconds)}"
+            f"  max {human_duration(t.gc.pause_max_seconds)}  garbage {_n(t.gc.garbage)}"
+        )
+
+    def _show_caches(self, t: TargetSample, palette: LevelPalette) -> None:
+        table = self.query_one("#cache-table", DataTable)
+        table.clear()
+        for c in t.caches:
+            rate = None if c.hit_rate is None else 100 * c.hit_rate
+            size = f"{_n(c.size)}/{_n(c.maxsize) if c.maxsize is not None else '∞'}"
+            table.add_row(
+                c.name,
+                Text(_n(c.hits), justify="right"),
+                Text(_n(c.misses), justify="right"),
+                palette.text(human_percent(rate), hit_rate_level(c.hit_rate, c.lookups)),
+                Text(size, justify="right"),
+            )
+
+    def _show_side(self, t: TargetSample) -> None:
+        gpu = self.query_one("#t-gpu", Static)
+        if t.gpu:
+            lines = ["GPU (PyTorch allocator)"]
+            for d in t.gpu:
+                lines.append(
+                    f" cuda:{d.device} alloc {human_bytes(d.allocated_bytes)} reserved {human_bytes(d.reserved_bytes)}"
+                    f" max {human_bytes(d.max_allocated_bytes)} releasable {human_bytes(d.releasable_bytes)}"
+                )
+            gpu.update("\n".join(lines))
+        else:
+            gpu.update("")
+        metrics = self.query_one("#t-metrics", Static)
+        if t.metrics:
+            lines = ["Other metrics"] + [f" {k} = {v:g}" for k, v in list(t.metrics.items())[:40]]
+            metrics.update("\n".join(lines))
+        else:
+            metrics.update("")
+
+    def show_result(self, text: str) -> None:
+        """Show the last cleanup's outcome under the panels."""
+        result = self.query_one("#t-result", Static)
+        result.update(text)
+        result.display = True

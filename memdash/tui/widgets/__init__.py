@@ -1,0 +1,1 @@
+"""Dashboard widgets; each renders samples it is handed and nothing else."""

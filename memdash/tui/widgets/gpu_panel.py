@@ -1,0 +1,100 @@
+"""GPUs: per device a used/total gauge, a history line and its processes."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Label, Sparkline
+
+from memdash.model import GpuDevice, GpuStatus, TorchDevice
+from memdash.tui.widgets.gauge import LevelBar
+from memdash.units import human_bytes, human_percent
+
+
+class GpuRow(Vertical):
+    """One device."""
+
+    DEFAULT_CSS = """
+    GpuRow { height: auto; }
+    GpuRow > Horizontal { height: 1; }
+    GpuRow .gpu-name { width: 28; padding: 0 1; }
+    GpuRow LevelBar { width: 20; }
+    GpuRow .gpu-figures { width: 34; padding: 0 1; }
+    GpuRow Sparkline { width: 1fr; height: 1; }
+    GpuRow .gpu-procs { padding: 0 1 0 3; color: $text-muted; }
+    """
+
+    def __init__(self, index: int) -> None:
+        super().__init__(id=f"gpu-{index}")
+        self.index = index
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield Label("", classes="gpu-name")
+            yield LevelBar()
+            yield Label("", classes="gpu-figures")
+            yield Sparkline([], summary_function=max)
+        yield Label("", classes="gpu-procs")
+
+    def show(self, dev: GpuDevice, history: Sequence[float], names: Mapping[int, str], torch: Mapping[int, TorchDevice]) -> None:
+        self.query_one(".gpu-name", Label).update(f"GPU{dev.index} {dev.name}"[:27])
+        self.query_one(LevelBar).set_value(dev.percent, dev.level)
+        util = "" if dev.utilization is None else f" util {dev.utilization:.0f}%"
+        temp = "" if dev.temperature is None else f" {dev.temperature:.0f}°C"
+        fig = self.query_one(".gpu-figures", Label)
+        fig.update(f"{human_bytes(dev.used_bytes)}/{human_bytes(dev.total_bytes)} {human_percent(dev.percent)}{util}{temp}")
+        for level in type(dev.level):
+            fig.set_class(level is dev.level, level.css_class)
+        self.query_one(Sparkline).data = list(history) or [0.0]
+        procs = []
+        for p in sorted(dev.processes, key=lambda p: -(p.used_bytes or 0))[:4]:
+            part = f"{p.pid} {names.get(p.pid, '?')} {human_bytes(p.used_bytes)}"
+            td = torch.get(p.pid)
+            if td is not None:
+                part += (
+                    f" (torch alloc {human_bytes(td.allocated_bytes)} reserved {human_bytes(td.reserved_bytes)},"
+                    f" releasable {human_bytes(td.releasable_bytes)})"
+                )
+            procs.append(part)
+        self.query_one(".gpu-procs", Label).update("  ".join(procs) if procs else "no processes")
+
+
+class GpuPanel(Vertical):
+    """All devices; hidden when there are none, with the reason in one line."""
+
+    DEFAULT_CSS = """
+    GpuPanel { height: auto; }
+    GpuPanel #gpu-reason { color: $text-muted; padding: 0 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Label("", id="gpu-reason")
+
+    def show(
+        self,
+        status: GpuStatus,
+        history: Mapping[int, Sequence[float]],
+        names: Mapping[int, str],
+        torch: Mapping[int, TorchDevice],
+    ) -> None:
+        """Render ``status``; ``torch`` maps pid -> PyTorch allocator figures."""
+        reason = self.query_one("#gpu-reason", Label)
+        if not status.available or not status.devices:
+            reason.update(f"GPU: {status.reason or 'none found'}")
+            reason.display = True
+            for row in self.query(GpuRow):
+                row.remove()
+            return
+        reason.display = bool(status.driver)
+        reason.update(f"NVIDIA driver {status.driver}" if status.driver else "")
+        rows = {r.index: r for r in self.query(GpuRow)}
+        for dev in status.devices:
+            row = rows.get(dev.index)
+            if row is None:
+                row = GpuRow(dev.index)
+                self.mount(row)
+                self.call_after_refresh(row.show, dev, history.get(dev.index, ()), names, torch)
+            else:
+                row.show(dev, history.get(dev.index, ()), names, torch)

@@ -1,0 +1,53 @@
+"""The top line: host, uptime, refresh interval, pause state and the worst level."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Label
+
+from memdash.levels import Level
+from memdash.units import human_duration
+
+
+class StatusHeader(Horizontal):
+    """One line of status; the level word is coloured by its ``-<level>`` class."""
+
+    DEFAULT_CSS = """
+    StatusHeader { height: 1; background: $panel; }
+    StatusHeader Label { padding: 0 1; }
+    StatusHeader #title { text-style: bold; color: $primary; }
+    StatusHeader #info { width: 1fr; }
+    StatusHeader #paused { display: none; text-style: bold reverse; }
+    StatusHeader.-paused #paused { display: block; }
+    StatusHeader #level { text-style: bold; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Label("memdash", id="title")
+        yield Label("", id="info")
+        yield Label("PAUSED", id="paused")
+        yield Label("", id="level", classes="level")
+
+    def show(
+        self,
+        *,
+        host: str,
+        uptime_seconds: float | None,
+        interval: float,
+        paused: bool,
+        level: Level,
+        processes: int,
+        targets: int,
+    ) -> None:
+        """Render the given status."""
+        parts = [host, f"up {human_duration(uptime_seconds)}", f"every {interval:g}s", f"{processes} procs"]
+        if targets:
+            parts.append(f"{targets} targets")
+        self.query_one("#info", Label).update("  ".join(parts))
+        self.set_class(paused, "-paused")
+        lv = self.query_one("#level", Label)
+        word = "UNKNOWN" if level is Level.UNKNOWN else level.label.upper()
+        lv.update(f"● {word}")
+        for other in Level:
+            lv.set_class(other is level, other.css_class)
