@@ -7,7 +7,6 @@ NVML reads); the dashboard calls it from a worker thread.
 
 from __future__ import annotations
 
-import dataclasses
 import socket
 import time
 from typing import Iterable
@@ -15,7 +14,7 @@ from typing import Iterable
 from memdash.config import Config
 from memdash.history import History
 from memdash.levels import Level, worst
-from memdash.model import GpuStatus, ProcessMemory, Snapshot, SystemMemory, TargetSample
+from memdash.model import GpuStatus, Snapshot, SystemMemory, TargetSample
 from memdash.sources.processes import ProcessScanner
 from memdash.sources.system import read_system_memory
 
@@ -29,9 +28,13 @@ class LocalCollector:
         gpu: poll NVML (``False`` skips it: ``gpus.available`` is then false).
     """
 
+    #: How often a point is added to each process's RSS series (growth rate).
+    PROCESS_SAMPLE_SECONDS = 5.0
+
     def __init__(self, config: Config, *, history: History | None = None, gpu: bool = True) -> None:
         self.config = config
         self.history = history if history is not None else History()
+        self._last_process_record = float("-inf")
         self.host = socket.gethostname()
         self._scanner: ProcessScanner | None = None
         self._gpu = None
@@ -59,9 +62,11 @@ class LocalCollector:
             return GpuStatus(available=False, reason=f"NVML query failed: {exc}")
 
     def close(self) -> None:
-        """Release NVML."""
+        """Release NVML and the scanner's file descriptors."""
         if self._gpu is not None:
             self._gpu.close()
+        if self._scanner is not None:
+            self._scanner.close()
 
     def poll(
         self,
@@ -100,9 +105,13 @@ class LocalCollector:
         elif system is not None:
             scanner.box_limit_bytes = system.limit_bytes
 
-        rows = scanner.scan()
-        growth = self.history.record_processes(now, {p.pid: p.rss_bytes for p in rows})
-        rows.sort(key=lambda p: (-p.rss_bytes, p.pid))
+        raw = scanner.scan_raw()
+        # Growth is a slope over minutes; a point every few seconds is plenty,
+        # and costs a fraction of appending hundreds of series every refresh.
+        if now - self._last_process_record >= self.PROCESS_SAMPLE_SECONDS:
+            self._last_process_record = now
+            self.history.record_processes(now, {r[0]: r[1] for r in raw})
+        raw.sort(key=lambda r: (-r[1], r[0]))
 
         gpus = self.poll_gpus()
         gpu_by_pid: dict[int, int] = {}
@@ -112,26 +121,25 @@ class LocalCollector:
             gpu_by_pid = gpu_bytes_by_pid(gpus)
 
         detail = set(detail_pids)
-        detail.update(p.pid for p in rows[:detail_top])
-        kept = rows if limit is None else rows[:limit]
-        # Rows beyond the kept ones that are asked for in detail still matter
-        # (a filtered view can show any pid), so keep them too.
-        if limit is not None and detail:
-            kept_pids = {p.pid for p in kept}
-            kept = kept + [p for p in rows[limit:] if p.pid in detail and p.pid not in kept_pids]
-        out: list[ProcessMemory] = []
-        for p in kept:
-            changes: dict[str, object] = {}
-            g = growth.get(p.pid)
-            if g is not None:
-                changes["growth_bytes_per_min"] = g
-            if p.pid in gpu_by_pid:
-                changes["gpu_bytes"] = gpu_by_pid[p.pid]
-            if p.pid in detail:
-                sm = scanner.smaps(p.pid)
-                if sm is not None:
-                    changes.update(uss_bytes=sm.uss_bytes, pss_bytes=sm.pss_bytes, swap_bytes=sm.swap_bytes)
-            out.append(dataclasses.replace(p, **changes) if changes else p)
+        detail.update(r[0] for r in raw[:detail_top])
+        if limit is None:
+            kept = raw
+        else:
+            # Beyond the top N by RSS, keep the rows asked for in detail (a
+            # filtered view can show any pid) and GPU users (a process can hold
+            # a lot of GPU memory and little RAM).
+            extra = detail | gpu_by_pid.keys()
+            kept = raw[:limit] + [r for r in raw[limit:] if r[0] in extra]
+        history = self.history
+        out = [
+            scanner.materialize(
+                r,
+                smaps=scanner.smaps(r[0]) if r[0] in detail else None,
+                growth_bytes_per_min=history.growth(r[0]),
+                gpu_bytes=gpu_by_pid.get(r[0]),
+            )
+            for r in kept
+        ]
 
         if system is not None:
             self.history.record("system.percent", now, system.percent)
@@ -140,7 +148,9 @@ class LocalCollector:
         for dev in gpus.devices:
             self.history.record(f"gpu.{dev.index}.percent", now, dev.percent)
 
-        levels: list[Level] = [p.level for p in rows]
+        # The worst process is the one nearest its limit: classify just that one.
+        top_percent = max((100.0 * r[1] / r[2] for r in raw if r[2]), default=None)
+        levels: list[Level] = [self.config.thresholds.classify(top_percent)] if top_percent is not None else []
         if system is not None:
             levels.append(system.level)
         levels.extend(d.level for d in gpus.devices)
@@ -150,7 +160,7 @@ class LocalCollector:
             time=now,
             system=system,
             processes=tuple(out),
-            process_count=len(rows),
+            process_count=len(raw),
             gpus=gpus,
             targets=targets,
             errors=tuple(errors),

@@ -92,8 +92,9 @@ class History:
 
     Args:
         points: how many refreshes a series keeps (the chart's width in time).
-        process_points: how many refreshes a process's RSS series keeps; growth
-            is the slope over these.
+        process_points: how many points a process's RSS series keeps (one every
+            5 s from the collector: 60 points is the last 5 minutes); growth is
+            the slope over these.
     """
 
     def __init__(self, points: int = 600, process_points: int = 60) -> None:
@@ -128,19 +129,23 @@ class History:
         for key in keys:
             self._series.pop(key, None)
 
-    def record_processes(self, t: float, rss_by_pid: dict[int, int]) -> dict[int, float | None]:
-        """Append each live pid's RSS, drop dead pids, and return growth in bytes/min."""
+    def record_processes(self, t: float, rss_by_pid: dict[int, int]) -> None:
+        """Append each live pid's RSS and drop the series of pids that are gone."""
         procs = self._procs
         for pid in procs.keys() - rss_by_pid.keys():
             del procs[pid]
-        growth: dict[int, float | None] = {}
+        points = self.process_points
         for pid, rss in rss_by_pid.items():
             s = procs.get(pid)
             if s is None:
-                s = procs[pid] = Series(self.process_points)
+                s = procs[pid] = Series(points)
             s.append(t, float(rss))
-            growth[pid] = s.rate_per_minute()
-        return growth
+
+    def growth(self, pid: int) -> float | None:
+        """RSS growth of ``pid`` in bytes per minute over its history; ``None``
+        until known."""
+        s = self._procs.get(pid)
+        return s.rate_per_minute() if s is not None else None
 
     def process_count(self) -> int:
         """How many per-process series are held (bounded by the live pids)."""

@@ -36,6 +36,7 @@ from memdash.tui.widgets.header import StatusHeader
 from memdash.tui.widgets.memory import MemoryPanel
 from memdash.tui.widgets.process_table import COLUMN_BY_KEY, SORTABLE, ProcessTable
 from memdash.tui.widgets.targets_table import TargetsTable
+from memdash.tui.widgets.text import set_text
 
 if TYPE_CHECKING:
     from memdash.sources.remote import TargetPoller
@@ -279,7 +280,7 @@ class MemdashApp(App[int]):
         scope = "all" if self.show_all else f"top {self.config.top}"
         filt = f", filter {self.filter_text!r}" if self.filter_text else ""
         key, reverse = self.sort
-        self.query_one("#procs-title", Label).update(
+        set_text(self.query_one("#procs-title", Label),
             f"Processes: {shown} shown ({scope}{filt}) of {snap.process_count}, sorted by {COLUMN_BY_KEY[key].label}"
             f" {'desc' if reverse else 'asc'}   ◆ = Python probe attached"
             if probed
@@ -356,9 +357,9 @@ class MemdashApp(App[int]):
         if name:
             self.open_target(name)
 
-    @on(DataTable.RowSelected, "#processes")
-    def _process_selected(self, event: DataTable.RowSelected) -> None:
-        pid = self.query_one(ProcessTable).cursor_pid
+    @on(ProcessTable.Selected)
+    def _process_selected(self, event: ProcessTable.Selected) -> None:
+        pid = event.pid
         for t in self.targets.values():
             if t.pid == pid:
                 self.open_target(t.name)

@@ -10,6 +10,7 @@ from textual.widgets import Label, Sparkline
 
 from memdash.model import GpuDevice, GpuStatus, TorchDevice
 from memdash.tui.widgets.gauge import LevelBar
+from memdash.tui.widgets.text import set_text
 from memdash.units import human_bytes, human_percent
 
 
@@ -82,7 +83,7 @@ class GpuPanel(Vertical):
         """Render ``status``; ``torch`` maps pid -> PyTorch allocator figures."""
         reason = self.query_one("#gpu-reason", Label)
         if not status.available or not status.devices:
-            reason.update(f"GPU: {status.reason or 'none found'}")
+            set_text(reason, f"GPU: {status.reason or 'none found'}")
             reason.display = True
             for row in self.query(GpuRow):
                 row.remove()

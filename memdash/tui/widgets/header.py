@@ -7,6 +7,7 @@ from textual.containers import Horizontal
 from textual.widgets import Label
 
 from memdash.levels import Level
+from memdash.tui.widgets.text import set_text
 from memdash.units import human_duration
 
 
@@ -44,10 +45,10 @@ class StatusHeader(Horizontal):
         parts = [host, f"up {human_duration(uptime_seconds)}", f"every {interval:g}s", f"{processes} procs"]
         if targets:
             parts.append(f"{targets} targets")
-        self.query_one("#info", Label).update("  ".join(parts))
+        set_text(self.query_one("#info", Label), "  ".join(parts))
         self.set_class(paused, "-paused")
         lv = self.query_one("#level", Label)
         word = "UNKNOWN" if level is Level.UNKNOWN else level.label.upper()
-        lv.update(f"● {word}")
+        set_text(lv, f"● {word}", layout=True)
         for other in Level:
             lv.set_class(other is level, other.css_class)

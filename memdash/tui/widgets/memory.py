@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Sequence
 
 from textual.app import ComposeResult
@@ -12,11 +13,14 @@ from textual_plotext import PlotextPlot
 from memdash.levels import Level
 from memdash.model import SystemMemory
 from memdash.tui.widgets.gauge import LevelBar
+from memdash.tui.widgets.text import set_text
 from memdash.units import human_bytes, human_percent
 
 
 class HistoryChart(PlotextPlot):
     """A line chart over time: percent of the limit (y from 0 to 100), or any value (``percent=False``)."""
+
+    MIN_REDRAW_SECONDS = 3.0
 
     DEFAULT_CSS = """
     HistoryChart { height: 100%; min-height: 5; }
@@ -27,6 +31,7 @@ class HistoryChart(PlotextPlot):
         self._title = title
         self._percent = percent
         self._last: tuple[float, ...] = ()
+        self._drawn_at = 0.0
 
     def on_mount(self) -> None:
         self.plt.title(self._title)
@@ -37,7 +42,13 @@ class HistoryChart(PlotextPlot):
         """Plot ``values`` (oldest first), one every ``interval`` seconds."""
         data = tuple(values)
         if data == self._last:
-            return  # nothing new: skip plotext's redraw, the costliest thing on screen
+            return
+        # plotext rebuilds the whole canvas on every draw, the costliest thing on
+        # screen; a history chart loses nothing by moving every few seconds.
+        now = time.monotonic()
+        if self._last and now - self._drawn_at < self.MIN_REDRAW_SECONDS:
+            return
+        self._drawn_at = now
         self._last = data
         plt = self.plt
         plt.clear_data()
@@ -48,6 +59,7 @@ class HistoryChart(PlotextPlot):
             plt.xlim(min(xs[0], -10 * interval), 0)
         if self._percent:
             plt.ylim(0, 100)
+            plt.yticks([0, 25, 50, 75, 100])
         self.refresh()
 
 
@@ -81,28 +93,28 @@ class MemoryPanel(Vertical):
         title = self.query_one("#mem-title", Label)
         if system is None:
             bar.set_value(None, Level.UNKNOWN)
-            title.update("Memory: unreadable")
+            set_text(title, "Memory: unreadable")
             return
         bar.set_value(system.percent, system.level)
         word = system.level.label.upper()
         if system.limit_bytes is not None and system.cgroup is not None:
-            title.update(f"Container memory {human_percent(system.percent)}  {word}")
+            set_text(title, f"Container memory {human_percent(system.percent)}  {word}")
             used = system.cgroup.usage_bytes
-            self.query_one("#mem-used", Label).update(f"used   {human_bytes(used)} of {human_bytes(system.limit_bytes)}")
-            self.query_one("#mem-limit", Label).update(f"limit  cgroup v{system.cgroup.version} {system.cgroup.path}"[:60])
+            set_text(self.query_one("#mem-used", Label), f"used   {human_bytes(used)} of {human_bytes(system.limit_bytes)}")
+            set_text(self.query_one("#mem-limit", Label), f"limit  cgroup v{system.cgroup.version} {system.cgroup.path}"[:60])
         else:
-            title.update(f"Memory {human_percent(system.percent)}  {word}")
-            self.query_one("#mem-used", Label).update(
+            set_text(title, f"Memory {human_percent(system.percent)}  {word}")
+            set_text(self.query_one("#mem-used", Label), 
                 f"used   {human_bytes(system.used_bytes)} of {human_bytes(system.total_bytes)}"
             )
-            self.query_one("#mem-limit", Label).update("limit  physical RAM (no cgroup limit)")
-        self.query_one("#mem-avail", Label).update(f"avail  {human_bytes(system.available_bytes)}")
+            set_text(self.query_one("#mem-limit", Label), "limit  physical RAM (no cgroup limit)")
+        set_text(self.query_one("#mem-avail", Label), f"avail  {human_bytes(system.available_bytes)}")
         swap = (
             f"swap   {human_bytes(system.swap_used_bytes)} of {human_bytes(system.swap_total_bytes)}"
             if system.swap_total_bytes
             else "swap   none"
         )
-        self.query_one("#mem-swap", Label).update(swap)
+        set_text(self.query_one("#mem-swap", Label), swap)
         for other in Level:
             title.set_class(other is system.level, other.css_class)
         self.query_one("#mem-chart", HistoryChart).show(history, interval)
