@@ -1,0 +1,185 @@
+"""Benchmarks for memdash.probe. Prints figures; asserts nothing.
+
+    /work/venv/bin/python bench/bench_probe.py [--seconds 10] [--rate 200]
+
+1. ``collect()`` with 10 tracked caches: mean / p50 / p99 (target < 200 µs).
+2. ``GET /`` on the standalone server, paced at ``--rate`` requests/s for
+   ``--seconds`` (target p99 < 5 ms). The server runs in a child process (the
+   "service"); the paced client runs here, one connection per request.
+3. RSS and threads added by the probe, each in a fresh interpreter: bare
+   python vs probe imported + collect() + serve() (target < 2 MiB), and the
+   same against a baseline that already imported the standard-library modules
+   a web service loads anyway (typing, dataclasses, pathlib, json, logging...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gc
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+def _pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def _track_ten_caches() -> list:
+    import memdash.probe as probe
+
+    funcs = []
+    for i in range(10):
+        @functools.lru_cache(maxsize=128)
+        def f(n, i=i):
+            return n * i
+        for n in range(200):
+            f(n % 150)
+        funcs.append(probe.track_cache(f, name=f"cache{i}"))
+    return funcs
+
+
+def bench_collect(calls: int = 20000) -> None:
+    import memdash.probe as probe
+
+    keep = _track_ten_caches()
+    assert len(probe.collect()["caches"]) == 10
+    for _ in range(500):  # warm up: limit cache, gc timer, branch caches
+        probe.collect()
+    samples = []
+    clock = time.perf_counter_ns
+    for _ in range(calls):
+        t0 = clock()
+        probe.collect()
+        samples.append((clock() - t0) / 1000)
+    print(f"collect() x{calls}, 10 tracked caches: mean {statistics.fmean(samples):.1f} µs, "
+          f"p50 {_pct(samples, 50):.1f} µs, p99 {_pct(samples, 99):.1f} µs, max {max(samples):.1f} µs "
+          f"(target < 200 µs)")
+    del keep
+
+
+SERVICE = textwrap.dedent("""
+    import functools, sys
+    sys.path.insert(0, {root!r})
+    import memdash.probe as probe
+    caches = []
+    for i in range(10):
+        @functools.lru_cache(maxsize=128)
+        def f(n, i=i):
+            return n * i
+        for n in range(200):
+            f(n % 150)
+        caches.append(probe.track_cache(f, name=f"cache{{i}}"))
+    handle = probe.serve(min_interval=0)
+    print(handle.port, flush=True)
+    sys.stdin.read()
+""")
+
+
+def bench_http(seconds: float, rate: float) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", SERVICE.format(root=ROOT)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(proc.stdout.readline())
+        latencies: list[float] = []
+        errors = 0
+        interval = 1.0 / rate
+        total = int(seconds * rate)
+        start = time.perf_counter()
+        for i in range(total):
+            due = start + i * interval
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            t0 = time.perf_counter()
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", "/")
+                resp = conn.getresponse()
+                body = resp.read()
+                conn.close()
+                if resp.status != 200 or not body.startswith(b"{"):
+                    errors += 1
+            except OSError:
+                errors += 1
+            latencies.append((time.perf_counter() - t0) * 1000)
+        elapsed = time.perf_counter() - start
+        print(f"GET / paced at {rate:g}/s for {elapsed:.1f} s ({total} requests, {total / elapsed:.0f}/s achieved, "
+              f"{errors} errors): p50 {_pct(latencies, 50):.2f} ms, p99 {_pct(latencies, 99):.2f} ms, "
+              f"max {max(latencies):.2f} ms (target p99 < 5 ms)")
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=10)
+
+
+MEASURE = textwrap.dedent("""
+    import json, os, sys, threading, time
+    sys.path.insert(0, {root!r})
+    {baseline}
+    def rss_kib():
+        return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+    out = {{"rss_before": rss_kib(), "threads_before": threading.active_count()}}
+    if {with_probe}:
+        import memdash.probe as probe
+        out["threads_after_import"] = threading.active_count()
+        probe.collect()
+        handle = probe.serve()
+        time.sleep(0.2)
+        out["threads_after_serve"] = threading.active_count()
+    out["rss_after"] = rss_kib()
+    print(json.dumps(out))
+""")
+
+WEB_BASELINE = ("import typing, dataclasses, pathlib, json, logging, re, socket, selectors, socketserver, "
+                "urllib.parse, enum, threading, weakref, inspect, ipaddress")
+
+
+def _measure(baseline: str, with_probe: bool, runs: int = 5) -> dict:
+    results = []
+    for _ in range(runs):
+        code = MEASURE.format(root=ROOT, baseline=baseline, with_probe=with_probe)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+        results.append(json.loads(out.stdout))
+    best = min(results, key=lambda r: r["rss_after"])  # least noisy: the smallest
+    best["rss_after_median"] = statistics.median(r["rss_after"] for r in results)
+    return best
+
+
+def bench_rss() -> None:
+    for label, baseline in (("bare python", ""), ("python + web-service stdlib", WEB_BASELINE)):
+        without = _measure(baseline, False)
+        with_probe = _measure(baseline, True)
+        added = with_probe["rss_after_median"] - without["rss_after_median"]
+        print(f"RSS, {label}: {without['rss_after_median'] / 1024:.1f} MiB -> with probe imported + collect() + "
+              f"serve(): {with_probe['rss_after_median'] / 1024:.1f} MiB, added {added / 1024:.2f} MiB "
+              f"(median of 5 fresh interpreters; target < 2 MiB)")
+    t = _measure("", True, runs=1)
+    print(f"threads: before import {t['threads_before']}, after import {t['threads_after_import']}, "
+          f"after serve() {t['threads_after_serve']} (only the server's thread is added)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rate", type=float, default=200.0)
+    args = parser.parse_args()
+    print(f"python {sys.version.split()[0]} on {os.uname().sysname} {os.uname().release}, "
+          f"{os.cpu_count()} CPUs, gc thresholds {gc.get_threshold()}")
+    bench_collect()
+    bench_http(args.seconds, args.rate)
+    bench_rss()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,63 @@
+"""memdash.probe: memory, GC and cache stats of a Python service, and cleanups
+you can measure, served to the memdash dashboard. Standard library only.
+
+Embed it in two lines::
+
+    # Flask
+    from memdash.probe import flask_blueprint
+    app.register_blueprint(flask_blueprint(), url_prefix="/memdash")
+
+    # FastAPI / Starlette
+    from memdash.probe import asgi_app
+    app.mount("/memdash", asgi_app())
+
+    # a worker, or anything else
+    from memdash.probe import serve
+    serve(unix_socket=True)
+
+Importing this package loads only small standard-library modules: no
+framework, no psutil, no torch (torch is used only if the host imported it).
+The wire format is ``docs/probe-wire.md``; the guide is ``docs/probe.md``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from memdash.probe.caches import track_cache
+from memdash.probe.cleanup import cleanup
+from memdash.probe.errors import ProbeError
+from memdash.probe.frontends import asgi_app, flask_blueprint, wsgi_app
+from memdash.probe.snapshot import collect
+
+if TYPE_CHECKING:
+    from memdash.probe.server import ProbeServer
+
+
+def serve(host: str = "127.0.0.1", port: int | None = 0, token: str | None = None,
+          unix_socket: bool | str | None = None, **options: Any) -> "ProbeServer":
+    """Serve this process's probe on one daemon thread (see
+    :func:`memdash.probe.server.serve` for every option).
+
+    ``host``/``port`` (``0``: a free port; ``None``: no TCP), ``token`` (else
+    ``MEMDASH_PROBE_TOKEN``; required beyond loopback), ``unix_socket``
+    (``True``: the discovery socket, a string: that path). Returns a handle
+    with ``url``, ``host``, ``port``, ``socket_path``, ``stop()``; a context
+    manager. http.server is imported here, so hosts that only embed a front
+    end never load it.
+    """
+    from memdash.probe.server import serve as _serve
+
+    return _serve(host=host, port=port, token=token, unix_socket=unix_socket, **options)
+
+
+__all__ = [
+    "ProbeError",
+    "asgi_app",
+    "cleanup",
+    "collect",
+    "flask_blueprint",
+    "serve",
+    "track_cache",
+    "wsgi_app",
+]

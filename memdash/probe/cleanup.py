@@ -1,0 +1,247 @@
+"""Cleanup actions and their receipts.
+
+Every action measures what it really did in the OS's terms (RSS from
+``/proc/self/statm`` before and after), not Python's: a ``gc.collect()`` that
+frees 100 000 small objects usually leaves RSS where it was, because pymalloc
+keeps its arenas; the receipt then says so and suggests ``trim``.
+
+Cleanups in one process are serialised by a lock and rate-limited per action:
+the same action at most once every ``min_interval`` seconds (5 by default,
+``MEMDASH_PROBE_MIN_INTERVAL``). Young-generation collections (``gc`` with
+``generation`` 0 or 1) are cheap and only serialised.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+import time
+from typing import Any, Mapping
+
+from memdash.probe import native, procfs
+from memdash.probe.caches import REGISTRY
+from memdash.probe.errors import BadRequest, NotFound, RateLimited, Unavailable
+from memdash.probe.snapshot import SCHEMA, available_actions
+
+
+
+def _log():  # logging is imported on the first cleanup, not with the probe
+    import logging
+
+    return logging.getLogger("memdash.probe")
+
+#: Every action the probe knows, whether or not this process can run it.
+ACTIONS: tuple[str, ...] = ("gc", "caches", "cuda", "trim", "all")
+#: The options each action accepts.
+OPTIONS: dict[str, tuple[str, ...]] = {
+    "gc": ("generation",), "caches": ("name",), "cuda": (), "trim": (), "all": (),
+}
+DEFAULT_MIN_INTERVAL = 5.0
+#: How long a cleanup waits for another one to finish before answering 429.
+LOCK_WAIT_SECONDS = 30.0
+
+
+def default_min_interval() -> float:
+    """``MEMDASH_PROBE_MIN_INTERVAL`` (seconds) or 5."""
+    raw = os.environ.get("MEMDASH_PROBE_MIN_INTERVAL")
+    if raw:
+        try:
+            value = float(raw)
+            if value >= 0:
+                return value
+        except ValueError:
+            pass
+    return DEFAULT_MIN_INTERVAL
+
+
+def _generations() -> int:
+    return len(gc.get_stats())
+
+
+def validate(action: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Check an action and its options; returns the options, typed.
+
+    Raises :class:`NotFound` (unknown action, with ``valid_actions``),
+    :class:`Unavailable` (known but not here) or :class:`BadRequest`.
+    """
+    valid = available_actions()
+    if action not in ACTIONS:
+        raise NotFound(f"unknown cleanup action {action!r}", valid_actions=valid)
+    if action not in valid:
+        why = "torch with CUDA initialised" if action == "cuda" else "glibc's malloc_trim"
+        raise Unavailable(f"action {action!r} is not available in this process (needs {why})",
+                          valid_actions=valid)
+    allowed = OPTIONS[action]
+    unknown = sorted(k for k in options if k not in allowed)
+    if unknown:
+        raise BadRequest(f"action {action!r} takes no option {', '.join(map(repr, unknown))}"
+                         + (f"; it accepts {', '.join(allowed)}" if allowed else ""))
+    out: dict[str, Any] = {}
+    if "generation" in options and options["generation"] not in (None, ""):
+        raw = options["generation"]
+        top = _generations() - 1
+        try:
+            gen = int(raw)
+            if isinstance(raw, bool) or str(gen) != str(raw).strip():
+                raise ValueError
+        except (TypeError, ValueError):
+            raise BadRequest(f"generation must be an integer 0..{top}") from None
+        if not 0 <= gen <= top:
+            raise BadRequest(f"generation must be an integer 0..{top}")
+        out["generation"] = gen
+    if "name" in options and options["name"] not in (None, ""):
+        name = str(options["name"])
+        names = REGISTRY.names()
+        if name not in names:
+            raise NotFound(f"no tracked cache named {name!r}", valid_caches=names)
+        out["name"] = name
+    return out
+
+
+def _limit_keys(action: str, options: Mapping[str, Any]) -> tuple[str, ...]:
+    if action == "gc":
+        full = options.get("generation", _generations() - 1) >= _generations() - 1
+        return ("gc",) if full else ()
+    if action == "all":
+        return ("gc", "caches", "cuda", "trim")
+    return (action,)
+
+
+class Cleaner:
+    """Runs cleanups for this process: one at a time, rate-limited."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last_run: dict[str, float] = {}
+
+    def reset(self) -> None:
+        """Forget past runs and take a fresh lock: a forked child (the
+        parent's lock may be held by a thread that does not exist here), tests."""
+        self._lock = threading.Lock()
+        self._last_run = {}
+
+    reset_after_fork = reset
+
+    def run(self, action: str, options: Mapping[str, Any] | None = None, *,
+            min_interval: float = 0.0, client: str = "in-process") -> dict[str, Any]:
+        """Validate, rate-limit, run and log one action; returns the receipt.
+
+        ``min_interval`` seconds must separate two runs of the same action
+        (0 disables the limit). Raises a :class:`~memdash.probe.errors.ProbeError`
+        subclass on refusal; refusals are logged too.
+        """
+        try:
+            opts = validate(action, options or {})
+        except Exception as exc:
+            _log().warning("cleanup %r from %s refused: %s", action, client, exc)
+            raise
+        if not self._lock.acquire(timeout=LOCK_WAIT_SECONDS):
+            _log().warning("cleanup %s from %s refused: another cleanup is still running", action, client)
+            raise RateLimited("another cleanup is still running", retry_after_seconds=1.0)
+        try:
+            keys = _limit_keys(action, opts)
+            now = time.monotonic()
+            if min_interval > 0:
+                wait = max((self._last_run.get(k, -1e18) + min_interval - now for k in keys), default=0.0)
+                if wait > 0:
+                    _log().warning("cleanup %s from %s refused: rate limit, retry in %.1f s", action, client, wait)
+                    raise RateLimited(
+                        f"{action!r} ran less than {min_interval:g} s ago; retry in {wait:.1f} s",
+                        retry_after_seconds=wait)
+            receipt = run_action(action, opts)
+            done = time.monotonic()
+            for k in keys:
+                self._last_run[k] = done
+        finally:
+            self._lock.release()
+        _log().info("cleanup %s from %s: ok, collected=%s, rss %s -> %s bytes%s", action, client,
+                 receipt.get("collected"), receipt.get("rss_before_bytes"), receipt.get("rss_after_bytes"),
+                 f", caches cleared {receipt['caches_cleared']}" if receipt.get("caches_cleared") else "")
+        return receipt
+
+
+#: The one cleaner of this process, shared by every front end so the lock and
+#: the rate limit hold however many front ends are mounted.
+CLEANER = Cleaner()
+
+
+def run_action(action: str, opts: Mapping[str, Any]) -> dict[str, Any]:
+    """Run a validated action now (no lock, no rate limit) and build its receipt."""
+    t0 = time.perf_counter()
+    started = time.time()
+    rss_before = procfs.read_rss()
+    gpu_before = native.gpu_reserved_bytes()
+    steps: list[dict[str, Any]] = []
+    collected: int | None = None
+    tracked_before = tracked_after = None
+    cleared: list[str] = []
+    does_gc = action in ("gc", "all")
+    if does_gc:
+        # Walks the heap (a list of 8 bytes per object, for a moment): fine in
+        # a cleanup, never in a snapshot.
+        tracked_before = len(gc.get_objects())
+    if action in ("caches", "all"):
+        results = REGISTRY.clear(opts.get("name"))
+        cleared = [r["name"] for r in results if r.get("cleared")]
+        steps.append({"action": "caches", "caches": results})
+    if does_gc:
+        generation = opts.get("generation", _generations() - 1)
+        collected = gc.collect(generation)
+        steps.append({"action": "gc", "generation": generation, "collected": collected})
+        tracked_after = len(gc.get_objects())
+    if action == "cuda" or (action == "all" and native.cuda_ready()):
+        native.cuda_empty_cache()
+        steps.append({"action": "cuda"})
+    if action == "trim" or (action == "all" and native.trim_available()):
+        released = native.malloc_trim()
+        steps.append({"action": "trim", "released": released})
+    rss_after = procfs.read_rss()
+    gpu_after = native.gpu_reserved_bytes()
+    freed = rss_before - rss_after if rss_before is not None and rss_after is not None else None
+    receipt: dict[str, Any] = {
+        "schema": SCHEMA, "action": action, "ok": True, "pid": os.getpid(), "time": started,
+        "duration_seconds": round(time.perf_counter() - t0, 6), "steps": steps,
+        "collected": collected, "tracked_objects_before": tracked_before,
+        "tracked_objects_after": tracked_after, "rss_before_bytes": rss_before,
+        "rss_after_bytes": rss_after, "rss_freed_bytes": freed,
+        "gpu_reserved_before_bytes": gpu_before, "gpu_reserved_after_bytes": gpu_after,
+        "caches_cleared": cleared, "note": None, "suggest": None,
+    }
+    receipt["note"], receipt["suggest"] = _explain(action, freed)
+    return receipt
+
+
+def _explain(action: str, freed: int | None) -> tuple[str | None, str | None]:
+    """A sentence for a receipt where RSS did not drop, and the next action to try."""
+    if freed is None or freed > 0:
+        return None, None
+    trim = native.trim_available()
+    if action in ("gc", "caches"):
+        if trim:
+            return ("RSS did not drop: Python freed the objects but kept the memory; try trim", "trim")
+        return ("RSS did not drop: Python freed the objects but kept the memory "
+                "(no malloc_trim in this C library)", None)
+    if action in ("trim", "all"):
+        return ("RSS did not drop: the freed memory was small objects in pymalloc arenas that still "
+                "hold survivors, which no trim can return; only a restart gives it back", None)
+    if action == "cuda":
+        return ("RSS is host memory; see gpu_reserved_before_bytes/after for what empty_cache returned", None)
+    return None, None
+
+
+def cleanup(action: str, **options: Any) -> dict[str, Any]:
+    """Run one cleanup action in this process and return its receipt.
+
+    ``action``: ``gc`` (option ``generation``: 0..2, default the oldest),
+    ``caches`` (option ``name``: one tracked cache, default all), ``cuda``
+    (``torch.cuda.empty_cache()``), ``trim`` (glibc ``malloc_trim(0)``) or
+    ``all`` (caches, full gc, cuda and trim where available).
+
+    The receipt gives bytes (``rss_before_bytes``, ``rss_after_bytes``,
+    ``rss_freed_bytes``, ``gpu_reserved_*_bytes``), object counts and
+    ``duration_seconds``. Serialised with the HTTP front ends' cleanups but not
+    rate-limited: the caller decided. Raises ``ProbeError`` subclasses
+    (``NotFound``, ``Unavailable``, ``BadRequest``) for refusals.
+    """
+    return CLEANER.run(action, options, min_interval=0.0, client="in-process")

@@ -1,0 +1,310 @@
+"""The one request handler every front end shares.
+
+A front end (standalone server, Flask, WSGI, ASGI) turns its request into a
+:class:`Request` (method, path relative to the mount point, query, headers,
+body, client) and writes back the :class:`Response`. Routing, authentication,
+rate limiting, pre-fork fan-out and error bodies all live here, so the four
+front ends cannot drift apart.
+
+Nothing escapes :meth:`ProbeCore.handle`: every error becomes a JSON body with
+a status (``docs/probe-wire.md``), never a traceback, and no body or log line
+ever holds the token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+from urllib.parse import parse_qsl
+
+from memdash.probe import metrics
+from memdash.probe.cleanup import CLEANER, _log, default_min_interval
+from memdash.probe.errors import (MAX_BODY_BYTES, BadRequest, Forbidden, NotFound, ProbeError, RateLimited,
+                                  TooLarge, Unauthorized)
+from memdash.probe.snapshot import collect
+
+
+#: Reason phrases for the statuses the probe answers with.
+REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+           405: "Method Not Allowed", 409: "Conflict", 411: "Length Required", 413: "Content Too Large",
+           429: "Too Many Requests", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
+           502: "Bad Gateway"}
+
+JSON_TYPE = "application/json"
+PATHS = ["/", "/metrics", "/cleanup/{action}"]
+
+#: Headers a reverse proxy adds: their presence means the peer address (often
+#: 127.0.0.1 or a Unix socket) is the proxy's, not the client's.
+_PROXY_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A request as every front end hands it to the core.
+
+    ``path`` is relative to where the probe is mounted (``""`` or ``"/"`` for
+    the snapshot). ``headers`` keys are lower-case. ``client`` is the peer IP
+    (``None`` if unknown). ``via`` is ``"tcp"``, ``"unix"`` (a Unix socket we
+    did not create) or ``"unix-private"`` (the probe's own 0600 socket in a
+    0700 directory, where the filesystem is the authentication).
+    """
+
+    method: str
+    path: str
+    query: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    client: str | None = None
+    via: str = "tcp"
+
+
+@dataclass(slots=True)
+class Response:
+    """Status, headers (name, value) and body bytes."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def json_response(status: int, payload: Any, extra_headers: list[tuple[str, str]] | None = None) -> Response:
+    body = json.dumps(payload, separators=(",", ":"), default=str).encode()
+    headers = [("Content-Type", JSON_TYPE), ("Cache-Control", "no-store")]
+    return Response(status, headers + (extra_headers or []), body)
+
+
+def error_response(exc: ProbeError, extra_headers: list[tuple[str, str]] | None = None) -> Response:
+    """The JSON body and headers for a refusal."""
+    payload = {"error": exc.message, "status": exc.status}
+    payload.update(exc.extra)
+    headers = list(extra_headers or [])
+    if exc.status == 401:
+        headers.append(("WWW-Authenticate", 'Bearer realm="memdash.probe"'))
+    if isinstance(exc, RateLimited):
+        headers.append(("Retry-After", str(max(1, int(exc.retry_after_seconds + 0.999)))))
+    return json_response(exc.status, payload, headers)
+
+
+def too_large_response(max_body: int = MAX_BODY_BYTES) -> Response:
+    """413 for front ends that see the size before reading the body."""
+    return error_response(TooLarge(f"request body over {max_body} bytes"))
+
+
+def is_loopback(client: str | None) -> bool:
+    """127.0.0.0/8, ::1 or an IPv4-mapped loopback address."""
+    if not client:
+        return False
+    if client.startswith("::ffff:"):
+        client = client[7:]
+    return client.startswith("127.") or client == "::1"
+
+
+def resolve_token(token: str | None) -> str | None:
+    """The token argument, else ``MEMDASH_PROBE_TOKEN``; empty means none."""
+    if token is None:
+        token = os.environ.get("MEMDASH_PROBE_TOKEN")
+    return token or None
+
+
+def _bearer(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+class ProbeCore:
+    """Routes, authorises and answers probe requests.
+
+    ``token``: the shared secret (argument, else ``MEMDASH_PROBE_TOKEN``).
+    ``min_interval``: seconds between two runs of the same cleanup (else
+    ``MEMDASH_PROBE_MIN_INTERVAL``, else 5). ``prefork``: True/False, or
+    None to detect (see :mod:`memdash.probe.prefork`). ``gather``: False for a
+    worker's own discovery socket, which answers for itself only.
+    """
+
+    def __init__(self, token: str | None = None, *, min_interval: float | None = None,
+                 prefork: bool | None = None, gather: bool = True, max_body: int = MAX_BODY_BYTES) -> None:
+        self._token = resolve_token(token)
+        self.min_interval = default_min_interval() if min_interval is None else float(min_interval)
+        self.max_body = max_body
+        self.gather = gather
+        self.prefork = prefork
+        from memdash.probe.gc_pauses import TIMER
+
+        TIMER.install()  # pauses are timed from the moment a front end exists
+        if gather:
+            from memdash.probe import prefork as _prefork
+
+            _prefork.on_front_end_created(prefork)
+
+    def __repr__(self) -> str:  # never show the token, even in a debugger
+        return f"ProbeCore(token={'set' if self._token else 'none'}, min_interval={self.min_interval})"
+
+    @property
+    def has_token(self) -> bool:
+        """Whether a token guards this probe."""
+        return self._token is not None
+
+    def prefork_active(self) -> bool:
+        """Whether requests fan out to sibling workers."""
+        if not self.gather:
+            return False
+        from memdash.probe import prefork as _prefork
+
+        return _prefork.active(self.prefork)
+
+    # -- the boundary ------------------------------------------------------
+    def handle(self, req: Request) -> Response:
+        """Answer one request. Never raises."""
+        try:
+            return self._handle(req)
+        except ProbeError as exc:
+            headers = [("Allow", exc.extra.pop("_allow"))] if "_allow" in exc.extra else None
+            return error_response(exc, headers)
+        except Exception as exc:
+            # The traceback goes to the host's log (without request headers,
+            # so without the token); the client gets a sentence.
+            _log().error("internal error answering %r %r", req.method, req.path, exc_info=True)
+            return json_response(500, {"error": f"internal error in the probe ({type(exc).__name__})",
+                                       "status": 500})
+
+    def _handle(self, req: Request) -> Response:
+        path = req.path or "/"
+        if len(path) > 1:
+            path = path.rstrip("/") or "/"
+        method = req.method.upper()
+        if path == "/":
+            route, allowed = "snapshot", ("GET", "HEAD")
+        elif path == "/metrics":
+            route, allowed = "metrics", ("GET", "HEAD")
+        elif path.startswith("/cleanup/") and path.count("/") == 2:
+            route, allowed = "cleanup", ("POST",)
+        else:
+            raise NotFound(f"no such path {path!r} here", paths=PATHS)
+        if method not in allowed:
+            raise ProbeError(f"{method} is not allowed on {path}; use {' or '.join(allowed)}",
+                             status=405, _allow=", ".join(allowed))
+        self._authorize(req, write=route == "cleanup")
+        if len(req.body) > self.max_body:
+            raise TooLarge(f"request body over {self.max_body} bytes")
+        query = dict(parse_qsl(req.query, keep_blank_values=True))
+        worker = self._worker_option(query.pop("worker", None))
+        if route == "snapshot":
+            resp = json_response(200, self._snapshot(worker))
+        elif route == "metrics":
+            resp = self._metrics(worker)
+        else:
+            action = path.rsplit("/", 1)[1]
+            options: dict[str, Any] = dict(query)
+            options.update(self._json_body(req))
+            if "worker" in options:
+                worker = self._worker_option(options.pop("worker"))
+            client = self._client_label(req)
+            resp = json_response(200, self._cleanup(action, options, worker, client))
+        if method == "HEAD":
+            resp.body = b""
+        return resp
+
+    # -- pieces ------------------------------------------------------------
+    def _authorize(self, req: Request, *, write: bool) -> None:
+        if req.via == "unix-private":
+            return  # only our own uid can connect: the socket's mode is the check
+        presented = _bearer(req.headers.get("authorization"))
+        if self._token is not None:
+            if presented is None:
+                self._refuse(req, write, "no token")
+                raise Unauthorized("this probe needs a token: send 'Authorization: Bearer <token>'")
+            import hmac  # here: hashlib/OpenSSL cost ~4 MiB of RSS, paid only where a token is used
+
+            if not hmac.compare_digest(presented.encode(), self._token.encode()):
+                self._refuse(req, write, "wrong token")
+                raise Unauthorized("wrong token")
+            return
+        if write:
+            self._refuse(req, write, "no token configured")
+            raise Forbidden("cleanups need a token and this probe has none: start it with "
+                            "token=... or MEMDASH_PROBE_TOKEN (or use its own Unix socket)")
+        proxied = any(h in req.headers for h in _PROXY_HEADERS)
+        if req.via == "unix" and not proxied:
+            return
+        if proxied or not is_loopback(req.client):
+            raise Forbidden("reads from beyond this machine need a token: set MEMDASH_PROBE_TOKEN "
+                            "in the service (requests through a proxy count as remote)")
+
+    @staticmethod
+    def _refuse(req: Request, write: bool, why: str) -> None:
+        if write:
+            _log().warning("cleanup %r from %s refused: %s", req.path.rsplit("/", 1)[-1],
+                        req.client or req.via, why)
+
+    @staticmethod
+    def _client_label(req: Request) -> str:
+        forwarded = req.headers.get("x-memdash-forwarded-for") if req.via == "unix-private" else None
+        if forwarded:
+            return f"{forwarded} (via pid {os.getppid()} group)"
+        return req.client or req.via
+
+    def _json_body(self, req: Request) -> dict[str, Any]:
+        if not req.body.strip():
+            return {}
+        try:
+            data = json.loads(req.body)
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest("request body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise BadRequest("request body must be a JSON object of options")
+        return data
+
+    def _worker_option(self, raw: Any) -> int | None:
+        if raw in (None, ""):
+            return None
+        try:
+            pid = int(raw)
+        except (TypeError, ValueError):
+            raise BadRequest("worker must be a pid") from None
+        if pid != os.getpid() and not self.prefork_active():
+            raise NotFound(f"no worker {pid}: this probe is not in pre-fork mode", workers=[os.getpid()])
+        return pid
+
+    def _snapshot(self, worker: int | None) -> dict[str, Any]:
+        if not self.prefork_active():
+            return collect()
+        from memdash.probe import prefork
+
+        if worker is not None and worker != os.getpid():
+            return prefork.sibling_snapshot(worker)
+        snap = collect()
+        if worker is None:
+            workers = [snap] + prefork.sibling_snapshots()
+            snap = dict(snap)
+            snap["prefork"] = True
+            snap["workers"] = workers
+            snap["group"] = prefork.group_totals(workers)
+        return snap
+
+    def _metrics(self, worker: int | None) -> Response:
+        if self.prefork_active() and worker is None:
+            from memdash.probe import prefork
+
+            workers = [collect()] + prefork.sibling_snapshots()
+            text = metrics.render(workers, per_pid=True, group=prefork.group_totals(workers))
+        else:
+            text = metrics.render([self._snapshot(worker)])
+        return Response(200, [("Content-Type", metrics.CONTENT_TYPE), ("Cache-Control", "no-store")],
+                        text.encode())
+
+    def _cleanup(self, action: str, options: dict[str, Any], worker: int | None, client: str) -> dict[str, Any]:
+        if not self.prefork_active() or worker == os.getpid():
+            return CLEANER.run(action, options, min_interval=self.min_interval, client=client)
+        from memdash.probe import prefork
+
+        if worker is not None:
+            return prefork.sibling_cleanup(worker, action, options, client)
+        mine = CLEANER.run(action, options, min_interval=self.min_interval, client=client)
+        receipts = [mine] + prefork.siblings_cleanup(action, options, client)
+        return prefork.group_receipt(action, receipts)

@@ -1,0 +1,110 @@
+"""Local discovery: every probed process listens on ``<dir>/<pid>.sock``.
+
+The directory is ``$XDG_RUNTIME_DIR/memdash`` where a runtime dir exists, else
+``/tmp/memdash-<uid>``. Either way it is created mode 0700 and must be owned by
+us and not a symlink: anyone who can write there could plant a socket that a
+dashboard would then trust, and anyone who can connect to a socket there can
+run cleanups without a token (the directory's permissions are the
+authentication).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+
+from memdash.probe.errors import ProbeError
+from memdash.probe.procfs import pid_alive
+
+SUFFIX = ".sock"
+
+
+def _ensure_private_dir(path: str) -> None:
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise ProbeError(f"{path} is not a directory (a symlink?); refusing to use it for probe sockets")
+    if st.st_uid != os.geteuid():
+        raise ProbeError(f"{path} belongs to uid {st.st_uid}, not to us; refusing to use it for probe sockets")
+    if st.st_mode & 0o077:
+        os.chmod(path, 0o700)  # ours but too open (an old umask): tighten rather than fail
+
+
+def socket_dir(create: bool = True) -> str:
+    """The discovery directory for this user (created 0700 unless ``create`` is False).
+
+    Raises :class:`ProbeError` if it exists but is not a private directory of ours.
+    """
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isdir(runtime):
+        path = os.path.join(runtime, "memdash")
+    else:
+        path = os.path.join("/tmp", f"memdash-{os.geteuid()}")
+    if create:
+        _ensure_private_dir(path)
+    return path
+
+
+def socket_path(pid: int | None = None) -> str:
+    """Where process ``pid`` (default: this one) listens."""
+    return os.path.join(socket_dir(), f"{pid if pid is not None else os.getpid()}{SUFFIX}")
+
+
+def is_private(path: str) -> bool:
+    """Whether the directory holding ``path`` is ours and closed to everyone else,
+    which is what lets its sockets skip the token."""
+    try:
+        st = os.lstat(os.path.dirname(os.path.abspath(path)) or ".")
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o077
+
+
+def _listening(path: str) -> bool:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(0.5)
+    try:
+        s.connect(path)
+    except (ConnectionRefusedError, FileNotFoundError):
+        return False
+    except OSError:
+        return True  # timeout or busy: alive, just slow
+    finally:
+        s.close()
+    return True
+
+
+def find_sockets() -> list[tuple[int, str]]:
+    """``(pid, path)`` of every live probe socket, sorted by pid.
+
+    Sockets of dead pids, and sockets nobody listens on any more (a pid
+    reused by an unrelated process), are removed as they are found.
+    """
+    try:
+        directory = socket_dir(create=False)
+        names = os.listdir(directory)
+    except (OSError, ProbeError):
+        return []
+    if not is_private(os.path.join(directory, "x")):
+        return []  # not ours or not private: trust nothing in it
+    found = []
+    for name in names:
+        if not name.endswith(SUFFIX):
+            continue
+        try:
+            pid = int(name[: -len(SUFFIX)])
+        except ValueError:
+            continue
+        path = os.path.join(directory, name)
+        if pid_alive(pid) and (pid == os.getpid() or _listening(path)):
+            found.append((pid, path))
+        else:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+    return sorted(found)

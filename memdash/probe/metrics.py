@@ -1,0 +1,100 @@
+"""Prometheus text exposition (format 0.0.4) of snapshots, written by hand.
+
+Names follow prometheus_client's defaults (``process_*``, ``python_gc_*``,
+``python_info``) so existing dashboards and alerts keep working, plus
+``memdash_*`` for caches, GC pauses and the cgroup limit. A family with no
+known value is left out rather than reported as 0.
+
+In pre-fork mode every sample carries a ``pid`` label, one series per worker,
+so a counter never jumps when the scrape lands on another worker.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(labels: dict[str, Any]) -> str:
+    if not labels:
+        return ""
+    return "{" + ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels.items()) + "}"
+
+
+def _number(value: float | int) -> str:
+    return repr(float(value))
+
+
+class _Family:
+    def __init__(self, name: str, kind: str, help_text: str) -> None:
+        self.name, self.kind, self.help = name, kind, help_text
+        self.samples: list[str] = []
+
+    def add(self, value: Any, **labels: Any) -> None:
+        if value is None or isinstance(value, bool):
+            return
+        self.samples.append(f"{self.name}{_labels(labels)} {_number(value)}")
+
+    def render(self) -> str:
+        if not self.samples:
+            return ""
+        head = f"# HELP {self.name} {_escape(self.help)}\n# TYPE {self.name} {self.kind}\n"
+        return head + "\n".join(self.samples) + "\n"
+
+
+def render(snapshots: Iterable[dict[str, Any]], *, per_pid: bool = False,
+           group: dict[str, Any] | None = None) -> str:
+    """The exposition text for one snapshot, or a pre-fork group's (``per_pid``)."""
+    fam = {name: _Family(name, kind, text) for name, kind, text in (
+        ("process_resident_memory_bytes", "gauge", "Resident memory size in bytes."),
+        ("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes."),
+        ("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds."),
+        ("python_info", "gauge", "Python platform information"),
+        ("python_gc_objects_collected_total", "counter", "Objects collected during gc"),
+        ("python_gc_objects_uncollectable_total", "counter", "Uncollectable objects found during GC"),
+        ("python_gc_collections_total", "counter", "Number of times this generation was collected"),
+        ("memdash_gc_pause_seconds_total", "counter",
+         "Time spent in GC pauses since the probe started timing them, seconds"),
+        ("memdash_gc_garbage_objects", "gauge", "len(gc.garbage)"),
+        ("memdash_process_memory_limit_bytes", "gauge", "The process's cgroup memory limit in bytes"),
+        ("memdash_cache_hits_total", "counter", "Lookups answered from the cache"),
+        ("memdash_cache_misses_total", "counter", "Lookups the cache could not answer"),
+        ("memdash_cache_size", "gauge", "Entries in the cache (cachetools: currsize units)"),
+        ("memdash_cache_maxsize", "gauge", "Capacity of the cache (same units as size)"),
+        ("memdash_group_pss_bytes", "gauge", "Proportional set size of all pre-fork workers, shared pages counted once"),
+        ("memdash_group_workers", "gauge", "Pre-fork workers answering"),
+    )}
+    for snap in snapshots:
+        pid = {"pid": snap.get("pid")} if per_pid else {}
+        mem = snap.get("memory") or {}
+        fam["process_resident_memory_bytes"].add(mem.get("rss_bytes"), **pid)
+        fam["process_virtual_memory_bytes"].add(mem.get("vms_bytes"), **pid)
+        fam["process_start_time_seconds"].add(snap.get("started_at"), **pid)
+        fam["memdash_process_memory_limit_bytes"].add(mem.get("limit_bytes"), **pid)
+        version = str(snap.get("python") or "")
+        parts = (version.split(".") + ["", "", ""])[:3]
+        fam["python_info"].add(1, implementation=snap.get("implementation") or "", major=parts[0],
+                               minor=parts[1], patchlevel=parts[2], version=version, **pid)
+        gcs = snap.get("gc") or {}
+        for g in gcs.get("generations") or []:
+            gen = str(g.get("generation"))
+            fam["python_gc_objects_collected_total"].add(g.get("collected"), generation=gen, **pid)
+            fam["python_gc_objects_uncollectable_total"].add(g.get("uncollectable"), generation=gen, **pid)
+            fam["python_gc_collections_total"].add(g.get("collections"), generation=gen, **pid)
+            fam["memdash_gc_pause_seconds_total"].add(g.get("pause_total_seconds"), generation=gen, **pid)
+        fam["memdash_gc_garbage_objects"].add(gcs.get("garbage"), **pid)
+        for c in snap.get("caches") or []:
+            name = c.get("name")
+            fam["memdash_cache_hits_total"].add(c.get("hits"), cache=name, **pid)
+            fam["memdash_cache_misses_total"].add(c.get("misses"), cache=name, **pid)
+            fam["memdash_cache_size"].add(c.get("size"), cache=name, **pid)
+            fam["memdash_cache_maxsize"].add(c.get("maxsize"), cache=name, **pid)
+    if group:
+        fam["memdash_group_pss_bytes"].add(group.get("pss_bytes"))
+        fam["memdash_group_workers"].add(group.get("workers"))
+    return "".join(f.render() for f in fam.values())
