@@ -1,0 +1,397 @@
+"""Any JSON memory endpoint -> :class:`~memdash.model.TargetSample`.
+
+Services already expose memory figures in their own shapes (seed 001's
+``/api/v1/memory/stats``, seed 004's ``{ram: {rss_mb}, gpu: {...}}``). With no
+``fields`` configured, :func:`discover` walks the whole document (breadth first,
+so the shallowest match wins) looking for the common names in :data:`ALIASES`.
+``fields`` (canonical name -> dotted path) overrides discovery name by name.
+Every numeric leaf that no figure used is kept as an extra metric (dotted path ->
+float, at most :data:`MAX_METRICS`).
+
+Units: ``*_mb`` are MiB (what ``psutil`` users divide by ``1024 * 1024``),
+``*_bytes`` bytes; a hit rate above 1 is read as a percent and divided by 100.
+
+Standard library only; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Iterator, Mapping
+
+from memdash.model import ACTIONS, CacheStats, GcGeneration, GcStats, TargetSample, TorchDevice
+
+MIB = 1024 * 1024
+#: Extra metrics kept per sample: enough to be useful, bounded for the UI.
+MAX_METRICS = 50
+#: Nodes visited per document: a 1 MB body can hold ~100k leaves; stop well before.
+MAX_NODES = 20_000
+
+#: canonical field -> leaf key names that mean it (lower case), best first.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "percent": ("memory_percent", "percent_of_limit", "mem_percent", "memory_usage_percent", "percent"),
+    "rss_bytes": ("rss_bytes", "memory_rss_bytes", "resident_bytes"),
+    "rss_mb": ("rss_mb", "memory_rss_mb", "resident_mb", "memory_mb"),
+    # "used" is what seed 001 reports (psutil's system-wide used memory); it stands
+    # in for RSS only where the endpoint gives no RSS.
+    "used_mb": ("memory_used_mb", "used_mb"),
+    "used_bytes": ("memory_used_bytes", "used_bytes"),
+    "limit_bytes": ("limit_bytes", "memory_limit_bytes"),
+    "limit_mb": ("limit_mb", "memory_limit_mb", "memory_total_mb", "total_mb"),
+    "pid": ("pid",),
+    "hit_rate": ("cache_hit_rate", "hit_rate", "hit_ratio", "cache_hit_ratio"),
+    "cache_hits": ("cache_hits", "hits"),
+    "cache_misses": ("cache_misses", "misses"),
+    "cache_items": ("cache_items", "cache_size", "currsize"),
+    "cache_maxsize": ("cache_maxsize", "maxsize", "cache_max_items"),
+    "cache_size_mb": ("cache_size_mb", "cache_memory_mb"),
+    "cache_size_bytes": ("cache_size_bytes", "cache_memory_bytes"),
+    "cache_evictions": ("cache_evictions", "evictions", "evictions_count"),
+    "gc_generation_stats": ("gc_generation_stats", "gc_stats", "generation_stats"),
+    "gc_counts": ("gc_counts", "gc_count"),
+    "gc_thresholds": ("gc_thresholds", "gc_threshold"),
+    "allocated_mb": ("allocated_mb", "gpu_allocated_mb", "cuda_allocated_mb"),
+    "allocated_bytes": ("allocated_bytes", "gpu_allocated_bytes", "cuda_allocated_bytes"),
+    "reserved_mb": ("reserved_mb", "gpu_reserved_mb", "cuda_reserved_mb"),
+    "reserved_bytes": ("reserved_bytes", "gpu_reserved_bytes", "cuda_reserved_bytes"),
+    "max_allocated_mb": ("max_allocated_mb", "gpu_max_allocated_mb"),
+    "device_name": ("device_name", "gpu_name"),
+}
+
+#: The process-memory figures: never taken from a CPU, disk, swap, GPU or cache
+#: sub-object, where ``percent`` and ``used_mb`` mean something else.
+_MEMORY_FIELDS = frozenset({"percent", "rss_bytes", "rss_mb", "used_mb", "used_bytes", "limit_bytes", "limit_mb"})
+_NOT_MEMORY = ("cpu", "disk", "swap", "net", "gpu", "cuda", "cache", "load", "before", "after", "history")
+_CACHE_FIELDS = ("hit_rate", "cache_hits", "cache_misses", "cache_items", "cache_maxsize",
+                 "cache_size_mb", "cache_size_bytes", "cache_evictions")
+
+_ALIAS_TO_FIELD: dict[str, str] = {}
+for _field, _names in ALIASES.items():
+    for _name in _names:
+        _ALIAS_TO_FIELD.setdefault(_name, _field)
+for _field in ALIASES:
+    _ALIAS_TO_FIELD.setdefault(_field, _field)
+
+
+def number(value: Any) -> float | None:
+    """``value`` as a finite float; ``None`` for booleans, strings, NaN and the rest."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        return None
+    return value
+
+
+def integer(value: Any) -> int | None:
+    """``value`` as an int (floats truncated); ``None`` where it is not a number."""
+    v = number(value)
+    return None if v is None else int(v)
+
+
+def walk(doc: Any, *, max_nodes: int = MAX_NODES) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every ``(path, value)`` in ``doc``, breadth first; list indexes are path parts too."""
+    queue: deque[tuple[tuple[str, ...], Any]] = deque([((), doc)])
+    seen = 0
+    while queue and seen < max_nodes:
+        path, node = queue.popleft()
+        seen += 1
+        if path:
+            yield path, node
+        if isinstance(node, Mapping):
+            queue.extend(((*path, str(k)), v) for k, v in node.items())
+        elif isinstance(node, list):
+            queue.extend(((*path, str(i)), v) for i, v in enumerate(node))
+
+
+def lookup(doc: Any, dotted: str) -> Any:
+    """The value at ``dotted`` (``"data.memory_percent"``, ``"workers.0.rss_mb"``); ``None`` if absent."""
+    node = doc
+    for part in dotted.split("."):
+        if isinstance(node, Mapping):
+            node = node.get(part)
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+def canonical(name: str) -> str | None:
+    """The canonical field a config ``fields`` key or a document key means, if any."""
+    return _ALIAS_TO_FIELD.get(name.lower())
+
+
+def discover(doc: Any) -> dict[str, str]:
+    """Canonical field -> dotted path, for the common names found anywhere in ``doc``.
+
+    The shallowest match wins; for a field with several aliases the better alias
+    wins at equal depth (``memory_percent`` over ``percent``).
+    """
+    found: dict[str, tuple[int, int, str]] = {}
+    for path, value in walk(doc):
+        field = _ALIAS_TO_FIELD.get(path[-1].lower())
+        if field is None:
+            continue
+        if field in _MEMORY_FIELDS and any(bad in p.lower() for p in path[:-1] for bad in _NOT_MEMORY):
+            continue
+        if field in ("gc_generation_stats", "gc_counts", "gc_thresholds"):
+            if not isinstance(value, (list, Mapping)):
+                continue
+        elif field == "device_name":
+            if not isinstance(value, str):
+                continue
+        elif number(value) is None:
+            continue
+        names = ALIASES[field]
+        rank = (len(path), names.index(path[-1].lower()) if path[-1].lower() in names else 0)
+        if field not in found or rank < found[field][:2]:
+            found[field] = (*rank, ".".join(path))
+    return {field: where for field, (_, _, where) in found.items()}
+
+
+def resolve_fields(doc: Any, fields: Mapping[str, str]) -> dict[str, str]:
+    """Discovered paths, overridden by the configured ``fields`` (keys may be aliases)."""
+    paths = discover(doc)
+    for key, path in fields.items():
+        paths[canonical(key) or key] = path
+    return paths
+
+
+def hit_ratio(value: Any) -> float | None:
+    """A hit rate as a 0..1 ratio: above 1 it was a percent."""
+    v = number(value)
+    if v is None or v < 0:
+        return None
+    return v / 100.0 if v > 1.0 else v
+
+
+def _bytes(doc: Any, paths: Mapping[str, str], b_key: str, mb_key: str) -> tuple[int | None, str | None]:
+    for key, scale in ((b_key, 1), (mb_key, MIB)):
+        path = paths.get(key)
+        v = number(lookup(doc, path)) if path else None
+        if v is not None:
+            return int(v * scale), path
+    return None, None
+
+
+def gc_from_value(stats: Any, counts: Any = None, thresholds: Any = None) -> GcStats | None:
+    """A :class:`GcStats` from the usual shapes of per-generation stats.
+
+    Accepts ``gc.get_stats()``-like lists of dicts, ``{"0": {...}}`` or
+    ``{"gen0": {...}}`` maps, or plain count lists (``gc.get_count()``).
+    """
+    entries: list[tuple[int, Any]] = []
+    if isinstance(stats, list):
+        entries = list(enumerate(stats))
+    elif isinstance(stats, Mapping):
+        for key, value in stats.items():
+            digits = "".join(ch for ch in str(key) if ch.isdigit())
+            if digits:
+                entries.append((int(digits), value))
+        entries.sort(key=lambda e: e[0])
+    count_list = counts if isinstance(counts, list) else []
+    threshold_list = thresholds if isinstance(thresholds, list) else []
+    n = max(len(entries), len(count_list), len(threshold_list))
+    if n == 0:
+        return None
+    by_gen = dict(entries)
+    gens = []
+    for g in range(n):
+        entry = by_gen.get(g)
+        d = entry if isinstance(entry, Mapping) else {}
+        count = integer(d.get("count")) if d else integer(entry)
+        if count is None and g < len(count_list):
+            count = integer(count_list[g])
+        threshold = integer(d.get("threshold"))
+        if threshold is None and g < len(threshold_list):
+            threshold = integer(threshold_list[g])
+        gens.append(GcGeneration(
+            generation=integer(d.get("generation")) if integer(d.get("generation")) is not None else g,
+            count=count,
+            threshold=threshold,
+            collections=integer(d.get("collections")),
+            collected=integer(d.get("collected", d.get("freed_objects"))),
+            uncollectable=integer(d.get("uncollectable")),
+        ))
+    return GcStats(generations=tuple(gens))
+
+
+def _caches(doc: Any, paths: Mapping[str, str], explicit: bool) -> tuple[tuple[CacheStats, ...], set[str]]:
+    """Caches: the configured one (``explicit``), else one per object holding cache figures."""
+    used: set[str] = set()
+
+    def read(get: Any, name: str) -> CacheStats | None:
+        vals: dict[str, Any] = {}
+        for field in _CACHE_FIELDS:
+            path = get(field)
+            if path is None:
+                continue
+            raw = lookup(doc, path)
+            if number(raw) is not None:
+                vals[field] = raw
+                used.add(path)
+        if not vals:
+            return None
+        hits, misses = integer(vals.get("cache_hits")), integer(vals.get("cache_misses"))
+        rate = hit_ratio(vals.get("hit_rate"))
+        if rate is None and hits is not None and misses is not None and hits + misses:
+            rate = hits / (hits + misses)
+        size_bytes = integer(vals.get("cache_size_bytes"))
+        if size_bytes is None and number(vals.get("cache_size_mb")) is not None:
+            size_bytes = int(number(vals["cache_size_mb"]) * MIB)  # type: ignore[operator]
+        return CacheStats(
+            name=name, hits=hits, misses=misses, hit_rate=rate,
+            size=integer(vals.get("cache_items")), maxsize=integer(vals.get("cache_maxsize")),
+            size_bytes=size_bytes, evictions=integer(vals.get("cache_evictions")),
+        )
+
+    if explicit:
+        cache = read(paths.get, "cache")
+        return ((cache,) if cache else ()), used
+    # Discovery: group cache figures by the object that holds them, so a document
+    # with {"caches": {"users": {...}, "pages": {...}}} shows two caches.
+    holders: dict[tuple[str, ...], dict[str, str]] = {}
+    for path, value in walk(doc):
+        field = _ALIAS_TO_FIELD.get(path[-1].lower())
+        if field in _CACHE_FIELDS and number(value) is not None:
+            holders.setdefault(path[:-1], {}).setdefault(field, ".".join(path))
+    caches = []
+    for parent, fields in holders.items():
+        if not ({"hit_rate", "cache_hits", "cache_items", "cache_size_mb"} & fields.keys()):
+            continue
+        # {"users": {"hit_rate": ...}} names its cache; flat "cache_*" keys in a
+        # general stats object do not.
+        prefixed = any(p.rsplit(".", 1)[-1].lower().startswith("cache") for p in fields.values())
+        name = parent[-1] if parent and not parent[-1].isdigit() and not prefixed else "cache"
+        cache = read(fields.get, name)
+        if cache:
+            caches.append(cache)
+    return tuple(caches), used
+
+
+def sample_from_json(
+    doc: Any,
+    *,
+    name: str,
+    url: str,
+    now: float,
+    fields: Mapping[str, str] | None = None,
+    actions: Mapping[str, str] | None = None,
+) -> TargetSample:
+    """Read ``doc`` into a sample (``ok=True``, level not yet set).
+
+    ``percent`` is the endpoint's own figure and ``limit_bytes`` its own limit;
+    the poller recomputes percent against the limit that applies. ``actions`` are
+    the memdash actions the config maps to routes, in :data:`ACTIONS` order.
+    """
+    # A cache configured in ``fields`` replaces the discovered ones.
+    explicit = any(canonical(k) in _CACHE_FIELDS for k in (fields or {}))
+    paths = resolve_fields(doc, fields or {})
+    used: set[str] = set()
+
+    rss, rss_path = _bytes(doc, paths, "rss_bytes", "rss_mb")
+    if rss is None:
+        rss, rss_path = _bytes(doc, paths, "used_bytes", "used_mb")
+    limit, limit_path = _bytes(doc, paths, "limit_bytes", "limit_mb")
+    used.update(p for p in (rss_path, limit_path) if p)
+    percent = None
+    if paths.get("percent"):
+        percent = number(lookup(doc, paths["percent"]))
+        if percent is not None:
+            used.add(paths["percent"])
+    pid = integer(lookup(doc, paths["pid"])) if paths.get("pid") else None
+
+    gc = None
+    if paths.get("gc_generation_stats") or paths.get("gc_counts"):
+        gc = gc_from_value(
+            lookup(doc, paths.get("gc_generation_stats", "")) if paths.get("gc_generation_stats") else None,
+            lookup(doc, paths["gc_counts"]) if paths.get("gc_counts") else None,
+            lookup(doc, paths["gc_thresholds"]) if paths.get("gc_thresholds") else None,
+        )
+        for key in ("gc_generation_stats", "gc_counts", "gc_thresholds"):
+            if gc is not None and paths.get(key):
+                used.add(paths[key])
+
+    caches, cache_paths = _caches(doc, paths, explicit)
+    used |= cache_paths
+
+    gpu = None
+    allocated, a_path = _bytes(doc, paths, "allocated_bytes", "allocated_mb")
+    reserved, r_path = _bytes(doc, paths, "reserved_bytes", "reserved_mb")
+    if allocated is not None or reserved is not None:
+        max_alloc, m_path = _bytes(doc, paths, "max_allocated_bytes", "max_allocated_mb")
+        device_name = lookup(doc, paths["device_name"]) if paths.get("device_name") else None
+        gpu = (TorchDevice(device=0, allocated_bytes=allocated, reserved_bytes=reserved,
+                           max_allocated_bytes=max_alloc,
+                           name=device_name if isinstance(device_name, str) else None),)
+        used.update(p for p in (a_path, r_path, m_path) if p)
+
+    return TargetSample(
+        name=name, url=url, kind="json", ok=True, time=now, last_ok=now, pid=pid,
+        rss_bytes=rss, percent=percent, limit_bytes=limit, gc=gc, caches=caches, gpu=gpu,
+        metrics=extra_metrics(doc, used),
+        actions=tuple(a for a in ACTIONS if actions and a in actions),
+    )
+
+
+def extra_metrics(doc: Any, used: set[str], *, limit: int = MAX_METRICS) -> dict[str, float]:
+    """Numeric leaves not in ``used`` (or under a used path), dotted path -> float, at most ``limit``."""
+    out: dict[str, float] = {}
+    for path, value in walk(doc):
+        v = number(value)
+        if v is None:
+            continue
+        dotted = ".".join(path)
+        if dotted in used or any(dotted.startswith(u + ".") for u in used):
+            continue
+        out[dotted] = v
+        if len(out) >= limit:
+            break
+    return out
+
+
+#: Phase words in a cleanup response's keys.
+_BEFORE, _AFTER, _FREED = ("before", "antes", "initial"), ("after", "depois", "final"), ("freed", "released", "liberad")
+
+
+def cleanup_figures(doc: Any) -> dict[str, float]:
+    """What a service's own cleanup response says it did, where it names it.
+
+    Returns any of ``rss_before``/``rss_after``/``rss_freed``/``gpu_before``/
+    ``gpu_after``/``gpu_freed`` (bytes), ``percent_before``/``percent_after``
+    (0-100) and ``collected`` (objects). Keys are recognised by their words:
+    ``before.memory_used_mb``, ``ram_freed_mb``, ``gpu.reserved_after_mb``...
+    """
+    out: dict[str, float] = {}
+    for path, value in walk(doc):
+        v = number(value)
+        if v is None:
+            continue
+        words = ".".join(path).lower()
+        leaf = path[-1].lower()
+        if leaf in ("collected", "objects_collected", "collected_objects", "gc_collected", "gc_freed_objects"):
+            out.setdefault("collected", v)
+            continue
+        phase = ("before" if any(w in words for w in _BEFORE)
+                 else "after" if any(w in words for w in _AFTER)
+                 else "freed" if any(w in words for w in _FREED) else None)
+        if phase is None:
+            continue
+        if "percent" in leaf:
+            if phase != "freed" and "cpu" not in words:
+                out.setdefault(f"percent_{phase}", v)
+            continue
+        if leaf.endswith(("_mb", "mb")) or leaf == "mb":
+            scale = MIB
+        elif leaf.endswith(("_gb", "gb")):
+            scale = 1024 * MIB
+        elif leaf.endswith("bytes"):
+            scale = 1
+        else:
+            continue
+        resource = "gpu" if any(w in words for w in ("gpu", "cuda", "vram", "reserved")) else "rss"
+        if resource == "rss" and any(w in words for w in ("available", "total", "cache", "swap", "vms")):
+            continue
+        out.setdefault(f"{resource}_{phase}", v * scale)
+    return out

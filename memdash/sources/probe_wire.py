@@ -1,0 +1,177 @@
+"""memdash.probe's JSON (docs/probe-wire.md, schema 1) -> samples and cleanup results.
+
+Consumers ignore keys they do not know, so everything here reads with ``.get``
+and tolerates ``null`` anywhere. Standard library only; no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from memdash.model import ACTIONS, CacheStats, CleanupResult, GcGeneration, GcStats, TargetSample, TorchDevice
+from memdash.sources.jsonmap import integer, number
+
+PROBE_NAME = "memdash.probe"
+SCHEMA = 1
+
+
+def is_probe_document(doc: Any) -> bool:
+    """True for a probe snapshot or receipt: ``{"schema": ..., "probe": "memdash.probe"}``."""
+    return isinstance(doc, Mapping) and "schema" in doc and doc.get("probe") == PROBE_NAME
+
+
+def _map(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def gc_from_probe(raw: Any) -> GcStats | None:
+    """The snapshot's ``gc`` object; as many generations as the interpreter has."""
+    if not isinstance(raw, Mapping):
+        return None
+    gens = tuple(
+        GcGeneration(
+            generation=integer(g.get("generation")) if integer(g.get("generation")) is not None else i,
+            count=integer(g.get("count")),
+            threshold=integer(g.get("threshold")),
+            collections=integer(g.get("collections")),
+            collected=integer(g.get("collected")),
+            uncollectable=integer(g.get("uncollectable")),
+            pause_total_seconds=number(g.get("pause_total_seconds")),
+            pause_last_seconds=number(g.get("pause_last_seconds")),
+            pause_max_seconds=number(g.get("pause_max_seconds")),
+        )
+        for i, g in enumerate(_list(raw.get("generations")))
+        if isinstance(g, Mapping)
+    )
+    enabled = raw.get("enabled")
+    return GcStats(
+        generations=gens,
+        enabled=enabled if isinstance(enabled, bool) else None,
+        pause_total_seconds=number(raw.get("pause_total_seconds")),
+        pause_last_seconds=number(raw.get("pause_last_seconds")),
+        pause_max_seconds=number(raw.get("pause_max_seconds")),
+        garbage=integer(raw.get("garbage")),
+    )
+
+
+def caches_from_probe(raw: Any) -> tuple[CacheStats, ...]:
+    """The snapshot's ``caches`` list (``hit_rate`` already 0..1)."""
+    out = []
+    for c in _list(raw):
+        if not isinstance(c, Mapping):
+            continue
+        rate = number(c.get("hit_rate"))
+        out.append(CacheStats(
+            name=str(c.get("name") or "cache"),
+            hits=integer(c.get("hits")),
+            misses=integer(c.get("misses")),
+            hit_rate=None if rate is None else min(max(rate, 0.0), 1.0),
+            size=integer(c.get("size")),
+            maxsize=integer(c.get("maxsize")),
+            size_bytes=integer(c.get("size_bytes")),
+            evictions=integer(c.get("evictions")),
+        ))
+    return tuple(out)
+
+
+def torch_from_probe(raw: Any) -> tuple[TorchDevice, ...] | None:
+    """The snapshot's ``torch.devices``; ``None`` when the service has no torch."""
+    if not isinstance(raw, Mapping):
+        return None
+    devices = []
+    for i, d in enumerate(_list(raw.get("devices"))):
+        if not isinstance(d, Mapping):
+            continue
+        name = d.get("name")
+        devices.append(TorchDevice(
+            device=integer(d.get("device")) if integer(d.get("device")) is not None else i,
+            allocated_bytes=integer(d.get("allocated_bytes")),
+            reserved_bytes=integer(d.get("reserved_bytes")),
+            max_allocated_bytes=integer(d.get("max_allocated_bytes")),
+            name=name if isinstance(name, str) else None,
+        ))
+    return tuple(devices)
+
+
+def sample_from_probe(doc: Mapping[str, Any], *, name: str, url: str, now: float) -> TargetSample:
+    """A probe snapshot as a sample (``ok=True``, level not yet set).
+
+    A pre-fork group (``workers`` + ``group``) reports the group's RSS (shared
+    pages counted once where the probe could read PSS); GC and caches are those
+    of the worker that answered.
+    """
+    memory = _map(doc.get("memory"))
+    group = _map(doc.get("group"))
+    rss = integer(memory.get("rss_bytes"))
+    metrics: dict[str, float] = {}
+    for key in ("uss_bytes", "vms_bytes"):
+        v = number(memory.get(key))
+        if v is not None:
+            metrics[f"memory.{key}"] = v
+    if group:
+        group_rss = integer(group.get("pss_bytes")) or integer(group.get("rss_bytes"))
+        if group_rss is not None:
+            rss = group_rss
+        for key in ("rss_bytes", "pss_bytes", "workers"):
+            v = number(group.get(key))
+            if v is not None:
+                metrics[f"group.{key}"] = v
+    uptime = number(doc.get("uptime_seconds"))
+    if uptime is not None:
+        metrics["uptime_seconds"] = uptime
+    return TargetSample(
+        name=name, url=url, kind="probe", ok=True, time=now, last_ok=now,
+        pid=integer(doc.get("pid")),
+        rss_bytes=rss,
+        percent=number(memory.get("percent")),
+        limit_bytes=integer(memory.get("limit_bytes")),
+        gc=gc_from_probe(doc.get("gc")),
+        caches=caches_from_probe(doc.get("caches")),
+        gpu=torch_from_probe(doc.get("torch")),
+        metrics=metrics,
+        actions=tuple(a for a in ACTIONS if a in _list(doc.get("actions"))),
+    )
+
+
+def _sum(receipts: list[Mapping[str, Any]], key: str) -> int | None:
+    values = [integer(r.get(key)) for r in receipts]
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def result_from_receipt(doc: Mapping[str, Any], *, target: str, action: str, status: int) -> CleanupResult:
+    """A ``POST /cleanup/{action}`` receipt as a :class:`CleanupResult`.
+
+    A pre-fork receipt's totals are used where present, else the workers' figures
+    are summed. ``note`` is the probe's own explanation (e.g. why RSS did not drop).
+    """
+    workers = [w for w in _list(doc.get("workers")) if isinstance(w, Mapping)]
+
+    def total(key: str) -> int | None:
+        v = integer(doc.get(key))
+        return v if v is not None or not workers else _sum(workers, key)
+
+    note = doc.get("note")
+    if not isinstance(note, str) and workers:
+        notes = sorted({w["note"] for w in workers if isinstance(w.get("note"), str)})
+        note = "; ".join(notes) or None
+    ok = doc.get("ok")
+    error = doc.get("error")
+    return CleanupResult(
+        target=target,
+        action=str(doc.get("action") or action),
+        ok=ok if isinstance(ok, bool) else True,
+        error=error if isinstance(error, str) else None,
+        status=status,
+        rss_before_bytes=total("rss_before_bytes"),
+        rss_after_bytes=total("rss_after_bytes"),
+        gpu_reserved_before_bytes=total("gpu_reserved_before_bytes"),
+        gpu_reserved_after_bytes=total("gpu_reserved_after_bytes"),
+        collected=total("collected"),
+        note=note if isinstance(note, str) else None,
+        raw=dict(doc),
+    )
