@@ -11,6 +11,8 @@ import socket
 import time
 from typing import Iterable
 
+import psutil
+
 from memdash.config import Config
 from memdash.history import History
 from memdash.levels import Level, worst
@@ -36,6 +38,10 @@ class LocalCollector:
         self.history = history if history is not None else History()
         self._last_process_record = float("-inf")
         self.host = socket.gethostname()
+        try:
+            self._boot_time: float | None = psutil.boot_time()
+        except (OSError, RuntimeError):
+            self._boot_time = None
         self._scanner: ProcessScanner | None = None
         self._gpu = None
         self._gpu_enabled = gpu
@@ -158,6 +164,7 @@ class LocalCollector:
         return Snapshot(
             host=self.host,
             time=now,
+            uptime_seconds=now - self._boot_time if self._boot_time else None,
             system=system,
             processes=tuple(out),
             process_count=len(raw),

@@ -255,6 +255,7 @@ class Snapshot:
 
     host: str
     time: float
+    uptime_seconds: float | None = None  # the box's, since boot
     system: SystemMemory | None
     processes: tuple[ProcessMemory, ...]
     process_count: int

@@ -10,9 +10,12 @@ from __future__ import annotations
 import gc
 import os
 import sys
-import threading
 import time
-from typing import Any
+from _thread import allocate_lock
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the host ~2 MiB
+if TYPE_CHECKING:
+    from typing import Any
 
 from memdash.probe import native, procfs
 from memdash.probe.caches import REGISTRY
@@ -49,7 +52,7 @@ class _LimitCache:
         self._value: tuple[int | None, str | None] = (None, None)
         self._read_at = -1e18
         self._pid = -1
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
 
     def get(self) -> tuple[int | None, str | None]:
         now = time.monotonic()
@@ -58,9 +61,9 @@ class _LimitCache:
             return self._value
         with self._lock:
             try:
-                from memdash.sources.cgroup import process_cgroup_memory
+                from memdash.sources.cgroup import read_process_cgroup
 
-                cg = process_cgroup_memory("self")
+                cg = read_process_cgroup("self")
             except Exception:  # unreadable /proc or /sys: no limit known
                 cg = None
             if cg is not None and cg.limit_bytes is not None:

@@ -1,8 +1,10 @@
 """cgroup memory limits and usage, v1 and v2. Standard library only.
 
-The probe imports this module too, so it must stay free of psutil, Textual and
-httpx. Every function takes the filesystem roots as arguments so tests can point
-them at sample trees.
+The probe imports this module too, so it stays free of psutil, Textual and httpx,
+and even of ``pathlib``, ``dataclasses`` and :mod:`memdash.model` (each costs a
+host process memory; :class:`~memdash.model.CgroupMemory` is imported only when
+a caller asks for one). Every function takes the filesystem roots as arguments
+so tests can point them at sample trees.
 
 How a process's limit is found:
 
@@ -18,32 +20,40 @@ How a process's limit is found:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from pathlib import Path
+from collections import namedtuple
+from typing import TYPE_CHECKING
 
-from memdash.model import CgroupMemory
+if TYPE_CHECKING:
+    from memdash.model import CgroupMemory
 
 #: v1 reports "no limit" as a huge page-aligned number near 2**63.
 _V1_UNLIMITED_FLOOR = 1 << 60
 
 
-@dataclass(frozen=True, slots=True)
-class CgroupRoots:
-    """Where to read from: ``proc`` (``/proc``) and ``sys_fs_cgroup``."""
+#: Where to read from: ``proc`` (``/proc``) and ``sys_fs_cgroup``.
+CgroupRoots = namedtuple("CgroupRoots", "proc sys_fs_cgroup", defaults=("/proc", "/sys/fs/cgroup"))
 
-    proc: str = "/proc"
-    sys_fs_cgroup: str = "/sys/fs/cgroup"
+#: One cgroup's figures as a plain tuple: ``(path, version, usage_bytes, limit_bytes)``.
+CgroupReading = namedtuple("CgroupReading", "path version usage_bytes limit_bytes")
 
 
 DEFAULT_ROOTS = CgroupRoots()
 
 
-def _read_int(path: Path) -> int | None:
-    """The integer in ``path``; ``None`` for ``max``, unreadable or garbage."""
+def _read_text(path: str) -> str | None:
     try:
-        text = path.read_text().strip()
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
     except OSError:
         return None
+
+
+def _read_int(path: str) -> int | None:
+    """The integer in ``path``; ``None`` for ``max``, unreadable or garbage."""
+    text = _read_text(path)
+    if text is None:
+        return None
+    text = text.strip()
     if not text or text == "max":
         return None
     try:
@@ -74,71 +84,76 @@ def parse_proc_cgroup(text: str) -> tuple[str | None, str | None]:
     return v2, v1
 
 
-def _v2_mount(roots: CgroupRoots) -> Path | None:
-    base = Path(roots.sys_fs_cgroup)
-    if (base / "cgroup.controllers").exists():
+def _v2_mount(roots: CgroupRoots) -> str | None:
+    base = roots.sys_fs_cgroup
+    if os.path.exists(os.path.join(base, "cgroup.controllers")):
         return base  # unified hierarchy mounted at the top
-    unified = base / "unified"
-    if (unified / "cgroup.controllers").exists() and (base / "memory").is_dir() is False:
+    unified = os.path.join(base, "unified")
+    if os.path.exists(os.path.join(unified, "cgroup.controllers")) and not os.path.isdir(os.path.join(base, "memory")):
         return unified
     return None
 
 
-def _v1_mount(roots: CgroupRoots) -> Path | None:
-    mem = Path(roots.sys_fs_cgroup) / "memory"
-    if (mem / "memory.limit_in_bytes").exists() or (mem / "memory.usage_in_bytes").exists():
+def _v1_mount(roots: CgroupRoots) -> str | None:
+    mem = os.path.join(roots.sys_fs_cgroup, "memory")
+    if os.path.exists(os.path.join(mem, "memory.limit_in_bytes")) or os.path.exists(
+        os.path.join(mem, "memory.usage_in_bytes")
+    ):
         return mem
     return None
 
 
-def _resolve(mount: Path, cg_path: str) -> Path:
+def _resolve(mount: str, cg_path: str) -> str:
     """The directory for ``cg_path`` under ``mount``; falls back to the mount itself
     when the path is not visible (a container with a private cgroup namespace)."""
-    candidate = mount / cg_path.lstrip("/")
-    return candidate if candidate.is_dir() else mount
+    candidate = os.path.normpath(os.path.join(mount, cg_path.lstrip("/")))
+    inside = candidate == mount or candidate.startswith(mount.rstrip("/") + "/")
+    return candidate if inside and os.path.isdir(candidate) else mount
 
 
-def _v2_memory(directory: Path, mount: Path) -> CgroupMemory | None:
-    usage = _read_int(directory / "memory.current")
-    limit: int | None = None
+def _ancestors(directory: str, mount: str):
+    """``directory`` and each parent up to and including ``mount``."""
     d = directory
     while True:
-        value = _read_int(d / "memory.max")
+        yield d
+        if d == mount or not d.startswith(mount.rstrip("/") + "/"):
+            return
+        d = os.path.dirname(d)
+
+
+def _v2_memory(directory: str, mount: str) -> CgroupReading | None:
+    usage = _read_int(os.path.join(directory, "memory.current"))
+    limit: int | None = None
+    for d in _ancestors(directory, mount):
+        value = _read_int(os.path.join(d, "memory.max"))
         if value is not None and (limit is None or value < limit):
             limit = value
-        if d == mount or mount not in d.parents:
-            break
-        d = d.parent
     if usage is None and limit is None:
         # The root cgroup has neither file; that is "no limit", not an error.
-        if not (directory / "cgroup.controllers").exists():
+        if not os.path.exists(os.path.join(directory, "cgroup.controllers")):
             return None
-    return CgroupMemory(path=_display_path(directory, mount), version=2, usage_bytes=usage, limit_bytes=limit)
+    return CgroupReading(_display_path(directory, mount), 2, usage, limit)
 
 
-def _v1_memory(directory: Path, mount: Path) -> CgroupMemory | None:
-    usage = _read_int(directory / "memory.usage_in_bytes")
+def _v1_memory(directory: str, mount: str) -> CgroupReading | None:
+    usage = _read_int(os.path.join(directory, "memory.usage_in_bytes"))
     limit: int | None = None
-    d = directory
-    while True:
-        value = _read_int(d / "memory.limit_in_bytes")
+    for d in _ancestors(directory, mount):
+        value = _read_int(os.path.join(d, "memory.limit_in_bytes"))
         if value is not None and value < _V1_UNLIMITED_FLOOR and (limit is None or value < limit):
             limit = value
-        if d == mount or mount not in d.parents:
-            break
-        d = d.parent
-    if usage is None and limit is None and not (directory / "memory.limit_in_bytes").exists():
+    if usage is None and limit is None and not os.path.exists(os.path.join(directory, "memory.limit_in_bytes")):
         return None
-    return CgroupMemory(path=_display_path(directory, mount), version=1, usage_bytes=usage, limit_bytes=limit)
+    return CgroupReading(_display_path(directory, mount), 1, usage, limit)
 
 
-def _display_path(directory: Path, mount: Path) -> str:
+def _display_path(directory: str, mount: str) -> str:
     rel = os.path.relpath(directory, mount)
     return "/" if rel == "." else "/" + rel
 
 
-def memory_for_cgroup_text(text: str, roots: CgroupRoots = DEFAULT_ROOTS) -> CgroupMemory | None:
-    """Memory figures for the cgroup described by ``/proc/PID/cgroup`` text."""
+def read_cgroup_text(text: str, roots: CgroupRoots = DEFAULT_ROOTS) -> CgroupReading | None:
+    """Figures for the cgroup that ``/proc/PID/cgroup`` text names, as a plain tuple."""
     v2_path, v1_path = parse_proc_cgroup(text)
     v1 = _v1_mount(roots)
     if v1 is not None and v1_path is not None:
@@ -149,13 +164,30 @@ def memory_for_cgroup_text(text: str, roots: CgroupRoots = DEFAULT_ROOTS) -> Cgr
     return None
 
 
+def read_process_cgroup(pid: int | str = "self", roots: CgroupRoots = DEFAULT_ROOTS) -> CgroupReading | None:
+    """:func:`read_cgroup_text` for process ``pid`` (the probe uses this: no dataclasses)."""
+    text = _read_text(os.path.join(roots.proc, str(pid), "cgroup"))
+    return None if text is None else read_cgroup_text(text, roots)
+
+
+def _to_model(reading: CgroupReading | None) -> CgroupMemory | None:
+    if reading is None:
+        return None
+    from memdash.model import CgroupMemory
+
+    return CgroupMemory(
+        path=reading.path, version=reading.version, usage_bytes=reading.usage_bytes, limit_bytes=reading.limit_bytes
+    )
+
+
+def memory_for_cgroup_text(text: str, roots: CgroupRoots = DEFAULT_ROOTS) -> CgroupMemory | None:
+    """Memory figures for the cgroup described by ``/proc/PID/cgroup`` text."""
+    return _to_model(read_cgroup_text(text, roots))
+
+
 def process_cgroup_memory(pid: int | str = "self", roots: CgroupRoots = DEFAULT_ROOTS) -> CgroupMemory | None:
     """The memory cgroup of process ``pid``; ``None`` if it cannot be read."""
-    try:
-        text = (Path(roots.proc) / str(pid) / "cgroup").read_text()
-    except OSError:
-        return None
-    return memory_for_cgroup_text(text, roots)
+    return _to_model(read_process_cgroup(pid, roots))
 
 
 class CgroupCache:
@@ -176,9 +208,8 @@ class CgroupCache:
 
     def for_pid(self, pid: int) -> CgroupMemory | None:
         """The memory cgroup of ``pid``, or ``None`` if unreadable or unlimited-unknown."""
-        try:
-            text = (Path(self.roots.proc) / str(pid) / "cgroup").read_text()
-        except OSError:
+        text = _read_text(os.path.join(self.roots.proc, str(pid), "cgroup"))
+        if text is None:
             return None
         if text not in self._by_text:
             self._by_text[text] = memory_for_cgroup_text(text, self.roots)

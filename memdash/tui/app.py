@@ -13,7 +13,6 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-import psutil
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -104,7 +103,6 @@ class MemdashApp(App[int]):
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._rows: list[ProcessMemory] = []
-        self._boot_time = psutil.boot_time()
         self._theme_errors: list[str] = []
         loaded = load_themes()
         for theme in loaded.loaded:
@@ -234,7 +232,7 @@ class MemdashApp(App[int]):
             return
         self.query_one(StatusHeader).show(
             host=snap.host,
-            uptime_seconds=max(0.0, snap.time - self._boot_time) if self._boot_time else None,
+            uptime_seconds=snap.uptime_seconds,
             interval=self.interval,
             paused=self.paused,
             level=self._overall_level(),
@@ -397,6 +395,9 @@ class MemdashApp(App[int]):
         return configured.get(name)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("filter", "toggle_all", "cycle_sort", "reverse_sort", "clear_filter"):
+            # Process-table keys mean nothing over the target view.
+            return not isinstance(self.screen, TargetScreen)
         if action == "cleanup":
             if self.config.read_only:
                 return False

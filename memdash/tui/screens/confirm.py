@@ -9,10 +9,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 from memdash.model import CleanupResult
+from memdash.tui.screens import RepaintBelowOnClose
 from memdash.units import human_bytes
 
 
-class ConfirmCleanup(ModalScreen[bool]):
+class ConfirmCleanup(RepaintBelowOnClose, ModalScreen[bool]):
     """Asks "run ACTION on TARGET?"; dismisses with True only on yes."""
 
     DEFAULT_CSS = """

@@ -11,6 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from memdash import __version__
+from memdash.tui.screens import RepaintBelowOnClose
 
 LEVELS_TEXT = (
     "Levels (percent of the limit that applies: the cgroup limit where one is set, else RAM):\n"
@@ -18,7 +19,7 @@ LEVELS_TEXT = (
 )
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(RepaintBelowOnClose, ModalScreen[None]):
     """Lists bindings; any of escape, q or ? closes it."""
 
     DEFAULT_CSS = """
@@ -33,13 +34,13 @@ class HelpScreen(ModalScreen[None]):
 
     def __init__(self, bindings: Iterable[tuple[str, str]], read_only: bool) -> None:
         super().__init__()
-        self._bindings = list(bindings)
+        self._rows = list(bindings)
         self._read_only = read_only
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Label(f"memdash {__version__} — keys", id="help-title")
-            lines = [f"  {key:<14} {desc}" for key, desc in self._bindings]
+            lines = [f"  {key:<14} {desc}" for key, desc in self._rows]
             yield Static("\n".join(lines), id="help-keys")
             if self._read_only:
                 yield Static("Read-only: cleanup keys are disabled.")

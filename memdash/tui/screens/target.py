@@ -15,15 +15,27 @@ from textual.widgets import DataTable, Footer, Label, Static
 from memdash.levels import Level, hit_rate_level
 from memdash.model import TargetSample
 from memdash.tui.palette import LevelPalette
+from memdash.tui.screens import RepaintBelowOnClose
 from memdash.tui.widgets.memory import HistoryChart
 from memdash.units import human_bytes, human_duration, human_percent
+
+
+def _metric(key: str, value: float) -> str:
+    """A metric as a person reads it: sizes in K/M/G, counts with separators."""
+    if key.endswith("_bytes"):
+        return human_bytes(value)
+    if key.endswith("_seconds"):
+        return human_duration(value)
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.4g}"
 
 
 def _n(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
 
-class TargetScreen(Screen[None]):
+class TargetScreen(RepaintBelowOnClose, Screen[None]):
     """Details of the target named ``name``; the app feeds it samples."""
 
     DEFAULT_CSS = """
@@ -147,7 +159,7 @@ class TargetScreen(Screen[None]):
             gpu.update("")
         metrics = self.query_one("#t-metrics", Static)
         if t.metrics:
-            lines = ["Other metrics"] + [f" {k} = {v:g}" for k, v in list(t.metrics.items())[:40]]
+            lines = ["Other metrics"] + [f" {k} = {_metric(k, v)}" for k, v in list(t.metrics.items())[:40]]
             metrics.update("\n".join(lines))
         else:
             metrics.update("")

@@ -267,7 +267,8 @@ class ProcessTable(ScrollView, can_focus=True):
         if cached is not None and cached[0] == key:
             return cached[1]
         base = self.get_component_rich_style("process-table--cursor") if cursor else self.rich_style
-        strip = self._line(cells, base, True)
+        # The cursor row keeps the cursor colours: level colours on it would be unreadable.
+        strip = self._line(cells, base, not cursor)
         self._strips[pid] = (key, strip)
         return strip
 

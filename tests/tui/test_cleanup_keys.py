@@ -1,0 +1,104 @@
+"""Cleanup keys on a real probe target: confirm, run, and see before -> after."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from memdash.config import Config, TargetConfig
+from memdash.tui.screens.confirm import ConfirmCleanup
+from memdash.tui.widgets.targets_table import TargetsTable
+
+from tui_fixtures import sample_app
+
+GC_SERVICE = Path(__file__).parents[1] / "probe" / "gc_service.py"
+TOKEN = "tui-test-token-3f9a"
+CYCLES = 20000
+
+
+@pytest.fixture
+def gc_service(tmp_path):
+    """A real Python service with GC disabled, CYCLES reference cycles waiting, and the probe."""
+    env = dict(os.environ, MEMDASH_PROBE_TOKEN=TOKEN, XDG_RUNTIME_DIR=str(tmp_path))
+    proc = subprocess.Popen(
+        [sys.executable, str(GC_SERVICE), str(CYCLES)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
+    )
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), url
+        yield url
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+
+
+def gen2_collections(url: str) -> tuple[int, int]:
+    doc = httpx.get(url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5).json()
+    gens = doc["gc"]["generations"]
+    return gens[-1]["collections"], sum(g["collected"] for g in gens)
+
+
+def target_config(url: str, **kw) -> Config:
+    os.environ["MEMDASH_TUI_TEST_TOKEN"] = TOKEN
+    target = TargetConfig(name="api", url=url, kind="probe", token_env="MEMDASH_TUI_TEST_TOKEN", interval=0.5)
+    return Config(targets=(target,), **kw)
+
+
+async def wait_for(pilot, predicate, seconds: float = 10.0) -> bool:
+    for _ in range(int(seconds / 0.05)):  # bounded
+        if predicate():
+            return True
+        await pilot.pause(0.05)
+    return predicate()
+
+
+async def test_g_runs_a_collection_and_shows_before_after(gc_service):
+    collections_before, collected_before = gen2_collections(gc_service)
+    app = sample_app(config=target_config(gc_service))
+    app.poll_targets = True
+    async with app.run_test(size=(140, 40)) as pilot:
+        assert await wait_for(pilot, lambda: "api" in app.targets and app.targets["api"].ok)
+        assert "gc" in app.targets["api"].actions
+        app.query_one(TargetsTable).focus()
+        await pilot.press("g")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmCleanup), 2)
+        assert "api" in str(app.screen.query_one("#confirm-question").content)
+        await pilot.press("y")
+        status = app.query_one("#status")
+        assert await wait_for(pilot, lambda: "->" in str(status.content))
+        text = str(status.content)
+        assert text.startswith("gc on api done, RSS "), text
+        assert "objects collected" in text
+    collections_after, collected_after = gen2_collections(gc_service)
+    # The service really ran a full collection, and it found the cycles.
+    assert collections_after > collections_before
+    assert collected_after - collected_before >= 2 * CYCLES
+
+
+async def test_read_only_offers_no_cleanup_keys(gc_service):
+    collections_before, _ = gen2_collections(gc_service)
+    app = sample_app(config=target_config(gc_service, read_only=True))
+    app.poll_targets = True
+    async with app.run_test(size=(140, 40)) as pilot:
+        assert await wait_for(pilot, lambda: "api" in app.targets and app.targets["api"].ok)
+        app.query_one(TargetsTable).focus()
+        await pilot.pause(0.2)
+        for action in ("gc", "caches", "trim", "all"):
+            assert app.check_action("cleanup", (action,)) is False
+        await pilot.press("g")
+        await pilot.pause(0.3)
+        assert not isinstance(app.screen, ConfirmCleanup)
+        footer_text = " ".join(s.text for s in app.screen._compositor.render_strips()[-1:])
+        assert "GC" not in footer_text.split() and "malloc_trim" not in footer_text
+    assert gen2_collections(gc_service)[0] == collections_before

@@ -1,0 +1,36 @@
+"""The look of the main screen, over fixed sample data."""
+
+from __future__ import annotations
+
+from tui_fixtures import sample_app
+
+
+async def _ready(pilot) -> None:
+    for _ in range(100):  # bounded: 5 s
+        if pilot.app.snapshot is not None:
+            break
+        await pilot.pause(0.05)
+    await pilot.pause(0.2)
+
+
+def test_main_screen_80x24(snap_compare):
+    assert snap_compare(sample_app(), terminal_size=(80, 24), run_before=_ready)
+
+
+def test_main_screen_160x50(snap_compare):
+    assert snap_compare(sample_app(), terminal_size=(160, 50), run_before=_ready)
+
+
+def test_main_screen_light_theme_120x40(snap_compare):
+    from memdash.config import Config
+
+    assert snap_compare(sample_app(config=Config(theme="memdash-light")), terminal_size=(120, 40), run_before=_ready)
+
+
+def test_help_screen_80x24(snap_compare):
+    async def run_before(pilot) -> None:
+        await _ready(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+
+    assert snap_compare(sample_app(), terminal_size=(80, 24), run_before=run_before)
