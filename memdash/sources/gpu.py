@@ -425,24 +425,11 @@ def gpu_bytes_by_pid(status: GpuStatus) -> dict[int, int]:
 
 
 def status_to_json(status: GpuStatus) -> dict[str, Any]:
-    """``status`` as the ``gpus`` object of ``memdash snapshot --json``."""
-    return {
-        "available": status.available,
-        "reason": status.reason,
-        "driver": status.driver,
-        "devices": [
-            {
-                "index": d.index,
-                "name": d.name,
-                "total_bytes": d.total_bytes,
-                "used_bytes": d.used_bytes,
-                "percent": d.percent,
-                "level": d.level.label,
-                "utilization": d.utilization,
-                "temperature": d.temperature,
-                "uuid": d.uuid,
-                "processes": [{"pid": p.pid, "used_bytes": p.used_bytes} for p in d.processes],
-            }
-            for d in status.devices
-        ],
-    }
+    """``status`` as the ``gpus`` object of ``memdash snapshot --json``.
+
+    The one definition of that JSON lives with the rest of the snapshot
+    document, in :func:`memdash.report.gpus_json`.
+    """
+    from memdash.report import gpus_json
+
+    return gpus_json(status)

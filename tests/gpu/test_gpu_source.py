@@ -445,6 +445,7 @@ def test_status_to_json_shape(fake_nvml: FakeNvml) -> None:
         "name": "NVIDIA Fake GPU",
         "total_bytes": 1000 * MIB,
         "used_bytes": 900 * MIB,
+        "free_bytes": 100 * MIB,
         "percent": 90.0,
         "level": "critical",
         "utilization": None,
