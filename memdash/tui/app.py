@@ -155,8 +155,10 @@ class MemdashApp(App[int]):
         for message in self._theme_errors:
             self.notify(message, severity="error", timeout=8)
         self._poll_local()
-        if self.poll_targets and (self.config.targets or self.discover):
-            self.run_worker(self._run_targets(), group="targets", exit_on_error=False)
+        # httpx and the poller cost ~8 MB: start them only when there is a target,
+        # configured now or discovered later.
+        if self.poll_targets and self.config.targets:
+            self._start_targets(self.config.targets)
 
     def on_resize(self, event: Any) -> None:
         self._layout_for(event.size.width)
@@ -288,23 +290,30 @@ class MemdashApp(App[int]):
 
     # -- targets (async: httpx) ---------------------------------------------
 
-    async def _run_targets(self) -> None:
+    def _start_targets(self, targets: Iterable[TargetConfig]) -> None:
         import asyncio
 
         from memdash.sources.remote import TargetPoller
 
-        self.poller = TargetPoller(self.config.targets, self.config.thresholds)
+        self.poller = TargetPoller(tuple(targets), self.config.thresholds, read_only=self.config.read_only)
         self._targets_stop = asyncio.Event()
+        self.run_worker(self._run_targets(self.poller), group="targets", exit_on_error=False)
+
+    async def _run_targets(self, poller: TargetPoller) -> None:
         try:
-            await self.poller.run(self.on_target_sample, self._targets_stop)
+            await poller.run(self.on_target_sample, self._targets_stop)
         finally:
-            await self.poller.aclose()
+            await poller.aclose()
 
     def _add_targets(self, found: list[TargetConfig]) -> None:
-        if self.poller is not None and found:
+        if not found or not self.poll_targets:
+            return
+        if self.poller is None:
+            self._start_targets(found)
+        else:
             self.poller.add_targets(found)
-            self.query_one("#targets-title").display = True
-            self.query_one(TargetsTable).display = True
+        self.query_one("#targets-title").display = True
+        self.query_one(TargetsTable).display = True
 
     def on_target_sample(self, sample: TargetSample) -> None:
         """A target was polled (called on the app's loop)."""

@@ -6,11 +6,16 @@ from tui_fixtures import sample_app
 
 
 async def _ready(pilot) -> None:
-    for _ in range(100):  # bounded: 5 s
-        if pilot.app.snapshot is not None:
+    from memdash.tui.widgets.memory import HistoryChart
+    from memdash.tui.widgets.process_table import ProcessTable
+
+    app = pilot.app
+    for _ in range(200):  # bounded: 10 s, for a loaded CI machine
+        if app.snapshot is not None and app.query_one(ProcessTable).row_count and app.query_one(HistoryChart)._last:
             break
         await pilot.pause(0.05)
-    await pilot.pause(0.2)
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause(0.3)
 
 
 def test_main_screen_80x24(snap_compare):
