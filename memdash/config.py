@@ -64,7 +64,9 @@ class ConfigError(Exception):
         where = self.path or "config"
         if key:
             where = f"{where}: {key}"
-        super().__init__(f"{where}: {message}")
+        # One line, always: a quoted TOML key or a name may itself hold a newline.
+        text = f"{where}: {message}"
+        super().__init__(text.replace("\r", "\\r").replace("\n", "\\n"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

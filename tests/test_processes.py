@@ -1,0 +1,370 @@
+"""Per-process memory from /proc: parsers, the scanner on real child processes, growth."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import psutil
+import pytest
+
+from memdash.collector import LocalCollector
+from memdash.config import Config
+from memdash.history import History
+from memdash.model import ProcessMemory
+from memdash.sources.processes import ProcessScanner, Smaps, parse_smaps_rollup, parse_stat
+
+MiB = 1024 * 1024
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+# A child that allocates and touches N MiB, renames itself, says "ready", then waits.
+HOG = r"""
+import sys, time
+mb = int(sys.argv[1])
+b = bytearray(mb * 1024 * 1024)
+b[::4096] = b"x" * len(range(0, len(b), 4096))
+with open("/proc/self/comm", "w") as f:
+    f.write(sys.argv[2])
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+# A child that grows by STEP MiB every TICK seconds (touching every page) for SECONDS.
+GROWER = r"""
+import sys, time
+step, tick, seconds = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+keep = []
+print("ready", flush=True)
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    b = bytearray(step * 1024 * 1024)
+    b[::4096] = b"x" * len(range(0, len(b), 4096))
+    keep.append(b)
+    time.sleep(tick)
+time.sleep(120)
+"""
+
+
+def spawn(code: str, *args: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        assert line.strip() == "ready", f"child said {line!r}"
+    except BaseException:
+        stop(proc)
+        raise
+    return proc
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(timeout=10)
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+def rss_of(pid: int) -> int:
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * PAGE
+
+
+def new_scanner() -> ProcessScanner:
+    return ProcessScanner(total_bytes=psutil.virtual_memory().total)
+
+
+@pytest.fixture
+def scanner() -> Iterator[ProcessScanner]:
+    s = new_scanner()
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def hog() -> Iterator[subprocess.Popen[str]]:
+    proc = spawn(HOG, "300", "my (weird) name")
+    try:
+        yield proc
+    finally:
+        stop(proc)
+
+
+def find(rows: list[ProcessMemory], pid: int) -> ProcessMemory:
+    matches = [r for r in rows if r.pid == pid]
+    assert len(matches) == 1, f"pid {pid} appears {len(matches)} times in the scan"
+    return matches[0]
+
+
+# -- parsers ---------------------------------------------------------------------
+
+SMAPS_ROLLUP = """\
+55f1c0a4b000-7ffd2b7f9000 ---p 00000000 00:00 0                          [rollup]
+Rss:              309512 kB
+Pss:              308001 kB
+Pss_Dirty:        307100 kB
+Pss_Anon:         307000 kB
+Pss_File:           1001 kB
+Pss_Shmem:             0 kB
+Shared_Clean:       2048 kB
+Shared_Dirty:          0 kB
+Private_Clean:       512 kB
+Private_Dirty:    306952 kB
+Referenced:       309512 kB
+Anonymous:        307000 kB
+LazyFree:              0 kB
+AnonHugePages:         0 kB
+ShmemPmdMapped:        0 kB
+FilePmdMapped:         0 kB
+Shared_Hugetlb:        0 kB
+Private_Hugetlb:    2048 kB
+Swap:               4096 kB
+SwapPss:            1234 kB
+Locked:                0 kB
+"""
+
+
+def test_parse_smaps_rollup() -> None:
+    s = parse_smaps_rollup(SMAPS_ROLLUP)
+    assert s.uss_bytes == (512 + 306952 + 2048) * 1024
+    # Pss, not Pss_Anon/Pss_Dirty/...; Swap, not SwapPss
+    assert s.pss_bytes == 308001 * 1024
+    assert s.swap_bytes == 4096 * 1024
+
+
+def test_parse_smaps_rollup_older_kernel_without_hugetlb() -> None:
+    text = "Rss: 100 kB\nPss: 80 kB\nPrivate_Clean: 10 kB\nPrivate_Dirty: 50 kB\nSwap: 0 kB\n"
+    assert parse_smaps_rollup(text) == Smaps(uss_bytes=60 * 1024, pss_bytes=80 * 1024, swap_bytes=0)
+
+
+def test_parse_smaps_rollup_empty_or_garbage_is_unknown_not_zero() -> None:
+    assert parse_smaps_rollup("") == Smaps(None, None, None)
+    assert parse_smaps_rollup("Pss: lots kB\nPrivate_Dirty:\nSwap: x\n") == Smaps(None, None, None)
+
+
+def test_parse_smaps_rollup_of_this_process() -> None:
+    s = parse_smaps_rollup(Path("/proc/self/smaps_rollup").read_text())
+    rss = rss_of(os.getpid())
+    assert s.pss_bytes is not None and 0 < s.pss_bytes <= rss * 1.1
+    assert s.uss_bytes is not None and 0 < s.uss_bytes <= rss * 1.1
+    assert s.swap_bytes is not None and s.swap_bytes >= 0
+
+
+@pytest.mark.parametrize(
+    ("comm", "expected"),
+    [
+        ("python3", "python3"),
+        ("my (weird) name", "my (weird) name"),
+        ("a b c", "a b c"),
+        (") S 1 (", ") S 1 ("),
+        ("((()))", "((()))"),
+    ],
+)
+def test_parse_stat_comm_with_spaces_and_parens(comm: str, expected: str) -> None:
+    # fields after comm: state ppid pgrp session tty tpgid flags minflt cminflt majflt
+    # cmajflt utime stime cutime cstime priority nice threads itrealvalue starttime ...
+    tail = "S 4321 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 12345678 300 18446744073709551615"
+    name, ppid, start = parse_stat(f"1234 ({comm}) {tail}\n")
+    assert name == expected
+    assert ppid == 4321
+    assert start == "987654"
+
+
+def test_parse_stat_of_this_process() -> None:
+    name, ppid, start = parse_stat(Path("/proc/self/stat").read_text())
+    assert ppid == os.getppid()
+    assert name == Path("/proc/self/comm").read_text().rstrip("\n")
+    assert start is not None and start.isdigit()
+
+
+def test_parse_stat_truncated_does_not_raise() -> None:
+    assert parse_stat("12 (x) Z") == ("x", None, None)
+    name, ppid, start = parse_stat("")
+    assert ppid is None and start is None
+
+
+# -- the scanner on the real /proc -------------------------------------------------
+
+
+def test_real_child_holding_300mb_is_seen(scanner: ProcessScanner, hog: subprocess.Popen[str]) -> None:
+    rows = scanner.scan()
+    assert all(isinstance(r, ProcessMemory) for r in rows)
+    row = find(rows, hog.pid)
+    assert row.rss_bytes >= 290 * MiB
+    assert row.rss_bytes <= 400 * MiB
+    assert row.name == "my (weird) name"
+    assert HOG.strip().splitlines()[0] in row.cmdline  # the -c code is in the command line
+    assert row.cmdline.startswith(sys.executable)
+    assert row.ppid == os.getpid()
+    assert row.user == pwd.getpwuid(os.getuid()).pw_name
+    assert row.limit_bytes > 0
+    assert row.percent == pytest.approx(100 * row.rss_bytes / row.limit_bytes)
+    # not asked for in detail: USS/PSS/swap are unknown, not zero
+    assert row.uss_bytes is None and row.pss_bytes is None and row.swap_bytes is None
+    # and this test process is there too
+    me = find(rows, os.getpid())
+    assert me.rss_bytes > 0
+
+
+def test_smaps_detail_for_the_pids_asked(scanner: ProcessScanner, hog: subprocess.Popen[str]) -> None:
+    rows = scanner.scan(detail_pids=[hog.pid])
+    row = find(rows, hog.pid)
+    assert row.uss_bytes is not None and row.uss_bytes >= 290 * MiB
+    assert row.pss_bytes is not None and row.pss_bytes >= 290 * MiB
+    assert row.uss_bytes <= row.rss_bytes and row.pss_bytes <= row.rss_bytes
+    assert row.swap_bytes is not None and row.swap_bytes >= 0
+    me = find(rows, os.getpid())
+    assert me.uss_bytes is None
+
+
+def test_scanner_sees_a_process_leave_and_a_new_one_arrive(scanner: ProcessScanner) -> None:
+    first = spawn(HOG, "20", "first-child")
+    try:
+        assert find(scanner.scan(), first.pid).name == "first-child"
+    finally:
+        stop(first)
+    assert first.pid not in {r.pid for r in scanner.scan()}
+    second = spawn(HOG, "20", "second-child")
+    try:
+        rows = scanner.scan()
+        assert find(rows, second.pid).name == "second-child"
+        assert first.pid not in {r.pid for r in rows}
+    finally:
+        stop(second)
+
+
+def test_processes_killed_mid_scan_do_not_break_a_poll(scanner: ProcessScanner) -> None:
+    children = [subprocess.Popen(["sleep", "60"]) for _ in range(50)]
+    results: list[object] = []
+    errors: list[BaseException] = []
+    stop_flag = threading.Event()
+
+    def scan_loop() -> None:
+        deadline = time.monotonic() + 5.0  # bounded even if the main thread stalls
+        while not stop_flag.is_set() and time.monotonic() < deadline:
+            try:
+                results.append(scanner.scan(detail_pids=[c.pid for c in children]))
+            except BaseException as exc:  # noqa: BLE001 - recorded and asserted below
+                errors.append(exc)
+                return
+
+    thread = threading.Thread(target=scan_loop)
+    try:
+        first = scanner.scan()
+        pids = {r.pid for r in first}
+        assert {c.pid for c in children} <= pids, "the sleep children should be in the first scan"
+        thread.start()
+        end = time.monotonic() + 2.0
+        for child in children:
+            child.kill()
+            child.wait(timeout=10)
+            time.sleep(max(0.0, min(0.04, end - time.monotonic())))
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait(timeout=10)
+        stop_flag.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert errors == []
+    assert len(results) >= 2
+    assert all(isinstance(r, list) and all(isinstance(p, ProcessMemory) for p in r) for r in results)
+    after = {r.pid for r in scanner.scan()}
+    assert not after & {c.pid for c in children}
+    assert os.getpid() in after
+
+
+def test_pid_that_denies_smaps_still_has_a_row(scanner: ProcessScanner) -> None:
+    try:
+        Path("/proc/1/smaps_rollup").read_bytes()
+    except PermissionError:
+        pass
+    except OSError as exc:
+        pytest.skip(f"/proc/1/smaps_rollup unreadable for another reason: {exc}")
+    else:
+        pytest.skip("/proc/1/smaps_rollup is readable here; no denied pid to test with")
+    try:
+        if rss_of(1) == 0:
+            pytest.skip("PID 1 has no RSS here (a kernel thread?)")
+    except OSError:
+        pytest.skip("/proc/1/statm is not readable")
+    rows = scanner.scan(detail_pids=[1, os.getpid()])
+    init = find(rows, 1)
+    assert init.rss_bytes > 0
+    assert init.uss_bytes is None and init.pss_bytes is None and init.swap_bytes is None
+    assert init.cmdline  # what could be read is shown
+    me = find(rows, os.getpid())
+    assert me.uss_bytes is not None and me.uss_bytes > 0
+
+
+def test_scanner_on_a_missing_proc_is_empty(tmp_path: Path) -> None:
+    from memdash.sources.cgroup import CgroupRoots
+
+    s = ProcessScanner(total_bytes=1 << 30, roots=CgroupRoots(proc=str(tmp_path / "nope"), sys_fs_cgroup=str(tmp_path)))
+    try:
+        assert s.scan() == []
+    finally:
+        s.close()
+
+
+# -- growth through the collector ---------------------------------------------------
+
+
+def test_growth_of_a_growing_child_via_the_collector(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(LocalCollector, "PROCESS_SAMPLE_SECONDS", 0.2)
+    collector = LocalCollector(Config(), history=History(), gpu=False)
+    # ~20 MB/s: 2 MiB every 0.1 s, for longer than we watch
+    grower = spawn(GROWER, "2", "0.1", "20")
+    try:
+        t0, rss0 = time.monotonic(), rss_of(grower.pid)
+        growth = None
+        deadline = t0 + 7.0  # growth needs 5 s of history; bounded wait
+        while time.monotonic() < deadline:
+            snap = collector.poll(limit=None)
+            row = find(list(snap.processes), grower.pid)
+            growth = row.growth_bytes_per_min
+            if growth is not None and time.monotonic() - t0 >= 5.5:
+                break
+            time.sleep(0.2)
+        t1, rss1 = time.monotonic(), rss_of(grower.pid)
+    finally:
+        stop(grower)
+        collector.close()
+    real_per_min = (rss1 - rss0) / (t1 - t0) * 60
+    assert real_per_min > 100 * MiB, f"the child grew only {real_per_min / MiB:.0f} MiB/min"
+    assert growth is not None, "no growth figure after 5+ s of samples"
+    assert growth > 0
+    assert 0.3 * real_per_min <= growth <= 3 * real_per_min, (
+        f"growth {growth / MiB:.0f} MiB/min vs real {real_per_min / MiB:.0f} MiB/min"
+    )
+
+
+def test_steady_process_shows_no_real_growth(hog: subprocess.Popen[str]) -> None:
+    # the counterpart: a 300 MB process that holds still is not reported as growing fast
+    history = History()
+    t = 1000.0
+    scanner = new_scanner()
+    try:
+        for _ in range(4):
+            raw = scanner.scan_raw()
+            history.record_processes(t, {r[0]: r[1] for r in raw})
+            t += 2.0
+            time.sleep(0.05)
+    finally:
+        scanner.close()
+    growth = history.growth(hog.pid)
+    assert growth is not None
+    assert abs(growth) < 10 * MiB
