@@ -11,13 +11,15 @@ the answer:
 ``auto``        decided from the first good answer, then remembered
 ==============  ============================================================
 
-The poller keeps one small httpx client per target (one or two keep-alive
-connections): one shared client with many connections costs ten times the CPU
-(tech notes section 10). Every request runs under the target's ``timeout`` as an
-overall deadline, so a server that trickles bytes cannot hold a poll longer;
-bodies are read up to 1 MB and refused past that; redirects are followed by hand
-(at most :data:`MAX_REDIRECTS`) and the token is sent only to the target's own
-origin (scheme, host and port). Tokens come from
+Each target has one :class:`Endpoint` with one kept-alive connection: plain
+``http://`` and ``unix:`` targets go through memdash's own small HTTP/1.1 client
+(:mod:`memdash.sources.http11`; httpx cost 150-300 ms of CPU per 200-target cycle,
+tech notes section 10), ``https://`` through an httpx client, for its TLS
+verification. Both sit behind :class:`_Transport`. Every request runs under the
+target's ``timeout`` as an overall deadline, so a server that trickles bytes
+cannot hold a poll longer; bodies are read up to 1 MB and refused past that;
+redirects are followed by hand (at most :data:`MAX_REDIRECTS`) and the token is
+sent only to the target's own origin (scheme, host and port). Tokens come from
 :meth:`TargetConfig.token <memdash.config.TargetConfig.token>` at each request
 and are scrubbed from every error string and log record.
 
@@ -37,6 +39,7 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import errno
 import json
@@ -47,13 +50,14 @@ import socket
 import ssl
 import sys
 import time
-from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol, Sequence, TypeVar
 
 import httpx
 
 from memdash.config import ConfigError, TargetConfig
 from memdash.levels import DEFAULT_THRESHOLDS, Thresholds
 from memdash.model import ACTIONS, CleanupResult, TargetSample
+from memdash.sources import http11
 from memdash.sources.jsonmap import cleanup_figures, number, sample_from_json
 from memdash.sources.probe_wire import is_probe_document, result_from_receipt, sample_from_probe
 from memdash.sources.prom import PrometheusParseError, looks_like_prometheus, sample_from_prometheus
@@ -134,7 +138,7 @@ class Response:
 
     status: int
     reason: str
-    headers: httpx.Headers
+    headers: httpx.Headers | http11.Headers  # both: case-insensitive ``get``
     body: bytes
 
     @property
@@ -209,23 +213,55 @@ def split_url(url: str) -> tuple[str | None, str]:
     return sock, "http://localhost/" + (base if sep else "")
 
 
-class Endpoint:
-    """One target's connection: an httpx client over TCP or its Unix socket.
+class _Transport(Protocol):
+    """Sends one request (no redirects followed) and returns the whole, capped answer.
 
-    Holds at most two connections (a poll and a cleanup may overlap) and keeps
-    them alive between polls.
+    Redirects are returned as they are: :class:`Endpoint` follows them, since it
+    knows where the token may go. Failures raise what :func:`describe_error`
+    puts in words; a body past :data:`MAX_BODY_BYTES` is refused while reading.
+    """
+
+    async def send(self, method: str, url: httpx.URL, headers: dict[str, str], timeout: float) -> Response: ...
+
+    async def aclose(self) -> None: ...
+
+
+class _Http11Transport:
+    """Plain ``http://`` and Unix sockets: memdash's own HTTP/1.1 client
+    (:mod:`memdash.sources.http11`), a fraction of httpx's CPU per poll."""
+
+    def __init__(self, target: TargetConfig, uds: str | None) -> None:
+        self.client = http11.Client(
+            uds=uds,
+            max_body=MAX_BODY_BYTES,
+            # Keep the connection across polls: reconnecting costs more than the poll.
+            keepalive_expiry=max(5.0, target.interval * 2 + 1),
+            max_idle=2,  # a poll and a cleanup may overlap
+        )
+
+    async def send(self, method: str, url: httpx.URL, headers: dict[str, str], timeout: float) -> Response:
+        if url.userinfo:  # as httpx does: userinfo in the URL is Basic auth (and never in the request line)
+            userinfo = f"{url.username}:{url.password}".encode()
+            headers = {**headers, "Authorization": "Basic " + base64.b64encode(userinfo).decode("ascii")}
+            url = url.copy_with(userinfo=b"")
+        r = await self.client.request(method, str(url), headers, timeout=timeout)
+        return Response(r.status, r.reason, r.headers, r.body)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+class _HttpxTransport:
+    """``https://``: httpx, for its certificate verification and TLS handling.
+
+    At most two connections (a poll and a cleanup may overlap), kept alive
+    between polls; ``timeout`` is httpx's per-operation timeout (the caller
+    puts the overall deadline around the request).
     """
 
     def __init__(self, target: TargetConfig, ssl_contexts: _SslContexts) -> None:
-        self.target = target
-        uds, base = split_url(target.url)
-        self.uds = uds
-        self.url = httpx.URL(base)
-        self.origin = self.url.copy_with(path="/", query=None, fragment=None)
         transport = httpx.AsyncHTTPTransport(
-            uds=uds,
             verify=ssl_contexts.get(target.verify, target.ca),
-            # Keep the connection across polls: reconnecting costs more than the poll.
             limits=httpx.Limits(
                 max_connections=2, max_keepalive_connections=2, keepalive_expiry=max(5.0, target.interval * 2 + 1)
             ),
@@ -237,48 +273,102 @@ class Endpoint:
             transport=transport, timeout=httpx.Timeout(target.timeout), follow_redirects=False, trust_env=False
         )
 
+    async def send(self, method: str, url: httpx.URL, headers: dict[str, str], timeout: float) -> Response:
+        request = self.client.build_request(method, url, headers=headers)
+        response = await self.client.send(request, stream=True)
+        try:
+            if response.status_code in _REDIRECTS and response.headers.get("location"):
+                body = b""  # not read: the connection is dropped rather than drained
+            else:
+                body = await _read_capped(response)
+            return Response(response.status_code, response.reason_phrase, response.headers, body)
+        finally:
+            await response.aclose()
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+class Endpoint:
+    """One target's connections: plain HTTP and Unix sockets through :mod:`~memdash.sources.http11`
+    (one kept-alive connection, reused across polls), ``https://`` through httpx.
+
+    A redirect may cross from one to the other (``http://`` -> ``https://``);
+    each transport is made when first needed.
+    """
+
+    def __init__(self, target: TargetConfig, ssl_contexts: _SslContexts) -> None:
+        self.target = target
+        uds, base = split_url(target.url)
+        self.uds = uds
+        self.url = httpx.URL(base)
+        self.origin = self.url.copy_with(path="/", query=None, fragment=None)
+        self._ssl = ssl_contexts
+        self._plain: _Transport | None = None
+        self._tls: _Transport | None = None
+
+    def _transport(self, url: httpx.URL) -> _Transport:
+        if self.uds is not None or url.scheme == "http":
+            if self._plain is None:
+                self._plain = _Http11Transport(self.target, self.uds)
+            return self._plain
+        if url.scheme == "https":
+            if self._tls is None:
+                self._tls = _HttpxTransport(self.target, self._ssl)
+            return self._tls
+        raise TargetError("invalid URL")
+
     async def request(
-        self, method: str, url: httpx.URL | None = None, *, params: Mapping[str, str] | None = None
+        self,
+        method: str,
+        url: httpx.URL | None = None,
+        *,
+        params: Mapping[str, str] | None = None,
+        timeout: float | None = None,
     ) -> Response:
         """Send one request, following redirects by hand; read at most :data:`MAX_BODY_BYTES`.
 
         The token goes only to the target's own origin: a redirect to another
         scheme, host or port drops ``Authorization``. Over a Unix socket only
         same-origin redirects are followed (any host would reach the same socket).
+        ``timeout`` (default: the target's) is each hop's deadline; callers
+        bound the whole call too.
 
         Raises:
-            TargetError: too many redirects, a body over the cap, an unreadable token file.
-            httpx.HTTPError: the transport failed (described by :func:`describe_error`).
+            TargetError: too many redirects, an unreadable token file.
+            http11.HTTPError, httpx.HTTPError, TimeoutError: the transport failed
+                (described by :func:`describe_error`).
         """
         try:
             token = self.target.token()
         except ConfigError as exc:
             raise TargetError(exc.message) from None
         url = self.url if url is None else url
+        if params:
+            url = url.copy_merge_params(params)
+        timeout = self.target.timeout if timeout is None else timeout
         home = _origin(self.url)
         for _ in range(MAX_REDIRECTS + 1):
             headers = dict(_REQUEST_HEADERS)
             if token and _origin(url) == home:
                 headers["Authorization"] = f"Bearer {token}"
-            request = self.client.build_request(method, url, params=params, headers=headers)
-            response = await self.client.send(request, stream=True)
-            try:
-                location = response.headers.get("location")
-                if response.status_code in _REDIRECTS and location:
-                    url = response.url.join(location)
-                    params = None  # the Location carries its own query
-                    if self.uds and _origin(url) != home:
-                        raise TargetError(f"redirected to another host ({url.host}); not followed over a Unix socket")
-                    if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
-                        method = "GET"
-                    continue
-                return Response(response.status_code, response.reason_phrase, response.headers, await _read_capped(response))
-            finally:
-                await response.aclose()
+            response = await self._transport(url).send(method, url, headers, timeout)
+            location = response.headers.get("location")
+            if response.status in _REDIRECTS and location:
+                url = url.join(location)  # the Location carries its own query
+                if self.uds and _origin(url) != home:
+                    raise TargetError(f"redirected to another host ({url.host}); not followed over a Unix socket")
+                if response.status == 303 or (response.status in (301, 302) and method == "POST"):
+                    method = "GET"
+                continue
+            return response
         raise TargetError(f"too many redirects (more than {MAX_REDIRECTS})")
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        for transport in (self._plain, self._tls):
+            if transport is not None:
+                await transport.aclose()
+        self._plain = self._tls = None
 
 
 async def _read_capped(response: httpx.Response) -> bytes:
@@ -316,6 +406,10 @@ def describe_error(exc: BaseException, timeout: float) -> str:
         return str(exc)
     if isinstance(exc, (TimeoutError, asyncio.TimeoutError, httpx.TimeoutException)):
         return f"timed out after {timeout:g} s"
+    if isinstance(exc, http11.ConnectError) and exc.__cause__ is not None:
+        exc = exc.__cause__  # the OSError: refused, no such socket, host not found...
+    if isinstance(exc, http11.HTTPError):
+        return str(exc)  # already in words: "connection reset", "invalid response: bad status line"
     if isinstance(exc, (httpx.ConnectError, OSError)):
         cause: BaseException | None = exc
         seen = 0
@@ -641,7 +735,8 @@ class TargetPoller:
         endpoint = self._endpoint(state)
         url = endpoint.url.copy_with(path=endpoint.url.path.rstrip("/") + f"/cleanup/{action}")
         params = {k: str(v) for k, v in options.items() if v is not None}
-        response = await endpoint.request("POST", url, params=params or None)
+        timeout = max(state.target.timeout, CLEANUP_TIMEOUT_FLOOR)
+        response = await endpoint.request("POST", url, params=params or None, timeout=timeout)
         doc = _json_or_none(response)
         if response.status >= 400:
             return self._refusal(state, action, response, doc)
@@ -661,7 +756,8 @@ class TargetPoller:
         method, _, path = route.partition(" ")
         endpoint = self._endpoint(state)
         before = await self._poll(state)
-        response = await _within(endpoint.request(method.upper(), endpoint.origin.join(path.strip())), timeout)
+        url = endpoint.origin.join(path.strip())
+        response = await _within(endpoint.request(method.upper(), url, timeout=timeout), timeout)
         doc = _json_or_none(response)
         if response.status >= 400:
             return self._refusal(state, action, response, doc, route=route)
