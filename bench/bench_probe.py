@@ -7,9 +7,18 @@
    ``--seconds`` (target p99 < 5 ms). The server runs in a child process (the
    "service"); the paced client runs here, one connection per request.
 3. RSS and threads added by the probe, each in a fresh interpreter: bare
-   python vs probe imported + collect() + serve() (target < 2 MiB), and the
-   same against a baseline that already imported the standard-library modules
-   a web service loads anyway (typing, dataclasses, pathlib, json, logging...).
+   python (nothing imported beyond what the interpreter loads at startup; the
+   measuring code itself uses only os and sys until it has read RSS) vs probe
+   imported + collect() + serve() + one ``GET /`` and one ``GET /metrics``
+   answered (target < 2 MiB), and the same against a baseline that already
+   imported the standard-library modules a web service loads anyway
+   (typing, dataclasses, pathlib, json, logging, socket, threading...).
+   Threads are the kernel's count (``/proc/self/status``). memdash is imported
+   from a byte-compiled temporary copy, as an installed package would be
+   (with ``PYTHONDONTWRITEBYTECODE`` set, the working tree has no .pyc and
+   the compiler's memory would be counted as the probe's).
+
+``--only rss`` (or ``collect``, ``http``) runs one part.
 """
 
 from __future__ import annotations
@@ -123,61 +132,130 @@ def bench_http(seconds: float, rate: float) -> None:
 
 
 MEASURE = textwrap.dedent("""
-    import json, os, sys, threading, time
+    import os, sys
     sys.path.insert(0, {root!r})
     {baseline}
     def rss_kib():
-        return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
-    out = {{"rss_before": rss_kib(), "threads_before": threading.active_count()}}
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+    def threads():  # the kernel's count, so threads started without threading count too
+        with open("/proc/self/status") as f:
+            return int([l for l in f if l.startswith("Threads:")][0].split()[1])
+    out = {{"rss_before": rss_kib(), "threads_before": threads()}}
+    port = 0
     if {with_probe}:
         import memdash.probe as probe
-        out["threads_after_import"] = threading.active_count()
+        out["threads_after_import"] = threads()
         probe.collect()
         handle = probe.serve()
-        time.sleep(0.2)
-        out["threads_after_serve"] = threading.active_count()
+        port = handle.port
+    print(port, flush=True)
+    sys.stdin.readline()  # the bench has now sent GET / and GET /metrics to the server
+    if {with_probe}:
+        out["threads_after_serve"] = threads()
     out["rss_after"] = rss_kib()
-    print(json.dumps(out))
+    import json  # after the measurement: not counted
+    print(json.dumps(out), flush=True)
 """)
 
+#: Imported by the "web service" baseline before measuring: what a typical
+#: service (any framework) has loaded anyway. The bare baseline imports nothing
+#: beyond what the interpreter loads at startup (os, sys, site...).
 WEB_BASELINE = ("import typing, dataclasses, pathlib, json, logging, re, socket, selectors, socketserver, "
-                "urllib.parse, enum, threading, weakref, inspect, ipaddress")
+                "threading, urllib.parse, enum, weakref, inspect, ipaddress")
+
+
+def _get(port: int, path: str) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == 200, (path, resp.status)
+    finally:
+        conn.close()
+
+
+def _compiled_copy() -> str:
+    """A byte-compiled copy of the memdash package, as pip installs it, in a
+    temporary directory: measured from the working tree with
+    PYTHONDONTWRITEBYTECODE set, every start would compile the probe from
+    source, and the compiler's memory would be counted as the probe's."""
+    import atexit
+    import compileall
+    import shutil
+    import tempfile
+
+    tmp = tempfile.mkdtemp(prefix="memdash-bench-")
+    atexit.register(shutil.rmtree, tmp, True)
+    shutil.copytree(os.path.join(ROOT, "memdash"), os.path.join(tmp, "memdash"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    if not compileall.compile_dir(os.path.join(tmp, "memdash"), quiet=1):
+        raise RuntimeError("could not byte-compile the memdash copy")
+    return tmp
+
+
+_COMPILED: list[str] = []
 
 
 def _measure(baseline: str, with_probe: bool, runs: int = 5) -> dict:
+    if not _COMPILED:
+        _COMPILED.append(_compiled_copy())
     results = []
     for _ in range(runs):
-        code = MEASURE.format(root=ROOT, baseline=baseline, with_probe=with_probe)
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
-        results.append(json.loads(out.stdout))
-    best = min(results, key=lambda r: r["rss_after"])  # least noisy: the smallest
-    best["rss_after_median"] = statistics.median(r["rss_after"] for r in results)
-    return best
+        code = MEASURE.format(root=_COMPILED[0], baseline=baseline, with_probe=with_probe)
+        proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True)
+        try:
+            port = int(proc.stdout.readline())
+            if port:
+                _get(port, "/")  # serving is part of what the probe costs: json, the request path
+                _get(port, "/metrics")
+            out, _ = proc.communicate("go\n", timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0
+        results.append(json.loads(out))
+    result = dict(results[0])
+    result["rss_before_median"] = statistics.median(r["rss_before"] for r in results)
+    result["rss_after_median"] = statistics.median(r["rss_after"] for r in results)
+    return result
 
 
 def bench_rss() -> None:
-    for label, baseline in (("bare python", ""), ("python + web-service stdlib", WEB_BASELINE)):
+    print("RSS: each figure is the median of 5 fresh interpreters; 'with probe' means import memdash.probe, "
+          "collect(), serve() on 127.0.0.1, then GET / and GET /metrics answered, RSS read from "
+          "/proc/self/statm; memdash is imported from a byte-compiled copy (.pyc, as installed), so the "
+          "compiler's memory is not counted")
+    for label, baseline in (("bare python (only what the interpreter loads at startup)", ""),
+                            ("python + web-service stdlib (" + WEB_BASELINE[len("import "):] + ")",
+                             WEB_BASELINE)):
         without = _measure(baseline, False)
         with_probe = _measure(baseline, True)
         added = with_probe["rss_after_median"] - without["rss_after_median"]
-        print(f"RSS, {label}: {without['rss_after_median'] / 1024:.1f} MiB -> with probe imported + collect() + "
-              f"serve(): {with_probe['rss_after_median'] / 1024:.1f} MiB, added {added / 1024:.2f} MiB "
-              f"(median of 5 fresh interpreters; target < 2 MiB)")
+        print(f"RSS, {label}: {without['rss_after_median'] / 1024:.1f} MiB -> with probe: "
+              f"{with_probe['rss_after_median'] / 1024:.1f} MiB, added {added / 1024:.2f} MiB (target < 2 MiB)")
     t = _measure("", True, runs=1)
-    print(f"threads: before import {t['threads_before']}, after import {t['threads_after_import']}, "
-          f"after serve() {t['threads_after_serve']} (only the server's thread is added)")
+    print(f"threads (kernel count, /proc/self/status): before import {t['threads_before']}, after import "
+          f"{t['threads_after_import']}, after serve() and two requests {t['threads_after_serve']} "
+          f"(target: only the server's thread is added)")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--only", choices=("collect", "http", "rss"))
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]} on {os.uname().sysname} {os.uname().release}, "
           f"{os.cpu_count()} CPUs, gc thresholds {gc.get_threshold()}")
-    bench_collect()
-    bench_http(args.seconds, args.rate)
-    bench_rss()
+    if args.only in (None, "collect"):
+        bench_collect()
+    if args.only in (None, "http"):
+        bench_http(args.seconds, args.rate)
+    if args.only in (None, "rss"):
+        bench_rss()
     return 0
 
 

@@ -16,22 +16,43 @@ Embed it in two lines::
     serve(unix_socket=True)
 
 Importing this package loads only small standard-library modules: no
-framework, no psutil, no torch (torch is used only if the host imported it).
+framework, no psutil, no torch (torch is used only if the host imported it),
+not even ``typing``, ``dataclasses``, ``json`` or ``socket``: the probe adds
+under 2 MiB of RSS to a bare interpreter (``bench/bench_probe.py``).
 The wire format is ``docs/probe-wire.md``; the guide is ``docs/probe.md``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from memdash.probe.caches import track_cache
 from memdash.probe.cleanup import cleanup
 from memdash.probe.errors import ProbeError
-from memdash.probe.frontends import asgi_app, flask_blueprint, wsgi_app
 from memdash.probe.snapshot import collect
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the host ~2 MiB
 if TYPE_CHECKING:
+    from typing import Any
+
+    from memdash.probe.frontends import asgi_app, flask_blueprint, wsgi_app
     from memdash.probe.server import ProbeServer
+
+#: Loaded on first use (PEP 562), so a host that only serves or collects never
+#: loads the front ends' code.
+_LAZY = {"asgi_app": "memdash.probe.frontends", "flask_blueprint": "memdash.probe.frontends",
+         "wsgi_app": "memdash.probe.frontends"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(__import__(module, fromlist=[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def serve(host: str = "127.0.0.1", port: int | None = 0, token: str | None = None,

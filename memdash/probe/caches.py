@@ -28,11 +28,17 @@ entry disappears from snapshots once its cache is garbage-collected.
 
 from __future__ import annotations
 
-import threading
-import weakref
-from collections.abc import MutableMapping
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping
+from _thread import allocate_lock
+from _weakref import ref as _weakref  # weakref.ref itself, without the weakref module's import
+
+try:  # collections.abc re-exports these; importing it loads the whole collections package
+    from _collections_abc import MutableMapping
+except ImportError:  # pragma: no cover - an interpreter without the private module
+    from collections.abc import MutableMapping
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the host ~2 MiB
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterator, Mapping
 
 #: Keys of one cache's figures in a snapshot, in order.
 CACHE_KEYS = ("name", "kind", "hits", "misses", "hit_rate", "size", "maxsize")
@@ -133,18 +139,28 @@ def _ref(obj: Any) -> Callable[[], Any]:
     """A weak reference where the type allows one, else a strong one (a few
     builtins and ``__slots__`` classes without ``__weakref__``)."""
     try:
-        return weakref.ref(obj)
+        return _weakref(obj)
     except TypeError:
         return lambda: obj
 
 
-@dataclass(slots=True)
 class _Entry:
-    name: str
-    kind: str
-    ref: Callable[[], Any]
-    counts: _Counts | None = None
-    proxy_ref: Callable[[], Any] | None = None
+    """One tracked cache: its name, kind, a (weak) reference to it and, for
+    cachetools objects, the counters and the counting proxy."""
+
+    __slots__ = ("name", "kind", "ref", "counts", "proxy_ref")
+
+    def __init__(self, name: str, kind: str, ref: Callable[[], Any], counts: _Counts | None = None,
+                 proxy_ref: Callable[[], Any] | None = None) -> None:
+        self.name = name
+        self.kind = kind
+        self.ref = ref
+        self.counts = counts
+        self.proxy_ref = proxy_ref
+
+    def __repr__(self) -> str:
+        return (f"_Entry(name={self.name!r}, kind={self.kind!r}, ref={self.ref!r}, counts={self.counts!r}, "
+                f"proxy_ref={self.proxy_ref!r})")
 
     def target(self) -> Any:
         return self.ref()
@@ -245,7 +261,7 @@ class CacheRegistry:
 
     def __init__(self) -> None:
         self._entries: tuple[_Entry, ...] = ()
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
 
     def track(self, obj: Any, name: str | None = None) -> Any:
         """Register ``obj``; returns what the caller should use from now on

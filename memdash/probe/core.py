@@ -13,18 +13,20 @@ ever holds the token.
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass, field
-from typing import Any, Mapping
-from urllib.parse import parse_qsl
 
-from memdash.probe import metrics
 from memdash.probe.cleanup import CLEANER, _log, default_min_interval
 from memdash.probe.errors import (MAX_BODY_BYTES, BadRequest, Forbidden, NotFound, ProbeError, RateLimited,
                                   TooLarge, Unauthorized)
 from memdash.probe.snapshot import collect
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the host ~2 MiB
+if TYPE_CHECKING:
+    from typing import Any, Mapping
+
+# Kept light on purpose (the probe lives in the host's memory): no dataclasses,
+# no json module for answers (see dumps), urllib.parse and json's decoder only
+# for requests that carry a query or a body.
 
 #: Reason phrases for the statuses the probe answers with.
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
@@ -40,9 +42,8 @@ PATHS = ["/", "/metrics", "/cleanup/{action}"]
 _PROXY_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
 
 
-@dataclass(frozen=True, slots=True)
 class Request:
-    """A request as every front end hands it to the core.
+    """A request as every front end hands it to the core (immutable).
 
     ``path`` is relative to where the probe is mounted (``""`` or ``"/"`` for
     the snapshot). ``headers`` keys are lower-case. ``client`` is the peer IP
@@ -51,26 +52,193 @@ class Request:
     0700 directory, where the filesystem is the authentication).
     """
 
+    __slots__ = ("method", "path", "query", "headers", "body", "client", "via")
+    __match_args__ = __slots__
+
     method: str
     path: str
-    query: str = ""
-    headers: Mapping[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    client: str | None = None
-    via: str = "tcp"
+    query: str
+    headers: Mapping[str, str]
+    body: bytes
+    client: str | None
+    via: str
+
+    def __init__(self, method: str, path: str, query: str = "", headers: Mapping[str, str] | None = None,
+                 body: bytes = b"", client: str | None = None, via: str = "tcp") -> None:
+        setter = object.__setattr__
+        setter(self, "method", method)
+        setter(self, "path", path)
+        setter(self, "query", query)
+        setter(self, "headers", {} if headers is None else headers)
+        setter(self, "body", body)
+        setter(self, "client", client)
+        setter(self, "via", via)
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.method, self.path, self.query, self.headers, self.body, self.client, self.via)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: Request is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}: Request is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return (f"Request(method={self.method!r}, path={self.path!r}, query={self.query!r}, "
+                f"headers={self.headers!r}, body={self.body!r}, client={self.client!r}, via={self.via!r})")
 
 
-@dataclass(slots=True)
 class Response:
     """Status, headers (name, value) and body bytes."""
 
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
+    __slots__ = ("status", "headers", "body")
+    __match_args__ = __slots__
+
+    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.status, self.headers, self.body) == (other.status, other.headers, other.body)  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"Response(status={self.status!r}, headers={self.headers!r}, body={self.body!r})"
+
+
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _json_str(s: str) -> str:
+    if s.isascii() and s.isprintable() and '"' not in s and "\\" not in s:
+        return '"' + s + '"'  # the common case: nothing to escape
+    out = []
+    for ch in s:
+        esc = _ESCAPES.get(ch)
+        if esc is not None:
+            out.append(esc)
+        elif " " <= ch <= "~":
+            out.append(ch)
+        else:
+            n = ord(ch)
+            if n < 0x10000:
+                out.append(f"\\u{n:04x}")
+            else:  # a surrogate pair, as json.dumps writes it
+                n -= 0x10000
+                out.append(f"\\u{0xD800 | (n >> 10):04x}\\u{0xDC00 | (n & 0x3FF):04x}")
+    return '"' + "".join(out) + '"'
+
+
+def _json_float(f: float) -> str:
+    if f != f:
+        return "NaN"
+    if f == _INF:
+        return "Infinity"
+    if f == -_INF:
+        return "-Infinity"
+    return float.__repr__(f)
+
+
+def _json_key(k: Any) -> str:
+    if isinstance(k, str):
+        return _json_str(k)
+    if k is True:
+        return '"true"'
+    if k is False:
+        return '"false"'
+    if k is None:
+        return '"null"'
+    if isinstance(k, int):
+        return '"' + int.__repr__(k) + '"'
+    if isinstance(k, float):
+        return '"' + _json_float(k) + '"'
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(k).__name__}")
+
+
+def _json_encode(o: Any, depth: int = 0) -> str:
+    t = type(o)
+    if t is str:
+        return _json_str(o)
+    if t is int:
+        return int.__repr__(o)
+    if o is None:
+        return "null"
+    if o is True:
+        return "true"
+    if o is False:
+        return "false"
+    if t is float:
+        return _json_float(o)
+    if depth > 200:
+        raise ValueError("Circular reference detected")
+    depth += 1
+    if t is dict:
+        return "{" + ",".join([(_json_str(k) if type(k) is str else _json_key(k)) + ":" + _json_encode(v, depth)
+                               for k, v in o.items()]) + "}"
+    if t is list or t is tuple:
+        return "[" + ",".join([_json_encode(v, depth) for v in o]) + "]"
+    # Subclasses, as json.dumps treats them.
+    if isinstance(o, str):
+        return _json_str(o)
+    if isinstance(o, int):
+        return int.__repr__(o)
+    if isinstance(o, float):
+        return _json_float(o)
+    if isinstance(o, dict):
+        return _json_encode(dict(o), depth)
+    if isinstance(o, (list, tuple)):
+        return _json_encode(list(o), depth)
+    return _json_str(str(o))  # json.dumps(default=str)
+
+
+_INF = float("inf")
+_c_encoder: Any = None  # json's C encoder, once checked; False where unusable
+
+
+def _make_c_encoder() -> Any:
+    """json's own C encoder (what ``json.dumps`` runs), from the small ``_json``
+    extension without the ``json`` package; checked against the Python
+    encoder below, and ``False`` where it is missing or behaves differently."""
+    try:
+        from _json import encode_basestring_ascii, make_encoder
+
+        encode = make_encoder(None, str, encode_basestring_ascii, None, ":", ",", False, False, True)
+        sample = {"a": [1, 2.5, None, True, False, "\u00e9\n\"", (3,)], "b": {"c": float("nan"), 1: -_INF}}
+        if "".join(encode(sample, 0)) != _json_encode(sample):
+            return False
+        return encode
+    except Exception:
+        return False
+
+
+def dumps(payload: Any) -> str:
+    """``json.dumps(payload, separators=(",", ":"), default=str)`` without
+    importing json (and with it re and enum, ~1.4 MiB of the host's RSS):
+    json's C encoder where the interpreter has one, else the Python encoder
+    above. Same output for everything the probe sends."""
+    global _c_encoder
+    encode = _c_encoder
+    if encode is None:
+        encode = _c_encoder = _make_c_encoder()
+    if encode is False:
+        return _json_encode(payload)
+    return "".join(encode(payload, 0))
 
 
 def json_response(status: int, payload: Any, extra_headers: list[tuple[str, str]] | None = None) -> Response:
-    body = json.dumps(payload, separators=(",", ":"), default=str).encode()
+    body = dumps(payload).encode()
     headers = [("Content-Type", JSON_TYPE), ("Cache-Control", "no-store")]
     return Response(status, headers + (extra_headers or []), body)
 
@@ -192,7 +360,11 @@ class ProbeCore:
         self._authorize(req, write=route == "cleanup")
         if len(req.body) > self.max_body:
             raise TooLarge(f"request body over {self.max_body} bytes")
-        query = dict(parse_qsl(req.query, keep_blank_values=True))
+        query: dict[str, Any] = {}
+        if req.query:
+            from urllib.parse import parse_qsl  # here: ~1.7 MiB of RSS, paid only by requests with a query
+
+            query = dict(parse_qsl(req.query, keep_blank_values=True))
         worker = self._worker_option(query.pop("worker", None))
         if route == "snapshot":
             resp = json_response(200, self._snapshot(worker))
@@ -252,6 +424,8 @@ class ProbeCore:
     def _json_body(self, req: Request) -> dict[str, Any]:
         if not req.body.strip():
             return {}
+        import json  # here: only cleanups with a JSON body decode one
+
         try:
             data = json.loads(req.body)
         except (ValueError, UnicodeDecodeError):
@@ -288,6 +462,8 @@ class ProbeCore:
         return snap
 
     def _metrics(self, worker: int | None) -> Response:
+        from memdash.probe import metrics
+
         if self.prefork_active() and worker is None:
             from memdash.probe import prefork
 

@@ -11,8 +11,12 @@ authentication).
 from __future__ import annotations
 
 import os
-import socket
 import stat
+
+try:  # the C module under socket.py: socket.py's import (enum, selectors) costs the host ~1.3 MiB
+    import _socket as _sock
+except ImportError:  # pragma: no cover - an interpreter without it
+    import socket as _sock
 
 from memdash.probe.errors import ProbeError
 from memdash.probe.procfs import pid_alive
@@ -65,7 +69,7 @@ def is_private(path: str) -> bool:
 
 
 def _listening(path: str) -> bool:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s = _sock.socket(_sock.AF_UNIX, _sock.SOCK_STREAM)
     s.settimeout(0.5)
     try:
         s.connect(path)

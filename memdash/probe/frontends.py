@@ -7,11 +7,12 @@ Each turns its framework's request into a :class:`~memdash.probe.core.Request`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterable
-
 from memdash.probe.errors import MAX_BODY_BYTES
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the host ~2 MiB
 if TYPE_CHECKING:
+    from typing import Any, Callable, Iterable
+
     from memdash.probe.core import ProbeCore, Request, Response
 
 # The core (json, urllib.parse) is imported when a front end is created, not

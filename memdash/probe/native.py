@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
-from typing import Any, Callable
+from _thread import allocate_lock
 
-_trim_lock = threading.Lock()
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the host ~2 MiB
+if TYPE_CHECKING:
+    from typing import Any, Callable
+
+_trim_lock = allocate_lock()
 _trim_fn: Callable[[int], int] | None = None
 _trim_looked_up = False
 

@@ -20,8 +20,11 @@ import http.client
 import json
 import os
 import socket
-import threading
-from typing import Any
+from _thread import allocate_lock
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the host ~2 MiB
+if TYPE_CHECKING:
+    from typing import Any
 
 from memdash.probe import procfs
 from memdash.probe.discovery import find_sockets
@@ -31,7 +34,7 @@ SNAPSHOT_TIMEOUT_SECONDS = 3.0
 CLEANUP_TIMEOUT_SECONDS = 60.0
 _MASTERS = ("gunicorn", "uwsgi")
 
-_lock = threading.Lock()
+_lock = allocate_lock()
 _wanted: bool | None = None  # what front ends asked for: True, False or None (detect)
 _hooked = False
 _worker_server: Any = None  # ProbeServer of this process's own socket
@@ -99,7 +102,7 @@ def on_front_end_created(explicit: bool | None) -> None:
 def _after_fork_in_child() -> None:
     global _lock, _worker_server, _detected
     # Locks held by another thread at fork time would never be released here.
-    _lock = threading.Lock()
+    _lock = allocate_lock()
     from memdash.probe.cleanup import CLEANER
 
     CLEANER.reset_after_fork()

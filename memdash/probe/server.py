@@ -1,29 +1,42 @@
 """``serve()``: the standalone probe server, on ONE daemon thread.
 
-One thread runs a selector loop over every listening socket (TCP and/or Unix)
-and answers each request itself, start to finish: no thread per request, so
-the probe adds exactly one thread to the host. The price is that one slow
-client delays the others; each connection gets a 5 s socket timeout so a
-stalled client holds the loop at most that long, and answers are HTTP/1.0
-(one request per connection) so an idle keep-alive never holds it. The HTTP
-side is a few lines over ``socketserver`` (see :class:`_Handler`).
+One thread runs a poll loop over every listening socket (TCP and/or Unix) and
+answers each request itself, start to finish: no thread per request, so the
+probe adds exactly one thread to the host. The price is that one slow client
+delays the others; each connection gets a 5 s socket timeout so a stalled
+client holds the loop at most that long, and answers are HTTP/1.0 (one request
+per connection) so an idle keep-alive never holds it.
+
+Written over the C modules ``_socket`` and ``select`` rather than
+``socket``/``socketserver``/``selectors`` or ``http.server``: those would add
+several MiB to a host that had not loaded them (``socket.py`` alone pulls in
+``enum`` and ``selectors``). The loop thread is a ``threading.Thread`` named
+``memdash-probe``; ``threading`` is imported when the server starts, in the
+caller's thread. (Not a bare ``_thread`` thread to save its ~0.7 MiB: on
+Python < 3.13, if ``threading`` were then first imported from the probe's
+thread, for instance by ``logging``, it would take that thread for the main
+one and the interpreter would hang at exit waiting for it.)
 """
 
 from __future__ import annotations
 
 import atexit
 import os
-import selectors
-import socket
-import socketserver
-import threading
-import weakref
-from typing import Any
+from _thread import get_ident
 
-from memdash.probe import discovery
+try:  # the C module under socket.py
+    import _socket as _sock
+except ImportError:  # pragma: no cover - an interpreter without it
+    import socket as _sock
+import select
+
 from memdash.probe.core import (REASONS, ProbeCore, Request, Response, error_response, resolve_token,
                                 too_large_response)
 from memdash.probe.errors import MAX_BODY_BYTES, ProbeError, UnsafeBindError
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the host ~2 MiB
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Seconds a connection may stall before the loop drops it.
 CLIENT_TIMEOUT_SECONDS = 5.0
@@ -32,6 +45,8 @@ DRAIN_LIMIT_BYTES = 1 << 20
 #: Longest request line or header line, and most header lines, accepted.
 MAX_LINE_BYTES = 8192
 MAX_HEADERS = 100
+#: Pending connections the kernel queues while the loop answers one.
+LISTEN_BACKLOG = 16
 
 
 def _drain(stream: Any, length: int) -> None:
@@ -45,7 +60,48 @@ def _drain(stream: Any, length: int) -> None:
         pass
 
 
-class _Handler(socketserver.StreamRequestHandler):
+class _Reader:
+    """Buffered reads from a connected socket: ``readline(limit)`` and
+    ``read(n)`` behave as a ``BufferedReader``'s (a short result only at EOF)."""
+
+    __slots__ = ("_sock", "_buf")
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._buf = bytearray()
+
+    def _fill(self) -> bool:
+        chunk = self._sock.recv(65536)
+        if not chunk:
+            return False
+        self._buf += chunk
+        return True
+
+    def _take(self, n: int) -> bytes:
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
+        return out
+
+    def readline(self, limit: int) -> bytes:
+        start = 0
+        while True:
+            end = self._buf.find(b"\n", start, limit)
+            if end >= 0:
+                return self._take(end + 1)
+            if len(self._buf) >= limit:
+                return self._take(limit)
+            start = len(self._buf)
+            if not self._fill():
+                return self._take(len(self._buf))
+
+    def read(self, n: int) -> bytes:
+        while len(self._buf) < n:
+            if not self._fill():
+                break
+        return self._take(n)
+
+
+class _Connection:
     """A minimal HTTP/1.0 server side: one request per connection.
 
     Written here rather than taken from ``http.server``, whose import pulls in
@@ -54,7 +110,11 @@ class _Handler(socketserver.StreamRequestHandler):
     headers, a Content-Length body) and refuses the rest with a status.
     """
 
-    timeout = CLIENT_TIMEOUT_SECONDS  # StreamRequestHandler sets it on the socket
+    def __init__(self, sock: Any, client_address: Any, server: Any) -> None:
+        self.sock = sock
+        self.client_address = client_address
+        self.server = server
+        self.rfile = _Reader(sock)
 
     def handle(self) -> None:
         try:
@@ -115,7 +175,7 @@ class _Handler(socketserver.StreamRequestHandler):
         lines.append(f"Content-Length: {len(resp.body)}")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         try:
-            self.wfile.write(head if method == "HEAD" else head + resp.body)
+            self.sock.sendall(head if method == "HEAD" else head + resp.body)
         except OSError:
             pass
 
@@ -124,49 +184,92 @@ def _error(status: int, message: str) -> Response:
     return error_response(ProbeError(message, status=status))
 
 
-class _Quiet:
-    """Mixin: no tracebacks on stderr for a client that hung up."""
+class _Listener:
+    """A listening socket and the core that answers on it. ``handle_request()``
+    accepts one pending connection (if any) and answers it, start to finish."""
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass
+    via = "tcp"
+
+    def __init__(self, sock: Any, core: ProbeCore) -> None:
+        self.socket = sock
+        self.core = core
+        self.server_address = sock.getsockname()
+
+    def fileno(self) -> int:
+        return self.socket.fileno()
+
+    def handle_request(self) -> None:
+        try:
+            fd, address = self.socket._accept()
+        except OSError:  # nothing pending after all (another accept won), or a transient error
+            return
+        conn = _sock.socket(self.socket.family, _sock.SOCK_STREAM, 0, fd)
+        try:
+            conn.settimeout(CLIENT_TIMEOUT_SECONDS)
+            _Connection(conn, address, self).handle()
+        except Exception:  # no tracebacks on the host's stderr for a client that hung up
+            pass
+        finally:
+            try:
+                conn.shutdown(_sock.SHUT_WR)
+            except OSError:
+                pass
+            conn.close()
+
+    def server_close(self) -> None:
+        self.socket.close()
 
 
-class _TCPServer(_Quiet, socketserver.TCPServer):
-    allow_reuse_address = True
+class _TCPServer(_Listener):
     via = "tcp"
 
     def __init__(self, host: str, port: int, core: ProbeCore) -> None:
-        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.core = core
-        super().__init__((host, port), _Handler)
+        family = _sock.AF_INET6 if ":" in host else _sock.AF_INET
+        sock = _sock.socket(family, _sock.SOCK_STREAM)
+        try:
+            sock.setsockopt(_sock.SOL_SOCKET, _sock.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(LISTEN_BACKLOG)
+            sock.settimeout(0)  # accept() returns at once when nothing is pending
+        except BaseException:
+            sock.close()
+            raise
+        super().__init__(sock, core)
 
     @staticmethod
     def client_label(address: Any) -> str | None:
         return str(address[0]) if isinstance(address, tuple) and address else None
 
 
-class _UnixServer(_Quiet, socketserver.UnixStreamServer):
+class _UnixServer(_Listener):
     def __init__(self, path: str, core: ProbeCore) -> None:
-        self.core = core
+        from memdash.probe import discovery  # here: only Unix sockets need it
+
         self.path = path
-        super().__init__(path, _Handler)
+        if os.path.exists(path):
+            if discovery._listening(path):
+                raise ProbeError(f"another process already listens on {path}")
+            os.unlink(path)  # a stale socket from a dead process
+        sock = _sock.socket(_sock.AF_UNIX, _sock.SOCK_STREAM)
+        try:
+            sock.bind(path)
+            os.chmod(path, 0o600)
+            sock.listen(LISTEN_BACKLOG)
+            sock.settimeout(0)
+        except BaseException:
+            sock.close()
+            raise
+        super().__init__(sock, core)
         # Trusted (no token for cleanups) only if we made it private ourselves.
         self.via = "unix-private" if discovery.is_private(path) else "unix"
-
-    def server_bind(self) -> None:
-        if os.path.exists(self.path):
-            if discovery._listening(self.path):
-                raise ProbeError(f"another process already listens on {self.path}")
-            os.unlink(self.path)  # a stale socket from a dead process
-        super().server_bind()
-        os.chmod(self.path, 0o600)
 
     @staticmethod
     def client_label(address: Any) -> str:
         return "unix"
 
 
-_live: "weakref.WeakSet[ProbeServer]" = weakref.WeakSet()
+#: Running servers of this process, stopped at exit.
+_live: set[ProbeServer] = set()
 
 
 class ProbeServer:
@@ -181,8 +284,10 @@ class ProbeServer:
         self.socket_path = socket_path
         self.pid = os.getpid()
         self.closed = False
-        self._stop = threading.Event()
+        self._stopping = False
         self._wake_r, self._wake_w = os.pipe()
+        import threading  # here, in the caller's thread: see the module's docstring
+
         self._thread = threading.Thread(target=self._loop, name="memdash-probe", daemon=True)
         self._thread.start()
         _live.add(self)
@@ -196,32 +301,51 @@ class ProbeServer:
         return f"unix:{self.socket_path}"
 
     def _loop(self) -> None:
-        with selectors.DefaultSelector() as sel:
-            for srv in self._servers:
-                srv.timeout = 0  # handle_request() returns at once when nothing is pending
-                sel.register(srv.socket, selectors.EVENT_READ, srv)
-            sel.register(self._wake_r, selectors.EVENT_READ, None)
-            while not self._stop.is_set():
-                for key, _ in sel.select(timeout=1.0):
-                    if key.data is None:
-                        return
-                    try:
-                        key.data.handle_request()
-                    except Exception:  # the loop must survive any one request
-                        pass
+        wake = self._wake_r
+        by_fd = {srv.fileno(): srv for srv in self._servers}
+        poll = getattr(select, "poll", None)
+        if poll is not None:
+            poller = poll()
+            for fd in by_fd:
+                poller.register(fd, select.POLLIN)
+            poller.register(wake, select.POLLIN)
+
+            def ready() -> list[int]:
+                return [fd for fd, _ in poller.poll(1000)]
+        else:  # pragma: no cover - no poll() on this system
+            fds = list(by_fd) + [wake]
+
+            def ready() -> list[int]:
+                return select.select(fds, [], [], 1.0)[0]
+
+        while not self._stopping:
+            try:
+                fds_ready = ready()
+            except InterruptedError:
+                continue
+            except (OSError, ValueError):
+                return  # our sockets were closed under us
+            for fd in fds_ready:
+                if fd == wake or self._stopping:
+                    return
+                try:
+                    by_fd[fd].handle_request()
+                except Exception:  # the loop must survive any one request
+                    pass
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving, close the sockets, remove the socket file (idempotent)."""
         if self.closed:
             return
         self.closed = True
-        self._stop.set()
+        self._stopping = True
+        _live.discard(self)
         if self.pid == os.getpid():
             try:
                 os.write(self._wake_w, b"x")
             except OSError:
                 pass
-            if self._thread is not threading.current_thread():
+            if self._thread.ident != get_ident():
                 self._thread.join(timeout)
         for srv in self._servers:
             srv.server_close()
@@ -240,6 +364,8 @@ class ProbeServer:
         """In a forked child: close the inherited sockets but leave the
         parent's socket file, which the parent still serves."""
         self.closed = True
+        self._stopping = True
+        _live.discard(self)
         for srv in self._servers:
             try:
                 srv.socket.close()
@@ -251,7 +377,7 @@ class ProbeServer:
             except OSError:
                 pass
 
-    def __enter__(self) -> "ProbeServer":
+    def __enter__(self) -> ProbeServer:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -269,9 +395,9 @@ def _stop_all_at_exit() -> None:
 
 
 def _is_loopback_host(host: str) -> bool:
-    if host in ("localhost", "localhost.", "ip6-localhost"):
+    if host in ("localhost", "localhost.", "ip6-localhost", "127.0.0.1", "::1"):
         return True
-    import ipaddress
+    import ipaddress  # here: only for a host that is not one of the usual loopback names
 
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -310,6 +436,8 @@ def serve(host: str = "127.0.0.1", port: int | None = 0, token: str | None = Non
         if port is not None:
             servers.append(_TCPServer(host, port, core))
         if unix_socket:
+            from memdash.probe import discovery
+
             path = discovery.socket_path() if unix_socket is True else os.fspath(unix_socket)
             servers.append(_UnixServer(path, core))
     except Exception:
@@ -322,6 +450,8 @@ def serve(host: str = "127.0.0.1", port: int | None = 0, token: str | None = Non
 
 def serve_worker_socket() -> ProbeServer:
     """A pre-fork worker's own discovery socket: answers for this worker only."""
+    from memdash.probe import discovery
+
     core = ProbeCore(None, gather=False)
     path = discovery.socket_path()
     return ProbeServer([_UnixServer(path, core)], None, None, path)
