@@ -17,7 +17,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, Input, Label, Static
+from textual.widgets import Footer, Input, Label, Static
 
 from memdash.actions import DESCRIPTIONS
 from memdash.collector import LocalCollector
@@ -100,6 +100,7 @@ class MemdashApp(App[int]):
         self.targets: dict[str, TargetSample] = {}
         self.poller: TargetPoller | None = None
         self.last_result: str | None = None
+        self._cleanup_keys_shown: tuple[object, ...] = ()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._rows: list[ProcessMemory] = []
@@ -124,7 +125,8 @@ class MemdashApp(App[int]):
     def _on_theme_changed(self, _theme: object) -> None:
         self.palette.refresh_from(self)
         if self.snapshot is not None:
-            self.query_one(ProcessTable).repaint(self._rows, self.palette)
+            self.query_one(ProcessTable).repaint(self.palette)
+            self.query_one(TargetsTable).repaint(self.palette)
             self._render_targets()
 
     # -- layout ----------------------------------------------------------
@@ -333,7 +335,7 @@ class MemdashApp(App[int]):
             self.select_target = None
             self.query_one(TargetsTable).select_name(sample.name)
             self.open_target(sample.name)
-        self.refresh_bindings()
+        self._refresh_cleanup_keys()
 
     def _render_targets(self) -> None:
         if not self.targets:
@@ -358,11 +360,9 @@ class MemdashApp(App[int]):
         if self.last_result:
             screen.call_after_refresh(screen.show_result, self.last_result)
 
-    @on(DataTable.RowSelected, "#targets")
-    def _target_selected(self, event: DataTable.RowSelected) -> None:
-        name = self.query_one(TargetsTable).cursor_name
-        if name:
-            self.open_target(name)
+    @on(TargetsTable.Selected)
+    def _target_selected(self, event: TargetsTable.Selected) -> None:
+        self.open_target(event.name)
 
     @on(ProcessTable.Selected)
     def _process_selected(self, event: ProcessTable.Selected) -> None:
@@ -372,9 +372,21 @@ class MemdashApp(App[int]):
                 self.open_target(t.name)
                 return
 
-    @on(DataTable.RowHighlighted, "#targets")
-    def _target_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self.refresh_bindings()
+    @on(TargetsTable.Highlighted)
+    def _target_highlighted(self, event: TargetsTable.Highlighted) -> None:
+        self._refresh_cleanup_keys()
+
+    def _refresh_cleanup_keys(self) -> None:
+        """Refresh the footer only when the cleanup keys on offer change.
+
+        The footer rebuilds every key widget on each refresh_bindings(); doing
+        that on every sample piled up widgets faster than Textual freed them.
+        """
+        target = self.selected_target()
+        key = (id(self.screen), target.name if target else None, target.actions if target else ())
+        if key != self._cleanup_keys_shown:
+            self._cleanup_keys_shown = key
+            self.refresh_bindings()
 
     @on(ProcessTable.SortRequested)
     def _sort_requested(self, event: ProcessTable.SortRequested) -> None:

@@ -17,10 +17,30 @@ from memdash.tui.widgets.text import set_text
 from memdash.units import human_bytes, human_percent
 
 
-class HistoryChart(PlotextPlot):
-    """A line chart over time: percent of the limit (y from 0 to 100), or any value (``percent=False``)."""
+def downsample(values: Sequence[float], buckets: int) -> list[float]:
+    """At most ``buckets`` points, each the largest value of its stretch: a peak
+    stays visible however long the history is."""
+    n = len(values)
+    if n <= buckets or buckets < 1:
+        return list(values)
+    out = []
+    for b in range(buckets):
+        lo = b * n // buckets
+        hi = max(lo + 1, (b + 1) * n // buckets)
+        out.append(max(values[lo:hi]))
+    return out
 
-    MIN_REDRAW_SECONDS = 3.0
+
+class HistoryChart(PlotextPlot):
+    """A line chart over time: percent of the limit (y from 0 to 100), or any value (``percent=False``).
+
+    plotext rebuilds its whole canvas on every draw (~10-25 ms here, the
+    dearest thing on screen), so the chart plots at most one point per column,
+    redraws only when what it would draw changed, and at most every
+    :attr:`MIN_REDRAW_SECONDS`.
+    """
+
+    MIN_REDRAW_SECONDS = 5.0
 
     DEFAULT_CSS = """
     HistoryChart { height: 100%; min-height: 5; }
@@ -30,36 +50,54 @@ class HistoryChart(PlotextPlot):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._title = title
         self._percent = percent
-        self._last: tuple[float, ...] = ()
+        self._last: tuple[object, ...] = ()
         self._drawn_at = 0.0
+        self._values: tuple[Sequence[float], float] | None = None
 
     def on_mount(self) -> None:
         self.plt.title(self._title)
         if self._percent:
             self.plt.ylim(0, 100)
 
+    def on_resize(self) -> None:
+        self._last = ()  # redraw for the new width, now rather than at the next sample
+        if self._values is not None:
+            self.show(*self._values)
+
     def show(self, values: Sequence[float], interval: float) -> None:
         """Plot ``values`` (oldest first), one every ``interval`` seconds."""
-        data = tuple(values)
-        if data == self._last:
+        self._values = (values, interval)
+        if not self.size.width:
+            return  # not laid out yet: on_resize draws it
+        columns = max(10, self.size.width - 8)  # less the y axis
+        data = downsample(values, columns)
+        span = len(values) * interval
+        # What a person would see: the shape at the chart's resolution, and the
+        # time axis to the nearest 10 %.
+        scale = 0.5 if self._percent else max(1e-9, (max(data, default=0) or 1) / 200)
+        key = (tuple(round(v / scale) for v in data), round(span, -1) if span > 20 else span, columns)
+        if key == self._last:
             return
-        # plotext rebuilds the whole canvas on every draw, the costliest thing on
-        # screen; a history chart loses nothing by moving every few seconds.
         now = time.monotonic()
         if self._last and now - self._drawn_at < self.MIN_REDRAW_SECONDS:
             return
         self._drawn_at = now
-        self._last = data
+        self._last = key
         plt = self.plt
-        plt.clear_data()
+        # clear_figure, not clear_data: plotext keeps tick state across figures,
+        # so every draw sets everything it shows.
+        plt.clear_figure()
+        plt.title(self._title)
         if data:
             n = len(data)
-            xs = [-(n - 1 - i) * interval for i in range(n)]
-            plt.plot(xs, list(data), marker="braille")
+            step = span / n if n else interval
+            xs = [-(n - 1 - i) * step for i in range(n)]
+            plt.plot(xs, data, marker="braille")
             plt.xlim(min(xs[0], -10 * interval), 0)
         if self._percent:
             plt.ylim(0, 100)
-            plt.yticks([0, 25, 50, 75, 100])
+            # Few rows fit few labels; naming them keeps plotext from choosing.
+            plt.yticks([0, 50, 100] if self.size.height < 9 else [0, 25, 50, 75, 100])
         self.refresh()
 
 

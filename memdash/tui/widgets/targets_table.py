@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from typing import Hashable, Sequence
 
-from rich.text import Text
-from textual.widgets import DataTable
+from textual.message import Message
 
 from memdash.levels import Level, hit_rate_level
 from memdash.model import TargetSample
 from memdash.tui.palette import LevelPalette
-from memdash.units import human_bytes, human_duration, human_percent
+from memdash.tui.widgets.line_table import Cell, ColumnSpec, LineTable
+from memdash.units import human_bytes, human_percent
 
-_COLUMNS = (("name", "TARGET", 16), ("kind", "KIND", 10), ("level", "LEVEL", 9), ("rss", "RSS", 7),
-            ("percent", "%LIM", 6), ("gc", "GC gen0/1/2", 16), ("hit", "HIT%", 6), ("age", "AGE", 6), ("error", "ERROR", 30))
+_COLUMNS = (
+    ("name", "TARGET", 16, True), ("kind", "KIND", 10, True), ("level", "LEVEL", 9, True), ("rss", "RSS", 7, False),
+    ("percent", "%LIM", 6, False), ("gc", "GC gen0/1/2", 17, True), ("hit", "HIT%", 6, False),
+    ("age", "AGE", 6, False), ("error", "ERROR", 0, True),
+)
 
 
 def gc_counts(t: TargetSample) -> str:
@@ -34,61 +37,61 @@ def overall_hit_rate(t: TargetSample) -> tuple[float | None, int]:
     return (sum(rates) / len(rates), 0) if rates else (None, 0)
 
 
-class TargetsTable(DataTable):
+class TargetsTable(LineTable):
     """Targets with their level, memory, GC, cache hit rate, age and error."""
 
     DEFAULT_CSS = """
     TargetsTable { height: auto; max-height: 8; }
     """
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(cursor_type="row", **kwargs)  # type: ignore[arg-type]
-        self._names: list[str] = []
+    class Selected(Message):
+        """Enter (or a double click) on a target."""
+
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name = name
+
+    class Highlighted(Message):
+        """The cursor moved to another target."""
 
     def on_mount(self) -> None:
-        for key, label, width in _COLUMNS:
-            self.add_column(label, key=key, width=width)
+        self.set_columns([ColumnSpec(key, label, width, left) for key, label, width, left in _COLUMNS])
 
     @property
     def cursor_name(self) -> str | None:
         """The name of the highlighted target."""
-        if not self._names or not 0 <= self.cursor_row < len(self._names):
-            return None
-        return self._names[self.cursor_row]
+        key = self.cursor_key
+        return key if isinstance(key, str) else None
 
     def select_name(self, name: str) -> None:
         """Move the cursor to target ``name``."""
-        if name in self._names:
-            self.move_cursor(row=self._names.index(name))
+        self.select_key(name)
+
+    def row_selected(self, key: Hashable) -> None:
+        if isinstance(key, str):
+            self.post_message(self.Selected(key))
+
+    def row_highlighted(self, key: Hashable | None) -> None:
+        self.post_message(self.Highlighted())
 
     def show(self, targets: Sequence[TargetSample], palette: LevelPalette, now: float | None = None) -> None:
         """Render ``targets`` (in the order given)."""
         now = time.time() if now is None else now
-        names = [t.name for t in targets]
-        rebuild = names != self._names
-        if rebuild:
-            cursor = self.cursor_name
-            self.clear()
+        rows = []
         for t in targets:
             rate, lookups = overall_hit_rate(t)
-            age = human_duration(now - t.last_ok) if t.last_ok else "never"
-            cells = (
-                Text(t.name, no_wrap=True, overflow="ellipsis"),
-                t.kind,
-                palette.text(t.level.label if t.level is not Level.UNKNOWN else "-", t.level, justify="left"),
-                Text(human_bytes(t.rss_bytes), justify="right"),
-                palette.text(human_percent(t.percent), t.level),
-                gc_counts(t),
-                palette.text(human_percent(None if rate is None else 100 * rate), hit_rate_level(rate, lookups)),
-                Text(age, justify="right"),
-                palette.text(t.error or "", Level.CRITICAL if not t.ok else Level.UNKNOWN, justify="left"),
+            # Whole seconds: a figure that changes on every poll repaints for nothing.
+            age = f"{int(now - t.last_ok)}s" if t.last_ok else "never"
+            cells: tuple[Cell, ...] = (
+                (t.name, Level.UNKNOWN),
+                (t.kind, Level.UNKNOWN),
+                (t.level.label if t.level is not Level.UNKNOWN else "-", t.level),
+                (human_bytes(t.rss_bytes), Level.UNKNOWN),
+                (human_percent(t.percent), t.level),
+                (gc_counts(t), Level.UNKNOWN),
+                (human_percent(None if rate is None else 100 * rate), hit_rate_level(rate, lookups)),
+                (age, Level.UNKNOWN),
+                (t.error or "", Level.CRITICAL if not t.ok else Level.UNKNOWN),
             )
-            if rebuild:
-                self.add_row(*cells, key=t.name)
-            else:
-                for (key, _, _), value in zip(_COLUMNS, cells):
-                    self.update_cell(t.name, key, value)
-        if rebuild:
-            self._names = names
-            if cursor in names:
-                self.move_cursor(row=names.index(cursor))
+            rows.append((t.name, cells))
+        self.set_rows(rows, palette)

@@ -1,0 +1,274 @@
+"""A table that repaints only the rows that changed.
+
+Textual's DataTable drops its render caches on any cell update and refills
+them with new entries, which at one refresh a second costs CPU and, until its
+caches are full, memory. This table uses the Line API instead: it renders only
+the lines on screen, keeps one rendered strip per row (and only for rows in the
+table), and rebuilds a strip only when that row's text, level or cursor state
+changed. The process and target tables are built on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Hashable, Sequence
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from memdash.levels import Level
+from memdash.tui.palette import LevelPalette
+
+#: One cell as shown: its text, and the level that colours it (UNKNOWN: plain).
+Cell = tuple[str, Level]
+_GAP = 1
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """How a column is laid out: ``width`` 0 takes the rest of the line."""
+
+    key: str
+    label: str
+    width: int
+    left: bool = False
+
+
+class LineTable(ScrollView, can_focus=True):
+    """Rows of cells under a fixed header line, with a cursor."""
+
+    DEFAULT_CSS = """
+    LineTable { height: 1fr; }
+    LineTable > .line-table--header { text-style: bold; background: $panel; }
+    LineTable > .line-table--cursor { background: $block-cursor-blurred-background; }
+    LineTable:focus > .line-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground; }
+    """
+    COMPONENT_CLASSES = {"line-table--header", "line-table--cursor"}
+    BINDINGS = [
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "jump(0)", "First", show=False),
+        Binding("end", "jump(-1)", "Last", show=False),
+        Binding("enter", "select", "Open", show=False),
+    ]
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._specs: tuple[ColumnSpec, ...] = ()
+        self._header_labels: tuple[str, ...] = ()
+        self._widths: tuple[int, ...] = ()
+        self._order: list[Hashable] = []
+        self._cells: dict[Hashable, tuple[Cell, ...]] = {}
+        self._strips: dict[Hashable, tuple[object, Strip]] = {}
+        self._header: Strip | None = None
+        self._palette = LevelPalette()
+        self._palette_gen = 0
+        self.cursor_row = 0
+
+    # -- hooks for subclasses -------------------------------------------------
+
+    def row_selected(self, key: Hashable) -> None:
+        """Enter or a double click on the row ``key``."""
+
+    def row_highlighted(self, key: Hashable | None) -> None:
+        """The cursor moved to ``key``."""
+
+    def header_clicked(self, column: str) -> None:
+        """A click on column ``column``'s header."""
+
+    # -- columns ---------------------------------------------------------------
+
+    def set_columns(self, specs: Sequence[ColumnSpec], labels: Sequence[str] | None = None) -> None:
+        """Lay out ``specs`` (with ``labels`` shown in the header, default the specs')."""
+        specs = tuple(specs)
+        labels = tuple(labels) if labels is not None else tuple(s.label for s in specs)
+        if specs == self._specs and labels == self._header_labels:
+            return
+        self._specs = specs
+        self._header_labels = labels
+        self._widths = ()
+        self._header = None
+        self._strips.clear()
+        self.refresh()
+
+    @property
+    def columns(self) -> tuple[ColumnSpec, ...]:
+        """The columns shown now."""
+        return self._specs
+
+    def _widths_now(self) -> tuple[int, ...]:
+        if not self._widths:
+            fixed = sum(c.width + _GAP for c in self._specs if c.width)
+            self._widths = tuple(c.width if c.width else max(10, self.size.width - fixed - 1) for c in self._specs)
+        return self._widths
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._widths = ()
+        self._strips.clear()
+        self._header = None
+        self._update_virtual_size()
+
+    def _update_virtual_size(self) -> None:
+        self.virtual_size = Size(self.size.width, len(self._order) + 1)
+
+    # -- rows -------------------------------------------------------------------
+
+    def set_rows(self, rows: Sequence[tuple[Hashable, tuple[Cell, ...]]], palette: LevelPalette) -> None:
+        """Show ``rows`` (key, cells) in this order; repaint only rows on screen that changed."""
+        self._palette = palette
+        cursor_key = self.cursor_key
+        order = [key for key, _ in rows]
+        reordered = order != self._order
+        first = int(self.scroll_y)
+        last = first + max(1, self.size.height - 1)
+        cells: dict[Hashable, tuple[Cell, ...]] = {}
+        changed: list[int] = []
+        old = self._cells
+        for i, (key, row) in enumerate(rows):
+            cells[key] = row
+            if not reordered and first <= i < last and old.get(key) != row:
+                changed.append(i)
+        self._cells = cells
+        # Strips of rows that left go too: the cache holds only rows in the table.
+        for key in self._strips.keys() - cells.keys():
+            del self._strips[key]
+        if reordered:
+            self._order = order
+            if cursor_key in cells:
+                self.cursor_row = order.index(cursor_key)
+            else:
+                self.cursor_row = min(self.cursor_row, max(0, len(order) - 1))
+            self._update_virtual_size()
+            self.refresh()
+        else:
+            for i in changed:
+                self.refresh_line(i + 1)  # line 0 is the header
+
+    def repaint(self, palette: LevelPalette) -> None:
+        """Re-render every row with ``palette`` (after a theme change)."""
+        self._palette = palette
+        self._palette_gen += 1
+        self._strips.clear()
+        self._header = None
+        self.refresh()
+
+    @property
+    def row_count(self) -> int:
+        """Rows in the table (not only those on screen)."""
+        return len(self._order)
+
+    @property
+    def cursor_key(self) -> Hashable | None:
+        """The key of the highlighted row."""
+        if not self._order or not 0 <= self.cursor_row < len(self._order):
+            return None
+        return self._order[self.cursor_row]
+
+    def select_key(self, key: Hashable) -> None:
+        """Move the cursor to the row ``key``."""
+        if key in self._cells:
+            self._move_to(self._order.index(key))
+
+    def visible_keys(self) -> list[Hashable]:
+        """Keys of the rows on screen now."""
+        first = int(self.scroll_y)
+        return self._order[first : first + max(1, self.size.height - 1)]
+
+    def row_text(self, index: int) -> list[str]:
+        """The cells of row ``index`` as shown (for tests and screen readers)."""
+        return [text for text, _ in self._cells[self._order[index]]]
+
+    # -- rendering ----------------------------------------------------------------
+
+    def _line(self, cells: Sequence[Cell], base: Style, coloured: bool) -> Strip:
+        segments: list[Segment] = []
+        styles = self._palette.styles
+        for spec, width, (text, level) in zip(self._specs, self._widths_now(), cells):
+            if len(text) > width:
+                text = text[: max(0, width - 1)] + "…"
+            padded = text.ljust(width) if spec.left else text.rjust(width)
+            style = base + styles[level] if coloured and level is not Level.UNKNOWN else base
+            segments.append(Segment(padded, style))
+            segments.append(Segment(" " * _GAP, base))
+        return Strip(segments).adjust_cell_length(self.size.width, base)
+
+    def render_line(self, y: int) -> Strip:
+        if y == 0:
+            if self._header is None:
+                style = self.get_component_rich_style("line-table--header")
+                self._header = self._line([(label, Level.UNKNOWN) for label in self._header_labels], style, False)
+            return self._header
+        index = int(self.scroll_y) + y - 1
+        if not 0 <= index < len(self._order):
+            return Strip.blank(self.size.width, self.rich_style)
+        key = self._order[index]
+        cells = self._cells[key]
+        cursor = index == self.cursor_row
+        cache_key = (cells, cursor, self.has_focus, self._palette_gen, self.size.width)
+        cached = self._strips.get(key)
+        if cached is not None and cached[0] == cache_key:
+            return cached[1]
+        base = self.get_component_rich_style("line-table--cursor") if cursor else self.rich_style
+        # The cursor row keeps the cursor colours: level colours on it would be unreadable.
+        strip = self._line(cells, base, not cursor)
+        self._strips[key] = (cache_key, strip)
+        return strip
+
+    # -- input ------------------------------------------------------------------------
+
+    def _move_to(self, row: int) -> None:
+        if not self._order:
+            return
+        before = self.cursor_row
+        self.cursor_row = max(0, min(len(self._order) - 1, row))
+        body = max(1, self.size.height - 1)
+        top = int(self.scroll_y)
+        if self.cursor_row < top:
+            self.scroll_to(y=self.cursor_row, animate=False)
+        elif self.cursor_row >= top + body:
+            self.scroll_to(y=self.cursor_row - body + 1, animate=False)
+        self.refresh()
+        if self.cursor_row != before:
+            self.row_highlighted(self.cursor_key)
+
+    def action_cursor(self, step: int) -> None:
+        self._move_to(self.cursor_row + step)
+
+    def action_page(self, step: int) -> None:
+        self._move_to(self.cursor_row + step * max(1, self.size.height - 2))
+
+    def action_jump(self, row: int) -> None:
+        self._move_to(row if row >= 0 else len(self._order) - 1)
+
+    def action_select(self) -> None:
+        key = self.cursor_key
+        if key is not None:
+            self.row_selected(key)
+
+    def on_click(self, event: events.Click) -> None:
+        if event.y == 0:
+            x = event.x
+            for spec, width in zip(self._specs, self._widths_now()):
+                if x < width + _GAP:
+                    self.header_clicked(spec.key)
+                    return
+                x -= width + _GAP
+            return
+        row = int(self.scroll_y) + event.y - 1
+        if 0 <= row < len(self._order):
+            if row == self.cursor_row and event.chain > 1:
+                self.action_select()
+            self._move_to(row)
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
