@@ -15,8 +15,6 @@ Users never see a traceback: errors are one line on stderr and an exit status
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import os
 import sys
 from typing import Sequence
@@ -161,6 +159,8 @@ def run_snapshot(argv: Sequence[str]) -> int:
 
     samples = ()
     if targets:
+        import asyncio
+
         samples = asyncio.run(_poll_targets_once(targets, config))
     collector = LocalCollector(config, gpu=not args.no_gpu)
     try:
@@ -170,6 +170,8 @@ def run_snapshot(argv: Sequence[str]) -> int:
     finally:
         collector.close()
     if args.json:
+        import json
+
         print(json.dumps(snapshot_json(snap), indent=2))
     else:
         import shutil
@@ -211,10 +213,14 @@ def run_cleanup(argv: Sequence[str]) -> int:
             print("cancelled", file=sys.stderr)
             return 1
     options = {k: v for k, v in (("generation", args.generation), ("name", args.name), ("worker", args.worker)) if v is not None}
+    import asyncio
+
     result = asyncio.run(_cleanup(target, config, args.action, options))
     from memdash.units import human_bytes
 
     if args.json:
+        import json
+
         from memdash.actions import result_json
 
         print(json.dumps(result_json(result), indent=2))

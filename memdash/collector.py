@@ -32,9 +32,16 @@ class LocalCollector:
 
     #: How often a point is added to each process's RSS series (growth rate).
     PROCESS_SAMPLE_SECONDS = 5.0
+    #: How often the dashboard re-reads a shown process's USS/PSS/swap.
+    SMAPS_MAX_AGE_SECONDS = 10.0
 
-    def __init__(self, config: Config, *, history: History | None = None, gpu: bool = True) -> None:
+    def __init__(
+        self, config: Config, *, history: History | None = None, gpu: bool = True, smaps_max_age: float = 0.0
+    ) -> None:
         self.config = config
+        #: How old a USS/PSS/swap reading may be (0: always fresh, as for a
+        #: one-shot snapshot; the dashboard uses SMAPS_MAX_AGE_SECONDS).
+        self.smaps_max_age = smaps_max_age
         self.history = history if history is not None else History()
         self._last_process_record = float("-inf")
         self.host = socket.gethostname()
@@ -140,7 +147,7 @@ class LocalCollector:
         out = [
             scanner.materialize(
                 r,
-                smaps=scanner.smaps(r[0]) if r[0] in detail else None,
+                smaps=scanner.smaps(r[0], self.smaps_max_age) if r[0] in detail else None,
                 growth_bytes_per_min=history.growth(r[0]),
                 gpu_bytes=gpu_by_pid.get(r[0]),
             )

@@ -7,23 +7,27 @@ pids (a pid that disappears is dropped at the next refresh).
 
 from __future__ import annotations
 
-from collections import deque
+from array import array
 from typing import Iterable, Sequence
 
 
 class Series:
     """A bounded series of ``(time, value)`` points; the oldest fall off.
 
-    Keeps running sums so the least-squares slope costs O(1) per refresh: with
-    hundreds of processes, a loop over every point of every series would cost
-    more than the rest of the refresh.
+    Storage is two ``array('d')`` rings allocated in full when the series is
+    created (16 bytes a point), so memory does not creep up while the series
+    fills: hundreds of per-process series would otherwise grow for minutes.
+    Running sums make the least-squares slope O(1) per refresh.
     """
 
-    __slots__ = ("times", "values", "_st", "_sv", "_stv", "_stt", "_origin", "_appends")
+    __slots__ = ("capacity", "_t", "_v", "_n", "_next", "_st", "_sv", "_stv", "_stt", "_origin", "_appends")
 
     def __init__(self, points: int) -> None:
-        self.times: deque[float] = deque(maxlen=points)
-        self.values: deque[float] = deque(maxlen=points)
+        self.capacity = max(1, points)
+        self._t = array("d", bytes(8 * self.capacity))
+        self._v = array("d", bytes(8 * self.capacity))
+        self._n = 0
+        self._next = 0
         self._st = self._sv = self._stv = self._stt = 0.0
         self._origin: float | None = None
         self._appends = 0
@@ -32,31 +36,52 @@ class Series:
         """Add one point."""
         if self._origin is None:
             self._origin = t
-        if len(self.values) == self.values.maxlen:
-            old_t = self.times[0] - self._origin
-            old_v = self.values[0]
+        i = self._next
+        if self._n == self.capacity:
+            old_t = self._t[i] - self._origin
+            old_v = self._v[i]
             self._st -= old_t
             self._sv -= old_v
             self._stv -= old_t * old_v
             self._stt -= old_t * old_t
-        self.times.append(t)
-        self.values.append(value)
+        else:
+            self._n += 1
+        self._t[i] = t
+        self._v[i] = value
+        self._next = (i + 1) % self.capacity
         rt = t - self._origin
         self._st += rt
         self._sv += value
         self._stv += rt * value
         self._stt += rt * rt
         self._appends += 1
-        if self._appends >= 4 * (self.values.maxlen or 1):
+        if self._appends >= 4 * self.capacity:
             self._resync()
+
+    def _order(self) -> range:
+        start = (self._next - self._n) % self.capacity
+        return range(start, start + self._n)
+
+    @property
+    def times(self) -> list[float]:
+        """The times, oldest first."""
+        c = self.capacity
+        return [self._t[i % c] for i in self._order()]
+
+    @property
+    def values(self) -> list[float]:
+        """The values, oldest first."""
+        c = self.capacity
+        return [self._v[i % c] for i in self._order()]
 
     def _resync(self) -> None:
         # Adding and subtracting for hours drifts in floating point; recomputing
         # once every few windows keeps the slope exact at O(1) amortised cost.
-        self._origin = self.times[0]
+        times, values = self.times, self.values
+        self._origin = times[0]
         self._appends = 0
         self._st = self._sv = self._stv = self._stt = 0.0
-        for t, v in zip(self.times, self.values):
+        for t, v in zip(times, values):
             rt = t - self._origin
             self._st += rt
             self._sv += v
@@ -64,11 +89,16 @@ class Series:
             self._stt += rt * rt
 
     def __len__(self) -> int:
-        return len(self.values)
+        return self._n
 
     def last(self) -> float | None:
         """The newest value, ``None`` when empty."""
-        return self.values[-1] if self.values else None
+        return self._v[(self._next - 1) % self.capacity] if self._n else None
+
+    def _span(self) -> float:
+        c = self.capacity
+        first = (self._next - self._n) % c
+        return self._t[(self._next - 1) % c] - self._t[first]
 
     def rate_per_minute(self, min_span_seconds: float = 5.0) -> float | None:
         """Least-squares slope of the series in units per minute.
@@ -76,8 +106,8 @@ class Series:
         ``None`` until the points span at least ``min_span_seconds``: two close
         points say more about noise than about growth.
         """
-        n = len(self.values)
-        if n < 2 or self.times[-1] - self.times[0] < min_span_seconds:
+        n = self._n
+        if n < 2 or self._span() < min_span_seconds:
             return None
         den = n * self._stt - self._st * self._st
         if den <= 0:
@@ -118,7 +148,7 @@ class History:
     def values(self, key: str) -> Sequence[float]:
         """The values of series ``key`` (empty if unknown)."""
         s = self._series.get(key)
-        return list(s.values) if s is not None else []
+        return s.values if s is not None else []
 
     def keys(self) -> list[str]:
         """Names of the series held."""

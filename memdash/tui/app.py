@@ -9,6 +9,7 @@ render. Intents (cleanup keys) come up as actions and go through the poller.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable
@@ -28,7 +29,6 @@ from memdash.model import ProcessMemory, Snapshot, TargetSample, TorchDevice
 from memdash.tui.palette import LevelPalette
 from memdash.tui.screens.confirm import ConfirmCleanup, describe_result
 from memdash.tui.screens.help import HelpScreen
-from memdash.tui.screens.target import TargetScreen
 from memdash.tui.themes import level_defaults, load_themes
 from memdash.tui.widgets.gpu_panel import GpuPanel
 from memdash.tui.widgets.header import StatusHeader
@@ -39,10 +39,17 @@ from memdash.tui.widgets.text import set_text
 
 if TYPE_CHECKING:
     from memdash.sources.remote import TargetPoller
+    from memdash.tui.screens.target import TargetScreen
 
 INTERVALS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 THEME_CYCLE = ("memdash-dark", "memdash-light", "memdash-contrast", "textual-dark", "nord", "gruvbox")
 CLEANUP_ACTIONS = ("gc", "caches", "cuda", "trim", "all")
+
+
+def _is_target_screen(screen: object) -> bool:
+    # The target view is imported when first opened, not at start-up.
+    mod = sys.modules.get("memdash.tui.screens.target")
+    return mod is not None and isinstance(screen, mod.TargetScreen)
 
 
 class MemdashApp(App[int]):
@@ -83,7 +90,11 @@ class MemdashApp(App[int]):
         super().__init__()
         self.config = config
         self.history = History()
-        self.collector = collector if collector is not None else LocalCollector(config, history=self.history, gpu=gpu)
+        self.collector = (
+            collector
+            if collector is not None
+            else LocalCollector(config, history=self.history, gpu=gpu, smaps_max_age=LocalCollector.SMAPS_MAX_AGE_SECONDS)
+        )
         if collector is not None and hasattr(collector, "history"):
             self.history = collector.history
         self.discover = discover
@@ -329,7 +340,7 @@ class MemdashApp(App[int]):
         self._render_targets()
         self._render_header()
         screen = self.screen
-        if isinstance(screen, TargetScreen) and screen.target_name == sample.name:
+        if _is_target_screen(screen) and screen.target_name == sample.name:
             screen.show(sample, self.history.values(key), self.interval, self.palette)
         if self.select_target == sample.name:
             self.select_target = None
@@ -347,8 +358,13 @@ class MemdashApp(App[int]):
         ordered = [self.targets[n] for n in sorted(self.targets)]
         table.show(ordered, self.palette)
 
+    def _on_target_screen(self) -> bool:
+        return _is_target_screen(self.screen)
+
     def open_target(self, name: str) -> None:
         """Push the target view for ``name``."""
+        from memdash.tui.screens.target import TargetScreen
+
         sample = self.targets.get(name)
         if sample is None:
             return
@@ -400,7 +416,7 @@ class MemdashApp(App[int]):
         """The target cleanup keys act on: the open target view, else the
         targets table's cursor, else the probe of the highlighted process."""
         screen = self.screen
-        if isinstance(screen, TargetScreen):
+        if _is_target_screen(screen):
             return self.targets.get(screen.target_name)
         try:
             name = self.query_one(TargetsTable).cursor_name
@@ -418,7 +434,7 @@ class MemdashApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("filter", "toggle_all", "cycle_sort", "reverse_sort", "clear_filter"):
             # Process-table keys mean nothing over the target view.
-            return not isinstance(self.screen, TargetScreen)
+            return not self._on_target_screen()
         if action == "cleanup":
             if self.config.read_only:
                 return False
@@ -536,7 +552,7 @@ class MemdashApp(App[int]):
         self.last_result = text
         self._show_status(text)
         screen = self.screen
-        if isinstance(screen, TargetScreen):
+        if _is_target_screen(screen):
             screen.show_result(text)
         self.notify(text, severity="information" if result.ok else "error", timeout=8)
 
