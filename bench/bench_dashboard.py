@@ -245,9 +245,28 @@ def make_memdash(path: str) -> Tool:
     if tool.error is None:
         py = Path(path).parent / "python"
         if py.exists():
+            # An installed package carries .pyc files; an editable checkout under
+            # PYTHONDONTWRITEBYTECODE would be compiled from source on every start.
+            import memdash as _md
+
+            _run([str(py), "-m", "compileall", "-q", str(Path(_md.__file__).parent)], timeout=120)
             tool.version = _run(
                 [str(py), "-c", "import memdash, importlib.metadata as m; "
                  "print('memdash', memdash.__version__, 'textual', m.version('textual'))"]).stdout.strip() or "?"
+    return tool
+
+
+def make_textual_floor() -> Tool:
+    """A bare Textual app (bench/textual_floor.py): what Textual alone costs here."""
+    script = Path(__file__).resolve().parent / "textual_floor.py"
+    tool = Tool("textual", [sys.executable, str(script)], "RSS",
+                lambda cmd: any(part.endswith("textual_floor.py") for part in cmd))
+    try:
+        import textual
+
+        tool.version = f"textual {textual.__version__} (bare app)"
+    except ImportError as exc:
+        tool.error = f"textual not importable: {exc}"
     return tool
 
 
@@ -641,7 +660,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=60, help="length of a steady run (default 60)")
     ap.add_argument("--runs", type=int, default=3, help="steady runs per tool; median (default 3)")
     ap.add_argument("--tools", default="memdash,htop,glances,btop",
-                    help="comma list (default memdash,htop,glances,btop; btop only if apt has it)")
+                    help="comma list (default memdash,htop,glances,btop; also: textual, a bare Textual app; btop only if apt has it)")
     ap.add_argument("--first-frame", action="store_true", help="also time the first frame (median of 5)")
     ap.add_argument("--snapshot", action="store_true", help="also time `memdash snapshot --json --all`")
     ap.add_argument("--soak", action="store_true", help="also run memdash alone for --soak-seconds")
@@ -675,6 +694,8 @@ def main(argv: list[str] | None = None) -> int:
             tools[name] = make_glances(args.glances_spec)
         elif name == "btop":
             tools[name] = make_btop()
+        elif name == "textual":
+            tools[name] = make_textual_floor()
         elif name != "memdash":
             ap.error(f"unknown tool {name!r}")
     for t in tools.values():

@@ -159,7 +159,8 @@ class LocalCollector:
             used = system.cgroup.usage_bytes if system.limit_bytes and system.cgroup else system.used_bytes
             self.history.record("system.used", now, used)
         for dev in gpus.devices:
-            self.history.record(f"gpu.{dev.index}.percent", now, dev.percent)
+            # By UUID where there is one: MIG instances share their GPU's index.
+            self.history.record(f"gpu.{dev.uuid or dev.index}.percent", now, dev.percent)
 
         # The worst process is the one nearest its limit: classify just that one.
         top_percent = max((100.0 * r[1] / r[2] for r in raw if r[2]), default=None)

@@ -1,11 +1,23 @@
 """``serve()``: the standalone probe server, on ONE daemon thread.
 
 One thread runs a poll loop over every listening socket (TCP and/or Unix) and
-answers each request itself, start to finish: no thread per request, so the
-probe adds exactly one thread to the host. The price is that one slow client
-delays the others; each connection gets a 5 s socket timeout so a stalled
-client holds the loop at most that long, and answers are HTTP/1.0 (one request
-per connection) so an idle keep-alive never holds it.
+every open connection, all non-blocking: no thread per request or connection,
+so the probe adds exactly one thread to the host. Connections are HTTP/1.1
+persistent ones (the dashboard polls each probe every second over one kept-alive
+connection, which saves it a TCP handshake per poll): each has its own read and
+write buffers, every complete request that has arrived is answered in order
+(pipelining works), and a response the client is slow to take waits in the
+write buffer for POLLOUT. A request is answered start to finish on the loop's
+thread, so a cleanup holds the other clients for as long as it runs (cleanups
+are serialised by design); reading and writing never block.
+
+Bounded: at most ``MAX_CONNECTIONS`` open connections (a new one beyond that
+closes the longest-idle one), an idle keep-alive connection is closed after
+``IDLE_TIMEOUT_SECONDS``, a request's head and body must arrive within
+``REQUEST_TIMEOUT_SECONDS`` of its first byte (a slowloris client is dropped),
+a client that takes none of its answer for ``CLIENT_TIMEOUT_SECONDS`` is
+dropped, and head lines, header counts and bodies have the caps below
+(answered 400/431/413 and the connection closed).
 
 Written over the C modules ``_socket`` and ``select`` rather than
 ``socket``/``socketserver``/``selectors`` or ``http.server``: those would add
@@ -23,6 +35,7 @@ from __future__ import annotations
 import atexit
 import os
 from _thread import get_ident
+from time import monotonic
 
 try:  # the C module under socket.py
     import _socket as _sock
@@ -38,155 +51,126 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the ho
 if TYPE_CHECKING:
     from typing import Any
 
-#: Seconds a connection may stall before the loop drops it.
+#: Seconds a client may leave its answer untaken (no byte written) before the
+#: loop drops it; also the longest a closing connection is drained ("lingers").
 CLIENT_TIMEOUT_SECONDS = 5.0
-#: Bodies over the cap but under this are read and dropped before the 413.
+#: Seconds a kept-alive connection may sit idle between requests.
+IDLE_TIMEOUT_SECONDS = 30.0
+#: Seconds from a request's first byte to its last (head and body).
+REQUEST_TIMEOUT_SECONDS = 10.0
+#: Open connections at most; a new one beyond that closes the longest-idle one.
+MAX_CONNECTIONS = 64
+#: After an error answer the connection is closed, first reading and dropping up
+#: to this many bytes the client is still sending (so it sees the answer, not a
+#: reset: closing a socket with unread data resets it).
 DRAIN_LIMIT_BYTES = 1 << 20
 #: Longest request line or header line, and most header lines, accepted.
 MAX_LINE_BYTES = 8192
 MAX_HEADERS = 100
-#: Pending connections the kernel queues while the loop answers one.
+#: Pending connections the kernel queues while the loop is busy.
 LISTEN_BACKLOG = 16
+#: Answers waiting for a client that does not read: past this, its next
+#: pipelined requests wait (and are not read) until it takes some.
+WRITE_BUFFER_HIGH = 256 * 1024
+
+_RECV = 65536
+POLLIN = getattr(select, "POLLIN", 1)
+POLLOUT = getattr(select, "POLLOUT", 4)
+_POLLBAD = getattr(select, "POLLERR", 8) | getattr(select, "POLLNVAL", 32)
+_HUP = getattr(select, "POLLHUP", 16)
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+#: Statuses after which the request stream cannot be trusted: the connection closes.
+_CLOSING = frozenset((400, 411, 413, 431))
 
 
-def _drain(stream: Any, length: int) -> None:
-    try:
-        while length > 0:
-            chunk = stream.read(min(length, 65536))
-            if not chunk:
-                return
-            length -= len(chunk)
-    except OSError:
-        pass
+class _Conn:
+    """One accepted connection's state in the loop."""
 
+    __slots__ = ("sock", "fd", "listener", "address", "rbuf", "wbuf", "since", "started", "closing",
+                 "drain", "eof", "held", "linger_until", "linger_left", "continued", "events")
 
-class _Reader:
-    """Buffered reads from a connected socket: ``readline(limit)`` and
-    ``read(n)`` behave as a ``BufferedReader``'s (a short result only at EOF)."""
-
-    __slots__ = ("_sock", "_buf")
-
-    def __init__(self, sock: Any) -> None:
-        self._sock = sock
-        self._buf = bytearray()
-
-    def _fill(self) -> bool:
-        chunk = self._sock.recv(65536)
-        if not chunk:
-            return False
-        self._buf += chunk
-        return True
-
-    def _take(self, n: int) -> bytes:
-        out = bytes(self._buf[:n])
-        del self._buf[:n]
-        return out
-
-    def readline(self, limit: int) -> bytes:
-        start = 0
-        while True:
-            end = self._buf.find(b"\n", start, limit)
-            if end >= 0:
-                return self._take(end + 1)
-            if len(self._buf) >= limit:
-                return self._take(limit)
-            start = len(self._buf)
-            if not self._fill():
-                return self._take(len(self._buf))
-
-    def read(self, n: int) -> bytes:
-        while len(self._buf) < n:
-            if not self._fill():
-                break
-        return self._take(n)
-
-
-class _Connection:
-    """A minimal HTTP/1.0 server side: one request per connection.
-
-    Written here rather than taken from ``http.server``, whose import pulls in
-    ``http.client``, ``email`` and ``ssl`` (~5 MiB of RSS) for features the
-    probe does not use. It accepts what the probe needs (a request line,
-    headers, a Content-Length body) and refuses the rest with a status.
-    """
-
-    def __init__(self, sock: Any, client_address: Any, server: Any) -> None:
+    def __init__(self, sock: Any, listener: _Listener, address: Any, now: float) -> None:
         self.sock = sock
-        self.client_address = client_address
-        self.server = server
-        self.rfile = _Reader(sock)
+        self.fd = sock.fileno()
+        self.listener = listener
+        self.address = address
+        self.rbuf = bytearray()
+        self.wbuf = bytearray()
+        self.since = now  # last byte read or written
+        self.started: float | None = None  # first byte of the request being read
+        self.closing = False  # close once wbuf is written
+        self.drain = False  # ...after reading what the client still sends
+        self.eof = False  # the client will send nothing more
+        self.held = False  # complete requests wait in rbuf for the answers to drain
+        self.linger_until: float | None = None  # closing: answer written, draining input
+        self.linger_left = 0
+        self.continued = False  # "100 Continue" sent for the request being read
+        self.events = 0
 
-    def handle(self) -> None:
-        try:
-            resp, method = self._answer()
-        except (OSError, ValueError):
-            return  # the client went away or sent garbage: nobody to answer
-        if resp is not None:
-            self._send(resp, method)
-
-    def _answer(self) -> tuple[Response | None, str]:
-        srv: Any = self.server
-        core: ProbeCore = srv.core
-        line = self.rfile.readline(MAX_LINE_BYTES + 1)
-        if not line:
-            return None, "GET"
-        parts = line.decode("latin-1").split()
-        if len(line) > MAX_LINE_BYTES or len(parts) != 3 or not parts[2].startswith("HTTP/"):
-            return _error(400, "malformed request line"), "GET"
-        method, target = parts[0].upper(), parts[1]
-        headers: dict[str, str] = {}
-        for _ in range(MAX_HEADERS + 1):
-            raw = self.rfile.readline(MAX_LINE_BYTES + 1)
-            if raw in (b"\r\n", b"\n", b""):
-                break
-            name, sep, value = raw.decode("latin-1").partition(":")
-            if len(raw) > MAX_LINE_BYTES or not sep:
-                return _error(431 if sep else 400, "malformed or oversized header"), method
-            headers[name.strip().lower()] = value.strip()
-        else:
-            return _error(431, f"more than {MAX_HEADERS} headers"), method
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            return _error(411, "send a Content-Length (chunked bodies are not accepted)"), method
-        try:
-            length = int(headers.get("content-length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0:
-            return _error(400, "bad Content-Length"), method
-        if length > core.max_body:
-            if length <= DRAIN_LIMIT_BYTES:
-                # Read what the client is sending before answering: closing a
-                # socket with unread data resets it, and the client would see
-                # "connection reset" instead of our 413.
-                _drain(self.rfile, length)
-            return too_large_response(core.max_body), method
-        body = self.rfile.read(length) if length else b""
-        if target.startswith(("http://", "https://")):  # absolute form: keep the path
-            target = "/" + target.split("/", 3)[-1] if target.count("/") >= 3 else "/"
-        path, _, query = target.partition("?")
-        req = Request(method=method, path=path, query=query, headers=headers, body=body,
-                      client=srv.client_label(self.client_address), via=srv.via)
-        return core.handle(req), method
-
-    def _send(self, resp: Response, method: str) -> None:
-        lines = [f"HTTP/1.0 {resp.status} {REASONS.get(resp.status, 'Unknown')}", "Server: memdash-probe",
-                 "Connection: close"]
-        lines += [f"{name}: {value}" for name, value in resp.headers]
-        lines.append(f"Content-Length: {len(resp.body)}")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        try:
-            self.sock.sendall(head if method == "HEAD" else head + resp.body)
-        except OSError:
-            pass
+    @property
+    def idle(self) -> bool:
+        return self.started is None and not self.wbuf and not self.closing
 
 
 def _error(status: int, message: str) -> Response:
     return error_response(ProbeError(message, status=status))
 
 
+def _line_error(line: bytes, first: bool) -> Response | None:
+    """The error for one head line (without its "\\n") over the cap, else None."""
+    if len(line) >= MAX_LINE_BYTES:
+        if first or b":" not in line:
+            return _error(400, "malformed request line" if first else "malformed or oversized header")
+        return _error(431, "malformed or oversized header")
+    return None
+
+
+def _incomplete_head_error(buf: bytearray) -> Response | None:
+    """Whether a head still missing its end is already past a cap."""
+    if len(buf) < MAX_LINE_BYTES:
+        return None  # too short to break a line cap; the count is checked when it ends
+    lines = bytes(buf).split(b"\n")
+    for i, line in enumerate(lines):
+        if i > MAX_HEADERS and line not in (b"", b"\r"):
+            return _error(431, f"more than {MAX_HEADERS} headers")
+        err = _line_error(line, i == 0)
+        if err is not None:
+            return err
+    return None
+
+
+def _parse_head(head: bytes) -> Response | tuple[str, str, str, dict[str, str]]:
+    """A complete head (through its blank line): an error, or (method, target, version, headers)."""
+    lines = head.split(b"\n")[:-2]  # drop the blank line and what follows it
+    err = _line_error(lines[0], True)
+    parts = lines[0].decode("latin-1").split()
+    if err is not None or len(parts) != 3 or not parts[2].startswith("HTTP/"):
+        return err or _error(400, "malformed request line")
+    if len(lines) - 1 > MAX_HEADERS:
+        return _error(431, f"more than {MAX_HEADERS} headers")
+    headers: dict[str, str] = {}
+    for raw in lines[1:]:
+        err = _line_error(raw, False)
+        name, sep, value = raw.decode("latin-1").partition(":")
+        if err is not None or not sep:
+            return err or _error(400, "malformed or oversized header")
+        name = name.strip().lower()
+        value = value.strip()
+        if name == "content-length" and headers.get(name, value) != value:
+            return _error(400, "conflicting Content-Length headers")
+        headers[name] = value
+    return parts[0].upper(), parts[1], parts[2].upper(), headers
+
+
+def _keep_alive(version: str, headers: dict[str, str]) -> bool:
+    tokens = [t.strip() for t in headers.get("connection", "").lower().split(",")]
+    if version == "HTTP/1.0":
+        return "keep-alive" in tokens
+    return version.startswith("HTTP/1.") and "close" not in tokens
+
+
 class _Listener:
-    """A listening socket and the core that answers on it. ``handle_request()``
-    accepts one pending connection (if any) and answers it, start to finish."""
+    """A listening socket and the core that answers on it."""
 
     via = "tcp"
 
@@ -198,23 +182,20 @@ class _Listener:
     def fileno(self) -> int:
         return self.socket.fileno()
 
-    def handle_request(self) -> None:
+    def accept(self) -> tuple[Any, Any] | None:
+        """A newly accepted non-blocking socket and the peer's address, or None."""
         try:
             fd, address = self.socket._accept()
-        except OSError:  # nothing pending after all (another accept won), or a transient error
-            return
+        except OSError:  # nothing pending (another accept won), or a transient error
+            return None
         conn = _sock.socket(self.socket.family, _sock.SOCK_STREAM, 0, fd)
-        try:
-            conn.settimeout(CLIENT_TIMEOUT_SECONDS)
-            _Connection(conn, address, self).handle()
-        except Exception:  # no tracebacks on the host's stderr for a client that hung up
-            pass
-        finally:
-            try:
-                conn.shutdown(_sock.SHUT_WR)
+        conn.setblocking(False)
+        if self.socket.family != _sock.AF_UNIX:
+            try:  # one send per answer already; never wait on Nagle for a tail
+                conn.setsockopt(_sock.IPPROTO_TCP, _sock.TCP_NODELAY, 1)
             except OSError:
                 pass
-            conn.close()
+        return conn, address
 
     def server_close(self) -> None:
         self.socket.close()
@@ -272,10 +253,37 @@ class _UnixServer(_Listener):
 _live: set[ProbeServer] = set()
 
 
+class _SelectPoll:  # pragma: no cover - only where select.poll is missing
+    """``select.poll``'s interface over ``select.select``."""
+
+    def __init__(self) -> None:
+        self._fds: dict[int, int] = {}
+
+    def register(self, fd: int, events: int) -> None:
+        self._fds[fd] = events
+
+    modify = register
+
+    def unregister(self, fd: int) -> None:
+        self._fds.pop(fd, None)
+
+    def poll(self, timeout_ms: float) -> list[tuple[int, int]]:
+        r = [fd for fd, ev in self._fds.items() if ev & POLLIN]
+        w = [fd for fd, ev in self._fds.items() if ev & POLLOUT]
+        rr, ww, _ = select.select(r, w, [], timeout_ms / 1000)
+        out: dict[int, int] = {}
+        for fd in rr:
+            out[fd] = POLLIN
+        for fd in ww:
+            out[fd] = out.get(fd, 0) | POLLOUT
+        return list(out.items())
+
+
 class ProbeServer:
     """A running probe server. ``url`` is ``http://host:port/`` (or
     ``unix:/path`` when there is no TCP listener); ``stop()`` closes every
-    socket and removes the Unix socket file. Usable as a context manager."""
+    socket and connection and removes the Unix socket file. Usable as a
+    context manager."""
 
     def __init__(self, servers: list[Any], host: str | None, port: int | None, socket_path: str | None) -> None:
         self._servers = servers
@@ -285,7 +293,12 @@ class ProbeServer:
         self.pid = os.getpid()
         self.closed = False
         self._stopping = False
+        self._conns: dict[int, _Conn] = {}
+        #: Connections accepted since start (tests read it to count connections).
+        self.accepted = 0
         self._wake_r, self._wake_w = os.pipe()
+        poll = getattr(select, "poll", None)
+        self._poller = poll() if poll is not None else _SelectPoll()
         import threading  # here, in the caller's thread: see the module's docstring
 
         self._thread = threading.Thread(target=self._loop, name="memdash-probe", daemon=True)
@@ -300,41 +313,289 @@ class ProbeServer:
             return f"http://{host}:{self.port}/"
         return f"unix:{self.socket_path}"
 
+    @property
+    def connections(self) -> int:
+        """Connections open now."""
+        return len(self._conns)
+
+    # ------------------------------------------------------------------ the loop
+
     def _loop(self) -> None:
+        poller = self._poller
         wake = self._wake_r
-        by_fd = {srv.fileno(): srv for srv in self._servers}
-        poll = getattr(select, "poll", None)
-        if poll is not None:
-            poller = poll()
-            for fd in by_fd:
-                poller.register(fd, select.POLLIN)
-            poller.register(wake, select.POLLIN)
-
-            def ready() -> list[int]:
-                return [fd for fd, _ in poller.poll(1000)]
-        else:  # pragma: no cover - no poll() on this system
-            fds = list(by_fd) + [wake]
-
-            def ready() -> list[int]:
-                return select.select(fds, [], [], 1.0)[0]
-
-        while not self._stopping:
-            try:
-                fds_ready = ready()
-            except InterruptedError:
-                continue
-            except (OSError, ValueError):
-                return  # our sockets were closed under us
-            for fd in fds_ready:
-                if fd == wake or self._stopping:
-                    return
+        listeners = {srv.fileno(): srv for srv in self._servers}
+        conns = self._conns
+        for fd in listeners:
+            poller.register(fd, POLLIN)
+        poller.register(wake, POLLIN)
+        next_check = 0.0
+        try:
+            while not self._stopping:
+                if conns:
+                    timeout = max(0.0, next_check - monotonic())
+                    timeout_ms = int(timeout * 1000) + 1
+                else:
+                    timeout_ms = 1000
                 try:
-                    by_fd[fd].handle_request()
-                except Exception:  # the loop must survive any one request
-                    pass
+                    events = poller.poll(timeout_ms)
+                except InterruptedError:
+                    continue
+                except (OSError, ValueError):
+                    return  # our sockets were closed under us
+                if self._stopping:
+                    return
+                now = monotonic()
+                for fd, ev in events:
+                    if fd == wake:
+                        return
+                    try:
+                        conn = conns.get(fd)
+                        if conn is not None:
+                            self._on_event(conn, ev, now)
+                        elif fd in listeners:
+                            self._accept(listeners[fd], now)
+                    except Exception:  # the loop must survive any one connection
+                        conn = conns.get(fd)
+                        if conn is not None:
+                            self._close(conn)
+                if now >= next_check:
+                    self._sweep(now)
+                    next_check = now + self._check_every()
+        finally:
+            self._close_all()
+
+    @staticmethod
+    def _check_every() -> float:
+        """How often the timeouts are checked: each is kept to within a quarter of itself, or 1 s."""
+        return min(1.0, min(IDLE_TIMEOUT_SECONDS, REQUEST_TIMEOUT_SECONDS, CLIENT_TIMEOUT_SECONDS) / 4)
+
+    def _accept(self, listener: _Listener, now: float) -> None:
+        for _ in range(LISTEN_BACKLOG):
+            accepted = listener.accept()
+            if accepted is None:
+                return
+            sock, address = accepted
+            if self._stopping:
+                sock.close()
+                return
+            if len(self._conns) >= MAX_CONNECTIONS:
+                self._evict()
+            conn = _Conn(sock, listener, address, now)
+            self._conns[conn.fd] = conn
+            self.accepted += 1
+            conn.events = POLLIN
+            self._poller.register(conn.fd, POLLIN)
+
+    def _evict(self) -> None:
+        """Make room: close the longest-idle connection, else the one whose
+        request has been arriving longest (a slow client, likely)."""
+        conns = list(self._conns.values())
+        idle = [c for c in conns if c.idle]
+        if idle:
+            victim = min(idle, key=lambda c: c.since)
+        else:
+            victim = min(conns, key=lambda c: c.started if c.started is not None else c.since)
+        self._close(victim)
+
+    def _sweep(self, now: float) -> None:
+        for conn in list(self._conns.values()):
+            if conn.linger_until is not None:
+                expired = now >= conn.linger_until
+            elif conn.wbuf:
+                expired = now - conn.since > CLIENT_TIMEOUT_SECONDS
+            elif conn.started is not None:
+                expired = now - conn.started > REQUEST_TIMEOUT_SECONDS
+            else:
+                expired = now - conn.since > IDLE_TIMEOUT_SECONDS
+            if expired:
+                self._close(conn)
+
+    def _on_event(self, conn: _Conn, ev: int, now: float) -> None:
+        if ev & _POLLBAD:
+            self._close(conn)
+            return
+        if ev & POLLOUT and conn.wbuf and not self._flush(conn, now):
+            return
+        if ev & (POLLIN | _HUP) and conn.events & POLLIN:
+            try:
+                chunk = conn.sock.recv(_RECV)
+            except (BlockingIOError, InterruptedError):
+                chunk = None
+            except OSError:
+                self._close(conn)
+                return
+            if chunk is not None:
+                conn.since = now
+                if conn.linger_until is not None:
+                    conn.linger_left -= len(chunk)
+                    if not chunk or conn.linger_left <= 0:
+                        self._close(conn)
+                    return
+                if chunk:
+                    if conn.started is None:
+                        conn.started = now
+                    conn.rbuf += chunk
+                else:
+                    conn.eof = True
+                if not conn.closing:
+                    self._process(conn, now)
+                if conn.eof:
+                    conn.closing = True  # answer what came, then close
+                    conn.drain = False
+        elif ev & _HUP and not conn.wbuf:
+            self._close(conn)
+            return
+        self._after(conn, now)
+
+    def _after(self, conn: _Conn, now: float) -> None:
+        """Write what can be written; close, linger or re-arm the poll."""
+        if conn.wbuf and not self._flush(conn, now):
+            return
+        while conn.held and len(conn.wbuf) < WRITE_BUFFER_HIGH:
+            # Requests held back while the answers piled up: their turn now.
+            self._process(conn, now)
+            if conn.wbuf and not self._flush(conn, now):
+                return
+        if conn.closing and not conn.wbuf:
+            if conn.drain and not conn.eof:
+                self._linger(conn, now)
+            else:
+                self._close(conn)
+            return
+        want = POLLOUT if conn.wbuf else 0
+        if conn.linger_until is not None or (not conn.closing and not conn.eof and len(conn.wbuf) < WRITE_BUFFER_HIGH):
+            want |= POLLIN
+        if want != conn.events:
+            conn.events = want
+            self._poller.modify(conn.fd, want)
+
+    def _flush(self, conn: _Conn, now: float) -> bool:
+        """Write what the socket takes now; False if the connection is gone."""
+        try:
+            sent = conn.sock.send(conn.wbuf)
+        except (BlockingIOError, InterruptedError):
+            return True
+        except OSError:
+            self._close(conn)
+            return False
+        if sent:
+            del conn.wbuf[:sent]
+            conn.since = now
+        return True
+
+    def _linger(self, conn: _Conn, now: float) -> None:
+        """The answer is written: send FIN, then read and drop what the client
+        still sends (up to a limit), so it reads our answer rather than a reset."""
+        try:
+            conn.sock.shutdown(_sock.SHUT_WR)
+        except OSError:
+            self._close(conn)
+            return
+        conn.rbuf.clear()
+        conn.linger_until = now + CLIENT_TIMEOUT_SECONDS
+        conn.linger_left = DRAIN_LIMIT_BYTES
+        conn.events = POLLIN
+        self._poller.modify(conn.fd, POLLIN)
+
+    def _process(self, conn: _Conn, now: float) -> None:
+        """Answer every complete request in the read buffer, in order."""
+        buf = conn.rbuf
+        conn.held = False
+        while buf and not conn.closing:
+            if len(conn.wbuf) >= WRITE_BUFFER_HIGH:
+                conn.held = True  # the rest waits until the client takes some answers
+                return
+            if buf[0] in (10, 13):  # blank lines before a request are ignored (RFC 9112 2.2)
+                del buf[:len(buf) - len(buf.lstrip(b"\r\n"))]
+                if not buf:
+                    break
+            a, b = buf.find(b"\n\r\n"), buf.find(b"\n\n")
+            if a < 0 and b < 0:
+                err = _incomplete_head_error(buf)
+                if err is not None:
+                    self._answer(conn, err, "GET", False)
+                return
+            end = a + 3 if b < 0 or 0 <= a < b else b + 2
+            parsed = _parse_head(bytes(buf[:end]))
+            if isinstance(parsed, Response):
+                self._answer(conn, parsed, "GET", False)
+                return
+            method, target, version, headers = parsed
+            te = headers.get("transfer-encoding", "").lower()
+            if te and te != "identity":
+                self._answer(conn, _error(411, "send a Content-Length (chunked bodies are not accepted)"),
+                             method, False)
+                return
+            raw_length = headers.get("content-length") or "0"
+            if not (raw_length.isascii() and raw_length.isdigit()):
+                self._answer(conn, _error(400, "bad Content-Length"), method, False)
+                return
+            length = int(raw_length)
+            core = conn.listener.core
+            if length > core.max_body:
+                self._answer(conn, too_large_response(core.max_body), method, False)
+                return
+            if len(buf) < end + length:  # the body is still coming
+                if (not conn.continued and version == "HTTP/1.1"
+                        and headers.get("expect", "").lower() == "100-continue"):
+                    conn.continued = True
+                    conn.wbuf += _CONTINUE
+                return
+            body = bytes(buf[end:end + length])
+            del buf[:end + length]
+            conn.continued = False
+            conn.started = now if buf else None
+            if target.startswith(("http://", "https://")):  # absolute form: keep the path
+                target = "/" + target.split("/", 3)[-1] if target.count("/") >= 3 else "/"
+            path, _, query = target.partition("?")
+            listener = conn.listener
+            req = Request(method=method, path=path, query=query, headers=headers, body=body,
+                          client=listener.client_label(conn.address), via=listener.via)
+            resp = core.handle(req)
+            self._answer(conn, resp, method, _keep_alive(version, headers) and not self._stopping)
+
+    def _answer(self, conn: _Conn, resp: Response, method: str, keep: bool) -> None:
+        keep = keep and resp.status not in _CLOSING
+        lines = [f"HTTP/1.1 {resp.status} {REASONS.get(resp.status, 'Unknown')}", "Server: memdash-probe"]
+        if keep:
+            lines += ["Connection: keep-alive", f"Keep-Alive: timeout={max(1, int(IDLE_TIMEOUT_SECONDS))}"]
+        else:
+            lines.append("Connection: close")
+        lines += [f"{name}: {value}" for name, value in resp.headers]
+        lines.append(f"Content-Length: {len(resp.body)}")
+        conn.wbuf += ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        if method != "HEAD":
+            conn.wbuf += resp.body
+        if not keep:
+            conn.closing = True
+            # An error may leave a body or more requests on the way: drain before closing.
+            conn.drain = bool(conn.rbuf) or resp.status in _CLOSING
+            conn.started = None
+
+    def _close(self, conn: _Conn) -> None:
+        if self._conns.pop(conn.fd, None) is None:
+            return
+        try:
+            self._poller.unregister(conn.fd)
+        except (KeyError, ValueError, OSError):
+            pass
+        try:
+            conn.sock.shutdown(_sock.SHUT_WR)  # a FIN even if a forked child holds a copy
+        except OSError:
+            pass
+        conn.sock.close()
+
+    def _close_all(self) -> None:
+        for conn in list(self._conns.values()):
+            try:
+                self._close(conn)
+            except Exception:
+                pass
+
+    # ------------------------------------------------------------------ lifecycle
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop serving, close the sockets, remove the socket file (idempotent)."""
+        """Stop serving, close the sockets and connections, remove the socket file (idempotent)."""
         if self.closed:
             return
         self.closed = True
@@ -347,6 +608,7 @@ class ProbeServer:
                 pass
             if self._thread.ident != get_ident():
                 self._thread.join(timeout)
+            self._close_all()  # the loop closed them on its way out, unless it is still busy
         for srv in self._servers:
             srv.server_close()
         for fd in (self._wake_r, self._wake_w):
@@ -361,14 +623,17 @@ class ProbeServer:
                 pass
 
     def forget_after_fork(self) -> None:
-        """In a forked child: close the inherited sockets but leave the
-        parent's socket file, which the parent still serves."""
+        """In a forked child: close the inherited sockets and connections (without
+        shutting them down: they are the parent's) but leave the parent's socket
+        file, which the parent still serves."""
         self.closed = True
         self._stopping = True
         _live.discard(self)
-        for srv in self._servers:
+        socks = [srv.socket for srv in self._servers] + [c.sock for c in list(self._conns.values())]
+        self._conns = {}
+        for sock in socks:
             try:
-                srv.socket.close()
+                sock.close()
             except OSError:
                 pass
         for fd in (self._wake_r, self._wake_w):

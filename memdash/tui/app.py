@@ -30,7 +30,7 @@ from memdash.tui.palette import LevelPalette
 from memdash.tui.screens.confirm import ConfirmCleanup, describe_result
 from memdash.tui.screens.help import HelpScreen
 from memdash.tui.themes import level_defaults, load_themes
-from memdash.tui.widgets.gpu_panel import GpuPanel
+from memdash.tui.widgets.gpu_panel import GpuPanel, gpu_history_key
 from memdash.tui.widgets.header import StatusHeader
 from memdash.tui.widgets.memory import MemoryPanel
 from memdash.tui.widgets.process_table import COLUMN_BY_KEY, SORTABLE, ProcessTable
@@ -194,14 +194,19 @@ class MemdashApp(App[int]):
                 table = self.query_one(ProcessTable)
                 visible = table.visible_pids()
                 need_all = self.show_all or bool(self.filter_text) or self.sort[0] != "rss"
+                first = self.snapshot is None
                 snap = self.collector.poll(
-                    detail_pids=visible,
-                    detail_top=0 if visible else self.config.top,
+                    # The first frame shows RSS at once; USS/PSS (smaps_rollup,
+                    # milliseconds for a big process) come with the next poll.
+                    detail_pids=() if first else visible,
+                    detail_top=0 if (first or visible) else self.config.top,
                     limit=None if need_all else self.config.top,
                 )
                 if self._stop.is_set():
                     return
                 self.call_from_thread(self.apply_snapshot, snap)
+                if first:
+                    continue
                 if self.discover and time.monotonic() - last_discovery > 5:
                     last_discovery = time.monotonic()
                     found = self._discover()
@@ -264,7 +269,7 @@ class MemdashApp(App[int]):
         for t in self.targets.values():
             if t.pid is not None and t.gpu:
                 torch[t.pid] = t.gpu[0]
-        history = {d.index: self.history.values(f"gpu.{d.index}.percent") for d in snap.gpus.devices}
+        history = {key: self.history.values(key) for key in map(gpu_history_key, snap.gpus.devices)}
         self.query_one(GpuPanel).show(snap.gpus, history, names, torch)
 
     def _visible_rows(self) -> list[ProcessMemory]:

@@ -14,6 +14,12 @@ from memdash.tui.widgets.text import set_text
 from memdash.units import human_bytes, human_percent
 
 
+def gpu_history_key(dev: GpuDevice) -> str:
+    """The history series of a device: by UUID where NVML gives one (MIG
+    instances share their GPU's index), else by index."""
+    return f"gpu.{dev.uuid or dev.index}.percent"
+
+
 class GpuRow(Vertical):
     """One device."""
 
@@ -27,9 +33,10 @@ class GpuRow(Vertical):
     GpuRow .gpu-procs { padding: 0 1 0 3; color: $text-muted; }
     """
 
-    def __init__(self, index: int) -> None:
-        super().__init__(id=f"gpu-{index}")
-        self.index = index
+    def __init__(self, position: int) -> None:
+        # By position, not NVML index: MIG instances share their GPU's index.
+        super().__init__(id=f"gpu-row-{position}")
+        self.position = position
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -76,11 +83,12 @@ class GpuPanel(Vertical):
     def show(
         self,
         status: GpuStatus,
-        history: Mapping[int, Sequence[float]],
+        history: Mapping[str, Sequence[float]],
         names: Mapping[int, str],
         torch: Mapping[int, TorchDevice],
     ) -> None:
-        """Render ``status``; ``torch`` maps pid -> PyTorch allocator figures."""
+        """Render ``status``; ``history`` maps :func:`gpu_history_key` to its
+        series, ``torch`` maps pid -> PyTorch allocator figures."""
         reason = self.query_one("#gpu-reason", Label)
         if not status.available or not status.devices:
             set_text(reason, f"GPU: {status.reason or 'none found'}")
@@ -90,12 +98,15 @@ class GpuPanel(Vertical):
             return
         reason.display = bool(status.driver)
         reason.update(f"NVIDIA driver {status.driver}" if status.driver else "")
-        rows = {r.index: r for r in self.query(GpuRow)}
-        for dev in status.devices:
-            row = rows.get(dev.index)
+        rows = {r.position: r for r in self.query(GpuRow)}
+        for position, dev in enumerate(status.devices):
+            series = history.get(gpu_history_key(dev), ())
+            row = rows.pop(position, None)
             if row is None:
-                row = GpuRow(dev.index)
+                row = GpuRow(position)
                 self.mount(row)
-                self.call_after_refresh(row.show, dev, history.get(dev.index, ()), names, torch)
+                self.call_after_refresh(row.show, dev, series, names, torch)
             else:
-                row.show(dev, history.get(dev.index, ()), names, torch)
+                row.show(dev, series, names, torch)
+        for row in rows.values():  # devices that went away
+            row.remove()
