@@ -109,7 +109,8 @@ class _Conn:
 
     @property
     def idle(self) -> bool:
-        return self.started is None and not self.wbuf and not self.closing
+        """Between requests (or done and draining): the first to go when full."""
+        return self.linger_until is not None or (self.started is None and not self.wbuf and not self.closing)
 
 
 def _error(status: int, message: str) -> Response:
@@ -294,6 +295,7 @@ class ProbeServer:
         self.closed = False
         self._stopping = False
         self._conns: dict[int, _Conn] = {}
+        self._dropped: set[int] = set()  # fds closed while handling one poll's events
         #: Connections accepted since start (tests read it to count connections).
         self.accepted = 0
         self._wake_r, self._wake_w = os.pipe()
@@ -345,9 +347,13 @@ class ProbeServer:
                 if self._stopping:
                     return
                 now = monotonic()
+                dropped = self._dropped
+                dropped.clear()
                 for fd, ev in events:
                     if fd == wake:
                         return
+                    if fd in dropped:
+                        continue  # closed earlier in this batch: the fd may be a new connection's now
                     try:
                         conn = conns.get(fd)
                         if conn is not None:
@@ -575,6 +581,7 @@ class ProbeServer:
     def _close(self, conn: _Conn) -> None:
         if self._conns.pop(conn.fd, None) is None:
             return
+        self._dropped.add(conn.fd)
         try:
             self._poller.unregister(conn.fd)
         except (KeyError, ValueError, OSError):

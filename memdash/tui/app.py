@@ -453,19 +453,32 @@ class MemdashApp(App[int]):
         return True
 
     def action_help(self) -> None:
-        seen: set[str] = set()
+        # memdash's own keys first, in the order of BINDINGS (with any keymap
+        # applied), then how to move around; not every inherited scroll binding.
         rows: list[tuple[str, str]] = []
-        for active in self.screen.active_bindings.values():
-            b = active.binding
-            if b.id in seen or not b.description:
+        offered_cleanup = False
+        active = {b.binding.id: b.binding for b in self.screen.active_bindings.values() if b.binding.id}
+        for binding in self.BINDINGS:
+            assert isinstance(binding, Binding)
+            b = active.get(binding.id, binding)
+            if binding.action.startswith("cleanup"):
+                if not self.check_action("cleanup", (binding.action[9:-2],)):
+                    continue
+                offered_cleanup = True
+            elif self.check_action(binding.action.split("(")[0], ()) is False:
                 continue
-            if b.action.startswith("cleanup") and not self.check_action("cleanup", (b.action[9:-2],)):
-                continue
-            seen.add(b.id or b.action)
             rows.append((self.get_key_display(b), b.description))
-        rows.append(("enter", "open the selected target (or the probed process)"))
-        rows.append(("click header", "sort by that column"))
-        rows.append(("ctrl+p", "command palette (themes, screenshots, keys)"))
+        if not offered_cleanup:
+            rows.append(("g c e t x", "cleanups (GC, caches, CUDA, trim, all) on a selected target that offers them"))
+        rows += [
+            ("↑ ↓  j k", "move in a table"),
+            ("pgup pgdn", "page; home/end: first/last row"),
+            ("tab", "next table"),
+            ("enter", "open the selected target (or the probed process)"),
+            ("click header", "sort by that column"),
+            ("escape", "back from a target view"),
+            ("ctrl+p", "command palette (themes, screenshot, keys)"),
+        ]
         self.push_screen(HelpScreen(rows, self.config.read_only))
 
     def action_toggle_pause(self) -> None:

@@ -145,7 +145,7 @@ class MemoryPanel(Vertical):
             set_text(self.query_one("#mem-used", Label), 
                 f"used   {human_bytes(system.used_bytes)} of {human_bytes(system.total_bytes)}"
             )
-            set_text(self.query_one("#mem-limit", Label), "limit  physical RAM (no cgroup limit)")
+            set_text(self.query_one("#mem-limit", Label), "limit  RAM (no cgroup limit)")
         set_text(self.query_one("#mem-avail", Label), f"avail  {human_bytes(system.available_bytes)}")
         swap = (
             f"swap   {human_bytes(system.swap_used_bytes)} of {human_bytes(system.swap_total_bytes)}"
