@@ -12,8 +12,8 @@ Servers: ``--server recorded`` (default) is a tiny asyncio HTTP/1.1 server
 returning one probe JSON document, recorded from ``memdash.probe.collect()``
 where the probe is importable, so the servers cost little CPU next to the
 poller on a small box; ``--server probe`` runs memdash.probe's own standalone
-server (``serve()``) instead: it answers HTTP/1.0, one request per connection,
-so every poll pays for a new connection (about 0.3 ms of CPU on loopback).
+server (``serve()``) instead: it answers HTTP/1.1 over kept-alive connections,
+so polls reuse one connection per target as with the recorded servers.
 The poller reaches ``http://`` targets through :mod:`memdash.sources.http11`. Servers live in ``--hosts``
 child processes; the poller runs in its own child process.
 

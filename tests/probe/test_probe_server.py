@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import functools
 import gc
+import http.client
+import json
 import logging
 import os
+import socket
 import stat
 import subprocess
+import time
 from typing import Iterator
 
 import httpx
@@ -15,6 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import memdash.probe as probe
+import memdash.probe.server as probe_server
 from memdash.probe.discovery import socket_dir
 from memdash.probe.errors import UnsafeBindError
 from probe_helpers import AUTH, PYTHON, ROOT, TOKEN, child_env, read_line, stop_child
@@ -274,3 +279,292 @@ def test_cleanup_all_runs_every_step(server):
     receipt = httpx.post(server.url + "cleanup/all", headers=AUTH).json()
     assert [s["action"] for s in receipt["steps"]] == ["caches", "gc", "trim"]
     assert receipt["caches_cleared"] == ["c"] and receipt["collected"] is not None
+
+
+# --------------------------------------------------------------------------- HTTP/1.1 keep-alive
+
+
+def _connect(handle, timeout: float = 5.0) -> socket.socket:
+    if handle.port is not None:
+        sock = socket.create_connection(("127.0.0.1", handle.port), timeout=timeout)
+    else:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        sock.connect(handle.socket_path)
+    return sock
+
+
+class _Responses:
+    """Reads HTTP responses (Content-Length framed) off a raw socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = b""
+
+    def _fill(self) -> bool:
+        chunk = self.sock.recv(65536)
+        self.buf += chunk
+        return bool(chunk)
+
+    def read(self, head_only: bool = False) -> tuple[int, dict[str, str], bytes]:
+        while b"\r\n\r\n" not in self.buf:
+            assert self._fill(), f"connection closed mid-head: {self.buf[:200]!r}"
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        assert lines[0].startswith("HTTP/1.1 "), lines[0]
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+        length = 0 if head_only else int(headers["content-length"])
+        while len(self.buf) < length:
+            assert self._fill(), "connection closed mid-body"
+        body, self.buf = self.buf[:length], self.buf[length:]
+        return int(lines[0].split()[1]), headers, body
+
+    def closed(self) -> bool:
+        """True once the server closed the connection (EOF or reset) with nothing more to read."""
+        try:
+            return not self.buf and not self._fill()
+        except ConnectionResetError:
+            return True
+
+
+def _get(path: str = "/", *extra: str, version: str = "HTTP/1.1") -> bytes:
+    lines = [f"GET {path} {version}", "Host: probe", *extra]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def _wait_until(predicate, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def test_pipelined_requests_are_all_answered_on_one_connection():
+    with probe.serve() as handle:
+        with _connect(handle) as sock:
+            sock.sendall(_get("/") + _get("/metrics") + _get("/nope"))
+            reader = _Responses(sock)
+            answers = [reader.read() for _ in range(3)]
+            assert [status for status, _, _ in answers] == [200, 200, 404]
+            assert all(h["connection"] == "keep-alive" for _, h, _ in answers)
+            assert json.loads(answers[0][2])["pid"] == os.getpid()
+            assert b"process_resident_memory_bytes" in answers[1][2]
+            # Still open: one more request on the same connection.
+            sock.sendall(_get("/"))
+            assert reader.read()[0] == 200
+        assert handle.accepted == 1
+
+
+def test_http_client_reuses_one_connection(server):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    try:
+        for _ in range(5):
+            conn.request("GET", "/", headers=AUTH)
+            r = conn.getresponse()
+            assert r.status == 200 and r.version == 11 and r.getheader("Connection") == "keep-alive"
+            assert json.loads(r.read())["pid"] == os.getpid()
+        conn.request("POST", "/cleanup/caches", headers=AUTH)  # a cleanup on the same connection
+        r = conn.getresponse()
+        assert r.status == 200 and json.loads(r.read())["action"] == "caches"
+        conn.request("HEAD", "/", headers=AUTH)
+        r = conn.getresponse()
+        assert r.status == 200 and r.read() == b""
+        conn.request("GET", "/", headers={"Authorization": "Bearer wrong"})
+        r = conn.getresponse()
+        assert r.status == 401 and r.read()  # an error answer keeps the connection too
+        conn.request("GET", "/", headers=AUTH)
+        assert conn.getresponse().status == 200
+    finally:
+        conn.close()
+    assert server.accepted == 1
+
+
+def test_connection_close_and_http10_close_after_the_answer():
+    with probe.serve() as handle:
+        for request, kept in [(_get("/", "Connection: close"), False),
+                              (_get("/", version="HTTP/1.0"), False),
+                              (_get("/", "Connection: keep-alive", version="HTTP/1.0"), True),
+                              (_get("/", "Connection: Keep-Alive, foo"), True)]:
+            with _connect(handle) as sock:
+                sock.sendall(request)
+                reader = _Responses(sock)
+                status, headers, _ = reader.read()
+                assert status == 200
+                if kept:
+                    assert headers["connection"] == "keep-alive"
+                    sock.sendall(request)
+                    assert reader.read()[0] == 200
+                else:
+                    assert headers["connection"] == "close"
+                    assert reader.closed()
+        assert _wait_until(lambda: handle.connections == 0)
+
+
+def test_idle_connection_is_closed_after_the_idle_timeout(monkeypatch):
+    monkeypatch.setattr(probe_server, "IDLE_TIMEOUT_SECONDS", 0.5)
+    with probe.serve() as handle:
+        with _connect(handle) as sock:
+            sock.sendall(_get("/"))
+            reader = _Responses(sock)
+            assert reader.read()[0] == 200
+            assert handle.connections == 1
+            start = time.monotonic()
+            assert reader.closed()  # blocks until the server closes it (timeout 5 s)
+            assert 0.4 <= time.monotonic() - start < 3
+        assert _wait_until(lambda: handle.connections == 0)
+
+
+def test_slow_client_does_not_delay_others_and_is_dropped(monkeypatch):
+    monkeypatch.setattr(probe_server, "REQUEST_TIMEOUT_SECONDS", 1.0)
+    with probe.serve() as handle:
+        with _connect(handle) as slow:
+            slow.sendall(b"GET / HTTP/1.1\r\nHost: probe\r\nX-Slow:")  # half a head, never finished
+            time.sleep(0.05)
+            start = time.monotonic()
+            for _ in range(3):
+                assert httpx.get(handle.url, timeout=2).status_code == 200
+            assert time.monotonic() - start < 1.0
+            # A second slow client beside the first: still no delay for a fast one.
+            with _connect(handle) as slower:
+                slower.sendall(b"POST /cleanup/gc HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc")
+                assert httpx.get(handle.url, timeout=2).status_code == 200
+                start = time.monotonic()
+                assert _Responses(slow).closed() and _Responses(slower).closed()
+                assert time.monotonic() - start < 3  # both dropped at the request deadline
+        assert _wait_until(lambda: handle.connections == 0)
+
+
+def test_connections_past_the_cap_close_the_oldest_idle(monkeypatch):
+    monkeypatch.setattr(probe_server, "MAX_CONNECTIONS", 4)
+    with probe.serve() as handle:
+        socks = []
+        try:
+            for _ in range(4):
+                sock = _connect(handle)
+                sock.sendall(_get("/"))
+                assert _Responses(sock).read()[0] == 200
+                socks.append(sock)
+                time.sleep(0.01)  # distinct idle times
+            assert handle.connections == 4
+            # A busy (half-sent) connection is not the one evicted while idle ones exist.
+            socks[1].sendall(b"GET / HTTP/1.1\r\n")
+            for n in range(3):  # each new one closes the longest-idle one
+                extra = _connect(handle)
+                extra.sendall(_get("/"))
+                assert _Responses(extra).read()[0] == 200
+                socks.append(extra)
+                assert handle.connections == 4
+            assert _Responses(socks[0]).closed()
+            assert _Responses(socks[2]).closed() and _Responses(socks[3]).closed()
+            socks[1].sendall(b"Host: probe\r\n\r\n")  # the busy one is still served
+            assert _Responses(socks[1]).read()[0] == 200
+        finally:
+            for sock in socks:
+                sock.close()
+        assert handle.accepted == 7
+
+
+def test_many_pipelined_answers_the_client_reads_late(monkeypatch):
+    """More answers than the socket buffers hold: partial writes wait for POLLOUT, and
+    requests past the write-buffer mark wait in the read buffer, in order."""
+    accept = probe_server._Listener.accept
+    flushes = {"partial": 0}
+    flush = probe_server.ProbeServer._flush
+
+    def small_send_buffer(self):
+        accepted = accept(self)
+        if accepted is not None:
+            accepted[0].setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+        return accepted
+
+    def counting_flush(self, conn, now):
+        before = len(conn.wbuf)
+        ok = flush(self, conn, now)
+        flushes["partial"] += 0 < len(conn.wbuf) < before or len(conn.wbuf) == before
+        return ok
+
+    monkeypatch.setattr(probe_server._Listener, "accept", small_send_buffer)
+    monkeypatch.setattr(probe_server.ProbeServer, "_flush", counting_flush)
+    monkeypatch.setattr(probe_server, "WRITE_BUFFER_HIGH", 64 * 1024)
+    with probe.serve() as handle:
+        with _connect(handle, timeout=10) as sock:
+            n = 300
+            paths = ["/metrics" if i % 3 else "/nope" for i in range(n)]
+            sock.sendall(b"".join(_get(p) for p in paths))
+            time.sleep(0.2)  # the server fills the socket and waits
+            assert httpx.get(handle.url, timeout=2).status_code == 200  # others are not held
+            reader = _Responses(sock)
+            assert [reader.read()[0] for _ in range(n)] == [200 if p == "/metrics" else 404 for p in paths]
+            sock.sendall(_get("/"))
+            assert reader.read()[0] == 200
+        assert handle.accepted == 2
+    assert flushes["partial"] > 0
+
+
+def test_head_and_body_limits_close_the_connection():
+    with probe.serve(token=TOKEN, min_interval=0) as handle:
+        cases = [
+            (_get("/", *[f"X-H{i}: v" for i in range(101)]), 431),
+            (_get("/", "X-Big: " + "v" * 9000), 431),
+            (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n", 400),
+            (b"GARBAGE\r\n\r\n", 400),
+            (b"POST /cleanup/gc HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 411),
+            (b"POST /cleanup/gc HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\n", 400),
+            (b"POST /cleanup/gc HTTP/1.1\r\nContent-Length: 70000\r\n\r\n" + b"x" * 70000, 413),
+        ]
+        for request, status in cases:
+            with _connect(handle) as sock:
+                sock.sendall(request)
+                reader = _Responses(sock)
+                got, headers, body = reader.read()
+                assert (got, headers["connection"]) == (status, "close"), request[:60]
+                assert json.loads(body)["status"] == status
+                assert reader.closed()
+        # A head trickled in past the line cap is refused before it ends.
+        with _connect(handle) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nX-Long: ")
+            for _ in range(10):
+                sock.sendall(b"v" * 1000)
+            assert _Responses(sock).read()[0] == 431
+
+
+def test_body_split_across_packets_and_expect_continue(server):
+    with _connect(server) as sock:
+        body = json.dumps({"generation": 0}).encode()
+        head = (f"POST /cleanup/gc HTTP/1.1\r\nHost: probe\r\nAuthorization: Bearer {TOKEN}\r\n"
+                f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n").encode()
+        sock.sendall(head)
+        reader = _Responses(sock)
+        assert reader.read(head_only=True)[0] == 100
+        sock.sendall(body[:5])
+        time.sleep(0.05)
+        sock.sendall(body[5:] + _get("/", f"Authorization: Bearer {TOKEN}"))
+        status, _, answer = reader.read()
+        assert status == 200 and json.loads(answer)["steps"][0]["generation"] == 0
+        assert reader.read()[0] == 200
+
+
+def test_unix_socket_keep_alive_and_trusted_cleanups(runtime_dir):
+    with probe.serve(port=None, unix_socket=True) as handle:
+        with _connect(handle) as sock:
+            sock.sendall(_get("/") + b"POST /cleanup/caches HTTP/1.1\r\nContent-Length: 0\r\n\r\n" + _get("/"))
+            reader = _Responses(sock)
+            statuses = [reader.read()[0] for _ in range(3)]
+            assert statuses == [200, 200, 200]  # the cleanup needs no token over the private socket
+            assert handle.accepted == 1 and handle.connections == 1
+            handle.stop()
+            assert reader.closed()  # stop() closes kept-alive connections
+        assert not os.path.exists(handle.socket_path)
+        assert handle.connections == 0
+
+
+def test_stop_closes_open_connections(server):
+    with _connect(server) as sock:
+        sock.sendall(_get("/", f"Authorization: Bearer {TOKEN}"))
+        reader = _Responses(sock)
+        assert reader.read()[0] == 200
+        server.stop()
+        assert reader.closed()
+    assert server.connections == 0

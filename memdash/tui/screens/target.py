@@ -91,13 +91,13 @@ class TargetScreen(RepaintBelowOnClose, Screen[None]):
         if t.pid:
             title += f"  pid {t.pid}"
         self.query_one("#t-title", Label).update(title)
-        age = human_duration(time.time() - t.last_ok) if t.last_ok else "never"
+        seen = f"last good sample {human_duration(time.time() - t.last_ok)} ago" if t.last_ok else "no good sample yet"
         status = Text()
         status.append(f"{t.level.label.upper() if t.level is not Level.UNKNOWN else 'UNKNOWN'}  ", style=palette.styles[t.level])
         status.append(f"RSS {human_bytes(t.rss_bytes)}")
         if t.limit_bytes:
             status.append(f" of {human_bytes(t.limit_bytes)} limit")
-        status.append(f"  {human_percent(t.percent)}  last good sample {age} ago")
+        status.append(f"  {human_percent(t.percent)}  {seen}")
         if not t.ok:
             status.append(f"\nerror: {t.error}", style=palette.styles[Level.CRITICAL])
         if t.actions:
