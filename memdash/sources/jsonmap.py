@@ -291,7 +291,8 @@ def sample_from_json(
     used: set[str] = set()
 
     rss, rss_path = _bytes(doc, paths, "rss_bytes", "rss_mb")
-    if rss is None:
+    box_used = rss is None
+    if box_used:
         rss, rss_path = _bytes(doc, paths, "used_bytes", "used_mb")
     limit, limit_path = _bytes(doc, paths, "limit_bytes", "limit_mb")
     used.update(p for p in (rss_path, limit_path) if p)
@@ -300,6 +301,11 @@ def sample_from_json(
         percent = number(lookup(doc, paths["percent"]))
         if percent is not None:
             used.add(paths["percent"])
+    if box_used and rss and percent and limit is None:
+        # ``memory_used_mb`` beside ``memory_percent`` (seed 001) is the box's used
+        # memory against the box's total: that total is the limit the endpoint
+        # means, so a configured ``limit_mb`` is not divided into the whole box.
+        limit = int(rss * 100 / percent)
     pid = integer(lookup(doc, paths["pid"])) if paths.get("pid") else None
 
     gc = None

@@ -670,7 +670,9 @@ class TargetPoller:
         """Percent against the limit that applies, the level, and the actions allowed."""
         limit = sample.limit_bytes or target.limit_bytes
         percent = sample.percent
-        if limit and sample.rss_bytes is not None:
+        # A percent the endpoint gives against its own limit stands; otherwise
+        # RSS against the limit that applies (the config's limit_mb, say).
+        if limit and sample.rss_bytes is not None and (percent is None or sample.limit_bytes is None):
             percent = 100.0 * sample.rss_bytes / limit
         thresholds = target.thresholds or self.thresholds
         actions = () if (self.read_only or target.read_only) else sample.actions

@@ -207,3 +207,14 @@ def test_metrics_are_bounded() -> None:
 
     s = sample_from_json({f"m{i}": i for i in range(500)}, name="n", url="u", now=1.0)
     assert len(s.metrics) == MAX_METRICS
+
+
+async def test_seed_001_percent_is_kept_beside_a_configured_limit() -> None:
+    # Seed 001 reports the box's used memory and percent; a limit_mb in the
+    # config (meant for process RSS) must not turn 87.3 % into 1750/512 = 342 %.
+    with wsgi_server(seed_001_app([])) as base:
+        t = TargetConfig(name="backend", url=base + "/api/v1/memory/stats", kind="json", limit_mb=512)
+        async with TargetPoller([t], Thresholds()) as poller:
+            (s,) = await poller.poll_once()
+    assert s.ok and abs(s.percent - 87.3) < 0.01 and s.level is Level.CRITICAL  # type: ignore[operator]
+    assert s.rss_bytes == int(1750.0 * MIB)
