@@ -9,34 +9,9 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
-
-GC_SERVICE = Path(__file__).parent / "probe" / "gc_service.py"
-TOKEN = "cli-test-token-7c21"
-CYCLES = 20000
-
-
-@pytest.fixture
-def gc_service(tmp_path):
-    """A real Python service with GC disabled, CYCLES cycles waiting, and the probe."""
-    env = dict(os.environ, MEMDASH_PROBE_TOKEN=TOKEN, XDG_RUNTIME_DIR=str(tmp_path))
-    proc = subprocess.Popen([sys.executable, str(GC_SERVICE), str(CYCLES)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, env=env, text=True)
-    try:
-        url = proc.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:"), url
-        yield url
-    finally:
-        proc.stdin.close()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
 
 
 @pytest.fixture
@@ -82,8 +57,8 @@ def memdash(*args: str, env: dict | None = None, stdin=subprocess.DEVNULL, timeo
                           env=env or dict(os.environ), stdin=stdin, timeout=timeout)
 
 
-def gc_state(url: str) -> tuple[int, int]:
-    doc = httpx.get(url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5).json()
+def gc_state(svc) -> tuple[int, int]:
+    doc = httpx.get(svc.url, headers={"Authorization": f"Bearer {svc.token}"}, timeout=5).json()
     gens = doc["gc"]["generations"]
     return gens[-1]["collections"], sum(g["collected"] for g in gens)
 
@@ -99,7 +74,7 @@ critical = 100.0
 
 [[targets]]
 name = "good"
-url = "{gc_service}"
+url = "{gc_service.url}"
 kind = "probe"
 token_env = "CLI_TEST_TOKEN"
 timeout = {timeout}
@@ -114,7 +89,7 @@ name = "hung"
 url = "{hung_server}/"
 timeout = {timeout}
 """)
-    env = dict(os.environ, CLI_TEST_TOKEN=TOKEN)
+    env = dict(os.environ, CLI_TEST_TOKEN=gc_service.token)
     started = time.monotonic()
     r = memdash("snapshot", "--json", "--no-gpu", "--no-discover", "--top", "3", "--config", str(config), env=env)
     elapsed = time.monotonic() - started
@@ -127,36 +102,36 @@ timeout = {timeout}
     assert good["rss_bytes"] > 5 * 2**20 and len(good["gc"]["generations"]) >= 3
     assert not dead["ok"] and "refused" in dead["error"]
     assert not hung["ok"] and "timed out" in hung["error"]
-    assert TOKEN not in r.stdout + r.stderr
+    assert gc_service.token not in r.stdout + r.stderr
     # Unreadable targets make the exit status 3 (nothing is critical here).
     assert r.returncode == 3, r.stderr
 
 
 def test_cleanup_runs_and_reports_before_after(gc_service):
     before = gc_state(gc_service)
-    env = dict(os.environ, MEMDASH_TOKEN=TOKEN)
-    r = memdash("cleanup", gc_service, "gc", "--yes", "--json", "--no-discover", env=env)
+    env = dict(os.environ, MEMDASH_TOKEN=gc_service.token)
+    r = memdash("cleanup", gc_service.url, "gc", "--yes", "--json", "--no-discover", env=env)
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
     assert result["ok"] and result["action"] == "gc"
     assert result["rss_before_bytes"] > 0 and result["rss_after_bytes"] > 0
-    assert result["collected"] >= 2 * CYCLES
+    assert result["collected"] >= 2 * gc_service.cycles
     after = gc_state(gc_service)
-    assert after[0] > before[0] and after[1] - before[1] >= 2 * CYCLES
-    assert TOKEN not in r.stdout + r.stderr
+    assert after[0] > before[0] and after[1] - before[1] >= 2 * gc_service.cycles
+    assert gc_service.token not in r.stdout + r.stderr
 
 
 def test_cleanup_text_output_says_what_was_freed(gc_service):
-    env = dict(os.environ, MEMDASH_TOKEN=TOKEN)
-    r = memdash("cleanup", gc_service, "trim", "--yes", "--no-discover", env=env)
+    env = dict(os.environ, MEMDASH_TOKEN=gc_service.token)
+    r = memdash("cleanup", gc_service.url, "trim", "--yes", "--no-discover", env=env)
     assert r.returncode == 0, r.stderr
     assert "trim done, RSS " in r.stdout and "->" in r.stdout
 
 
 def test_cleanup_without_yes_refuses_when_stdin_is_not_a_terminal(gc_service):
     before = gc_state(gc_service)
-    env = dict(os.environ, MEMDASH_TOKEN=TOKEN)
-    r = memdash("cleanup", gc_service, "gc", "--no-discover", env=env, stdin=subprocess.DEVNULL)
+    env = dict(os.environ, MEMDASH_TOKEN=gc_service.token)
+    r = memdash("cleanup", gc_service.url, "gc", "--no-discover", env=env, stdin=subprocess.DEVNULL)
     assert r.returncode == 2
     assert r.stderr.startswith("memdash: error:") and "--yes" in r.stderr
     assert "Traceback" not in r.stderr
@@ -166,7 +141,7 @@ def test_cleanup_without_yes_refuses_when_stdin_is_not_a_terminal(gc_service):
 def test_cleanup_with_a_wrong_token_is_refused_in_words(gc_service):
     before = gc_state(gc_service)
     env = dict(os.environ, MEMDASH_TOKEN="not-the-token")
-    r = memdash("cleanup", gc_service, "gc", "--yes", "--no-discover", env=env)
+    r = memdash("cleanup", gc_service.url, "gc", "--yes", "--no-discover", env=env)
     assert r.returncode == 1
     assert "token" in r.stderr and "Traceback" not in r.stderr
     assert "not-the-token" not in r.stderr + r.stdout

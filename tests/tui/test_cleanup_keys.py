@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import httpx
-import pytest
 
 from memdash.config import Config, TargetConfig
 from memdash.tui.screens.confirm import ConfirmCleanup
@@ -16,42 +12,16 @@ from memdash.tui.widgets.targets_table import TargetsTable
 
 from tui_fixtures import sample_app
 
-GC_SERVICE = Path(__file__).parents[1] / "probe" / "gc_service.py"
-TOKEN = "tui-test-token-3f9a"
-CYCLES = 20000
 
-
-@pytest.fixture
-def gc_service(tmp_path):
-    """A real Python service with GC disabled, CYCLES reference cycles waiting, and the probe."""
-    env = dict(os.environ, MEMDASH_PROBE_TOKEN=TOKEN, XDG_RUNTIME_DIR=str(tmp_path))
-    proc = subprocess.Popen(
-        [sys.executable, str(GC_SERVICE), str(CYCLES)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
-    )
-    try:
-        url = proc.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:"), url
-        yield url
-    finally:
-        proc.stdin.close()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-
-
-def gen2_collections(url: str) -> tuple[int, int]:
-    doc = httpx.get(url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5).json()
+def gen2_collections(svc) -> tuple[int, int]:
+    doc = httpx.get(svc.url, headers={"Authorization": f"Bearer {svc.token}"}, timeout=5).json()
     gens = doc["gc"]["generations"]
     return gens[-1]["collections"], sum(g["collected"] for g in gens)
 
 
-def target_config(url: str, **kw) -> Config:
-    os.environ["MEMDASH_TUI_TEST_TOKEN"] = TOKEN
-    target = TargetConfig(name="api", url=url, kind="probe", token_env="MEMDASH_TUI_TEST_TOKEN", interval=0.5)
+def target_config(svc, **kw) -> Config:
+    os.environ["MEMDASH_TUI_TEST_TOKEN"] = svc.token
+    target = TargetConfig(name="api", url=svc.url, kind="probe", token_env="MEMDASH_TUI_TEST_TOKEN", interval=0.5)
     return Config(targets=(target,), **kw)
 
 
@@ -83,7 +53,7 @@ async def test_g_runs_a_collection_and_shows_before_after(gc_service):
     collections_after, collected_after = gen2_collections(gc_service)
     # The service really ran a full collection, and it found the cycles.
     assert collections_after > collections_before
-    assert collected_after - collected_before >= 2 * CYCLES
+    assert collected_after - collected_before >= 2 * gc_service.cycles
 
 
 async def test_read_only_offers_no_cleanup_keys(gc_service):
