@@ -167,7 +167,9 @@ class MemdashApp(App[int]):
         self.query_one(ProcessTable).focus()
         for message in self._theme_errors:
             self.notify(message, severity="error", timeout=8)
-        self._poll_local()
+        # Poll after the first paint: the first scan of every process (and NVML
+        # start-up) would otherwise hold up the first frame.
+        self.call_after_refresh(self._poll_local)
         # httpx and the poller cost ~8 MB: start them only when there is a target,
         # configured now or discovered later.
         if self.poll_targets and self.config.targets:
