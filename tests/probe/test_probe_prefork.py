@@ -138,3 +138,4 @@ def test_worker_sockets_removed_when_gunicorn_stops(runtime_dir, gunicorn):
     url, master = gunicorn
     os.kill(master, signal.SIGTERM)
     _wait_for(lambda: not os.listdir(os.path.join(runtime_dir, "memdash")), 15, "worker sockets to go")
+    assert os.listdir(os.path.join(runtime_dir, "memdash")) == []
