@@ -15,6 +15,7 @@ Users never see a traceback: errors are one line on stderr and an exit status
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from typing import Sequence
@@ -118,15 +119,11 @@ def _url_targets(args: argparse.Namespace, config: Config) -> tuple[TargetConfig
     for i, url in enumerate(getattr(args, "urls", []) or []):
         t = target_from_url(url, index=i, token_env=args.token_env)
         if args.insecure:
-            import dataclasses
-
             t = dataclasses.replace(t, verify=False)
         targets.append(t)
     names = [t.name for t in targets]
     for i, t in enumerate(targets):
         if names.count(t.name) > 1:
-            import dataclasses
-
             targets[i] = dataclasses.replace(t, name=f"{t.name}#{i + 1}")
     return tuple(targets)
 
@@ -259,8 +256,6 @@ async def _cleanup(target: TargetConfig, config: Config, action: str, options: d
 def run_dashboard(argv: Sequence[str]) -> int:
     args = dashboard_parser().parse_args(argv)
     config = _load(args)
-    import dataclasses
-
     changes: dict[str, object] = {}
     if args.interval is not None:
         if not 0.1 <= args.interval <= 3600:
@@ -297,7 +292,6 @@ def run_demo(argv: Sequence[str]) -> int:
     if args.serve_only:
         return demo.main(["--serve-only", *rest])
     import secrets
-    import dataclasses
 
     token = secrets.token_urlsafe(24)
     proc, url = demo.spawn_demo(token)

@@ -8,7 +8,7 @@ pids (a pid that disappears is dropped at the next refresh).
 from __future__ import annotations
 
 from array import array
-from typing import Iterable, Sequence
+from typing import Sequence
 
 
 class Series:
@@ -153,11 +153,6 @@ class History:
     def keys(self) -> list[str]:
         """Names of the series held."""
         return list(self._series)
-
-    def forget(self, keys: Iterable[str]) -> None:
-        """Drop series that no longer have a source (a removed target, a lost GPU)."""
-        for key in keys:
-            self._series.pop(key, None)
 
     def record_processes(self, t: float, rss_by_pid: dict[int, int]) -> None:
         """Append each live pid's RSS and drop the series of pids that are gone."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -39,7 +39,6 @@ from memdash.tui.widgets.text import set_text
 
 if TYPE_CHECKING:
     from memdash.sources.remote import TargetPoller
-    from memdash.tui.screens.target import TargetScreen
 
 INTERVALS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 THEME_CYCLE = ("memdash-dark", "memdash-light", "memdash-contrast", "textual-dark", "nord", "gruvbox")
@@ -85,7 +84,6 @@ class MemdashApp(App[int]):
         discover: bool = True,
         select_target: str | None = None,
         poll_targets: bool = True,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
         self.config = config
@@ -100,7 +98,6 @@ class MemdashApp(App[int]):
         self.discover = discover
         self.poll_targets = poll_targets
         self.select_target = select_target
-        self.clock = clock
         self.interval = config.interval
         self.paused = False
         self.show_all = False
@@ -112,9 +109,9 @@ class MemdashApp(App[int]):
         self.poller: TargetPoller | None = None
         self.last_result: str | None = None
         self._cleanup_keys_shown: tuple[object, ...] = ()
+        self._configured = {t.name: t for t in config.targets}
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._rows: list[ProcessMemory] = []
         self._theme_errors: list[str] = []
         loaded = load_themes()
         for theme in loaded.loaded:
@@ -293,20 +290,19 @@ class MemdashApp(App[int]):
         snap = self.snapshot
         if snap is None:
             return
-        self._rows = self._visible_rows()
+        rows = self._visible_rows()
         probed = frozenset(t.pid for t in self.targets.values() if t.pid is not None)
-        self.query_one(ProcessTable).show_rows(self._rows, self.palette, probed)
-        shown = len(self._rows)
+        self.query_one(ProcessTable).show_rows(rows, self.palette, probed)
         scope = "all" if self.show_all else f"top {self.config.top}"
         filt = f", filter {self.filter_text!r}" if self.filter_text else ""
         key, reverse = self.sort
-        set_text(self.query_one("#procs-title", Label),
-            f"Processes: {shown} shown ({scope}{filt}) of {snap.process_count}, sorted by {COLUMN_BY_KEY[key].label}"
-            f" {'desc' if reverse else 'asc'}   ◆ = Python probe attached"
-            if probed
-            else f"Processes: {shown} shown ({scope}{filt}) of {snap.process_count}, sorted by {COLUMN_BY_KEY[key].label}"
-            f" {'desc' if reverse else 'asc'}"
+        title = (
+            f"Processes: {len(rows)} shown ({scope}{filt}) of {snap.process_count},"
+            f" sorted by {COLUMN_BY_KEY[key].label} {'desc' if reverse else 'asc'}"
         )
+        if probed:
+            title += "   ◆ = Python probe attached"
+        set_text(self.query_one("#procs-title", Label), title)
 
     # -- targets (async: httpx) ---------------------------------------------
 
@@ -434,10 +430,6 @@ class MemdashApp(App[int]):
         pid = self.query_one(ProcessTable).cursor_pid
         return next((t for t in self.targets.values() if t.pid == pid and pid is not None), None)
 
-    def _target_config(self, name: str) -> TargetConfig | None:
-        configured = {t.name: t for t in self.config.targets}
-        return configured.get(name)
-
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("filter", "toggle_all", "cycle_sort", "reverse_sort", "clear_filter"):
             # Process-table keys mean nothing over the target view.
@@ -448,7 +440,7 @@ class MemdashApp(App[int]):
             target = self.selected_target()
             if target is None:
                 return False
-            tc = self._target_config(target.name)
+            tc = self._configured.get(target.name)
             if tc is not None and tc.read_only:
                 return False
             return parameters[0] in target.actions

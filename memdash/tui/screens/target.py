@@ -103,9 +103,7 @@ class TargetScreen(RepaintBelowOnClose, Screen[None]):
         if t.actions:
             status.append(f"\ncleanup: {', '.join(t.actions)}")
         self.query_one("#t-status", Static).update(status)
-        chart = self.query_one("#t-chart", HistoryChart)
-        chart._percent = t.percent is not None
-        chart.show(history, interval)
+        self.query_one("#t-chart", HistoryChart).show(history, interval, percent=t.percent is not None)
         self._show_gc(t)
         self._show_caches(t, palette)
         self._show_side(t)

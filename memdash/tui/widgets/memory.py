@@ -64,8 +64,12 @@ class HistoryChart(PlotextPlot):
         if self._values is not None:
             self.show(*self._values)
 
-    def show(self, values: Sequence[float], interval: float) -> None:
-        """Plot ``values`` (oldest first), one every ``interval`` seconds."""
+    def show(self, values: Sequence[float], interval: float, *, percent: bool | None = None) -> None:
+        """Plot ``values`` (oldest first), one every ``interval`` seconds;
+        ``percent`` switches between a 0-100 axis and a free one."""
+        if percent is not None and percent != self._percent:
+            self._percent = percent
+            self._last = ()
         self._values = (values, interval)
         if not self.size.width:
             return  # not laid out yet: on_resize draws it
