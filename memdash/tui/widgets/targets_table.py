@@ -15,7 +15,7 @@ from memdash.units import human_bytes, human_percent
 
 _COLUMNS = (
     ("name", "TARGET", 16, True), ("kind", "KIND", 10, True), ("level", "LEVEL", 9, True), ("rss", "RSS", 7, False),
-    ("percent", "%LIM", 6, False), ("gc", "GC gen0/1/2", 17, True), ("hit", "HIT%", 6, False),
+    ("percent", "%LIM", 6, False), ("gc", "GC gen0/1/2", 20, True), ("hit", "HIT%", 6, False),
     ("age", "AGE", 6, False), ("error", "ERROR", 0, True),
 )
 
