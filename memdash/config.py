@@ -21,6 +21,9 @@ A missing default file is fine (defaults apply); a file named by ``--config`` or
     good = 70
     warning = 75
     critical = 85
+    oom_eta_warning = "1h"       # a projected OOM sooner than this is a warning
+    oom_eta_critical = "10m"     # ... and sooner than this critical
+    eta_min_span = "60s"         # samples needed before any time to OOM is given
 
     [thresholds.gpu]             # the same for GPU memory; defaults to [thresholds]
     critical = 95
@@ -44,6 +47,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from memdash.levels import Thresholds
+from memdash.units import parse_duration
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -255,6 +259,13 @@ class _Reader:
             raise self.fail(full, f"must be between {low:g} and {high:g}, got {value}")
         return float(value)
 
+    def duration(self, data: Mapping[str, Any], key: str, default: float, *, prefix: str = "") -> float:
+        value = data.get(key, default)
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise self.fail(f"{prefix}{key}", str(exc)) from None
+
     def string(self, data: Mapping[str, Any], key: str, default: str | None, *, prefix: str = "") -> Any:
         value = data.get(key, default)
         if value is not None and not isinstance(value, str):
@@ -281,13 +292,16 @@ class _Reader:
     ) -> Thresholds:
         if not isinstance(data, Mapping):
             raise self.fail(prefix, "must be a table")
-        allowed = {"good", "warning", "critical"} | ({"gpu"} if allow_gpu else set())
+        durations = ("oom_eta_warning", "oom_eta_critical", "eta_min_span")
+        allowed = {"good", "warning", "critical", *durations} | ({"gpu"} if allow_gpu else set())
         self.known(data, prefix + ".", allowed)
-        values = {}
+        values: dict[str, float] = {}
         for key in ("good", "warning", "critical"):
             values[key] = self.number(
                 data, key, getattr(base, key), low=0, high=100, prefix=prefix + "."
             )
+        for key in durations:
+            values[key] = self.duration(data, key, getattr(base, key), prefix=prefix + ".")
         try:
             return Thresholds(**values)
         except ValueError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 _UNITS = ("B", "K", "M", "G", "T", "P")
 
 
@@ -58,3 +60,26 @@ def human_duration(seconds: float | None, *, none: str = "-") -> str:
 
 
 MIB = 1024 * 1024
+
+
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def parse_duration(text: str | int | float) -> float:
+    """Seconds from ``"90s"``, ``"10m"``, ``"1h"``, ``"1h30m"``, ``"7d"`` or a bare number of seconds.
+
+    Raises ``ValueError`` with a sentence a user can act on.
+    """
+    if isinstance(text, bool):
+        raise ValueError("must be a duration such as \"90s\", \"10m\" or \"1h\"")
+    if isinstance(text, (int, float)):
+        value = float(text)
+    else:
+        s = text.strip().lower()
+        parts = re.findall(r"(\d+(?:\.\d+)?)\s*(ms|min|s|m|h|d|w)?", s)
+        if not s or not parts or re.sub(r"(\d+(?:\.\d+)?)\s*(ms|min|s|m|h|d|w)?", "", s).strip():
+            raise ValueError(f"must be a duration such as \"90s\", \"10m\" or \"1h\", not {text!r}")
+        value = sum(float(n) * _DURATION_UNITS[u or "s"] for n, u in parts)
+    if value != value or value in (float("inf"), float("-inf")) or value < 0:
+        raise ValueError(f"must be a finite, non-negative duration, not {text!r}")
+    return value

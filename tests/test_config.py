@@ -419,3 +419,22 @@ def test_cli_missing_config_is_one_line_exit_2(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("memdash: error:") and str(path) in lines[0]
+
+
+def test_eta_thresholds_read_as_durations(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[thresholds]\noom_eta_warning = "2h"\noom_eta_critical = "15m"\neta_min_span = "5s"\n')
+    config = load_config(str(cfg))
+    assert config.thresholds.oom_eta_warning == 7200
+    assert config.thresholds.oom_eta_critical == 900
+    assert config.thresholds.eta_min_span == 5
+
+
+@pytest.mark.parametrize("value", ['"soon"', '"-5m"', "true", '"1h banana"'])
+def test_a_bad_eta_threshold_is_a_one_line_error_naming_the_key(tmp_path, value):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"[thresholds]\noom_eta_warning = {value}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(str(cfg))
+    assert "thresholds.oom_eta_warning" in str(err.value)
+    assert "\n" not in str(err.value)

@@ -191,3 +191,44 @@ def test_hit_rate_needs_enough_lookups() -> None:
 
 def test_hit_rate_unknown_when_missing() -> None:
     assert hit_rate_level(None, 10_000) is Level.UNKNOWN
+
+
+# -- time to OOM ---------------------------------------------------------------
+
+def test_eta_levels_default_to_one_hour_and_ten_minutes():
+    t = Thresholds()
+    assert t.classify_eta(None) is Level.EXCELLENT
+    assert t.classify_eta(3601) is Level.EXCELLENT
+    assert t.classify_eta(3600) is Level.WARNING
+    assert t.classify_eta(601) is Level.WARNING
+    assert t.classify_eta(600) is Level.CRITICAL
+    assert t.classify_eta(0) is Level.CRITICAL
+
+
+def test_eta_escalates_a_low_percent_but_never_softens_a_high_one():
+    t = Thresholds()
+    assert t.classify_with_eta(10, 300) is Level.CRITICAL
+    assert t.classify_with_eta(10, 1800) is Level.WARNING
+    assert t.classify_with_eta(90, None) is Level.CRITICAL
+    assert t.classify_with_eta(90, 86400) is Level.CRITICAL
+    assert t.classify_with_eta(10, None) is Level.EXCELLENT
+
+
+def test_no_limit_stays_unknown_unless_the_eta_alone_warns():
+    t = Thresholds()
+    assert t.classify_with_eta(None, None) is Level.UNKNOWN
+    assert t.classify_with_eta(None, 7200) is Level.UNKNOWN
+    assert t.classify_with_eta(None, 1800) is Level.WARNING
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"oom_eta_critical": 7200},  # longer than the warning
+        {"eta_min_span": -1},
+        {"oom_eta_warning": float("nan")},
+    ],
+)
+def test_eta_thresholds_that_make_no_sense_are_refused(kwargs):
+    with pytest.raises(ValueError):
+        Thresholds(**kwargs)
