@@ -23,6 +23,7 @@ from typing import Sequence
 from memdash import __version__
 from memdash.config import Config, ConfigError, TargetConfig, load_config, target_from_url
 from memdash.model import ACTIONS
+from memdash.textsafe import escape_log_output, printable
 
 COMMANDS = ("snapshot", "cleanup", "demo")
 TOKEN_ENV_DEFAULT = "MEMDASH_TOKEN"
@@ -152,7 +153,7 @@ def run_snapshot(argv: Sequence[str]) -> int:
     targets = _url_targets(args, config) + _discovered(config, args)
 
     from memdash.collector import LocalCollector
-    from memdash.report import exit_status, snapshot_json, snapshot_text
+    from memdash.report import dumps, exit_status, snapshot_json, snapshot_text
 
     samples = ()
     if targets:
@@ -167,9 +168,7 @@ def run_snapshot(argv: Sequence[str]) -> int:
     finally:
         collector.close()
     if args.json:
-        import json
-
-        print(json.dumps(snapshot_json(snap), indent=2))
+        print(dumps(snapshot_json(snap)))  # strict JSON: null for NaN/Infinity
     else:
         import shutil
 
@@ -205,7 +204,7 @@ def run_cleanup(argv: Sequence[str]) -> int:
     if not args.yes:
         if not sys.stdin.isatty():
             raise UsageError("refusing to run a cleanup without confirmation: stdin is not a terminal (use --yes)")
-        answer = input(f"Run {args.action} on {target.name} ({target.url})? [y/N] ")
+        answer = input(f"Run {args.action} on {printable(target.name)} ({printable(target.url)})? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             print("cancelled", file=sys.stderr)
             return 1
@@ -216,14 +215,13 @@ def run_cleanup(argv: Sequence[str]) -> int:
     from memdash.units import human_bytes
 
     if args.json:
-        import json
-
         from memdash.actions import result_json
+        from memdash.report import dumps
 
-        print(json.dumps(result_json(result), indent=2))
+        print(dumps(result_json(result)))
     elif result.ok:
         freed = result.rss_freed_bytes
-        line = f"{result.target}: {result.action} done"
+        line = f"{printable(result.target)}: {printable(result.action)} done"
         if result.rss_before_bytes is not None:
             line += f", RSS {human_bytes(result.rss_before_bytes)} -> {human_bytes(result.rss_after_bytes)}"
             if freed is not None:
@@ -237,9 +235,9 @@ def run_cleanup(argv: Sequence[str]) -> int:
             line += f", {result.collected} objects collected"
         print(line)
         if result.note:
-            print(f"note: {result.note}")
+            print(f"note: {printable(result.note)}")
     else:
-        print(f"memdash: {result.target}: {result.action} failed: {result.error}", file=sys.stderr)
+        print(f"memdash: {printable(result.target)}: {printable(result.action)} failed: {printable(result.error)}", file=sys.stderr)
     return 0 if result.ok else 1
 
 
@@ -317,6 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``memdash`` command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv and argv[0] in COMMANDS else None
+    escape_log_output()  # log lines may quote remote text: escaped on stderr
     try:
         if command == "snapshot":
             return run_snapshot(argv[1:])
@@ -326,15 +325,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(argv[1:])
         return run_dashboard(argv)
     except ConfigError as exc:
-        print(f"memdash: error: {exc}", file=sys.stderr)
+        print(f"memdash: error: {printable(exc)}", file=sys.stderr)
         return 2
     except UsageError as exc:
-        print(f"memdash: error: {exc}", file=sys.stderr)
+        print(f"memdash: error: {printable(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # never a traceback for users
         if os.environ.get("MEMDASH_DEBUG"):
             raise
-        print(f"memdash: error: {type(exc).__name__}: {exc} (set MEMDASH_DEBUG=1 for details)", file=sys.stderr)
+        print(f"memdash: error: {type(exc).__name__}: {printable(exc)} (set MEMDASH_DEBUG=1 for details)", file=sys.stderr)
         return 3

@@ -11,12 +11,19 @@ Exit status (Nagios/monitoring-plugin convention):
       level is already critical
 ====  =====================================================================
 
-The JSON document is documented in ``docs/snapshot.md``.
+The JSON document is documented in ``docs/snapshot.md``. It is strict JSON
+(:func:`dumps`): a number that is not finite is written ``null``, never the
+bare ``NaN``/``Infinity`` that ``jq`` and strict parsers reject. The text
+report shows every string from outside (host, command lines, users, GPU and
+target names, errors) through :func:`memdash.textsafe.printable`: one line,
+no terminal control bytes.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
+import math
 from typing import Any
 
 from memdash.levels import Level
@@ -30,6 +37,7 @@ from memdash.model import (
     TargetSample,
     TorchDevice,
 )
+from memdash.textsafe import command_line, printable
 from memdash.units import human_bytes, human_percent, human_rate
 
 SCHEMA = 1
@@ -225,11 +233,29 @@ def snapshot_json(snap: Snapshot) -> dict[str, Any]:
     }
 
 
+def finite(value: Any) -> Any:
+    """``value`` with every float that is NaN or infinite, at any depth of
+    dicts, lists and tuples, replaced by ``None``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def dumps(doc: Any, *, indent: int | None = 2) -> str:
+    """``doc`` as strict JSON: non-finite numbers become ``null``, and
+    ``allow_nan=False`` guards against any that slipped past."""
+    return json.dumps(finite(doc), indent=indent, allow_nan=False)
+
+
 def snapshot_text(snap: Snapshot, *, width: int = 100) -> str:
     """A readable, plain-text report (no colour: it is often piped or mailed)."""
     lines: list[str] = []
     level = _level(snap.level) or "unknown"
-    lines.append(f"memdash snapshot  host {snap.host}  {_iso(snap.time)}  level {level.upper()}")
+    lines.append(f"memdash snapshot  host {printable(snap.host, 64)}  {_iso(snap.time)}  level {level.upper()}")
     s = snap.system
     if s is None:
         lines.append("memory: unreadable")
@@ -244,11 +270,11 @@ def snapshot_text(snap: Snapshot, *, width: int = 100) -> str:
         )
     g = snap.gpus
     if not g.available:
-        lines.append(f"gpus: unavailable ({g.reason})")
+        lines.append(f"gpus: unavailable ({printable(g.reason, 200)})")
     else:
         for d in g.devices:
             lines.append(
-                f"gpu {d.index}: {d.name}  {human_bytes(d.used_bytes)}/{human_bytes(d.total_bytes)}"
+                f"gpu {d.index}: {printable(d.name, 64)}  {human_bytes(d.used_bytes)}/{human_bytes(d.total_bytes)}"
                 f" {human_percent(d.percent)}  [{_level(d.level)}]"
             )
     lines.append("")
@@ -257,10 +283,10 @@ def snapshot_text(snap: Snapshot, *, width: int = 100) -> str:
     cmd_width = max(10, width - len(header) + len("COMMAND"))
     for p in snap.processes:
         lines.append(
-            f"{p.pid:>7} {(p.user or '?')[:9]:<9} {human_bytes(p.rss_bytes):>6} {human_bytes(p.uss_bytes):>6}"
+            f"{p.pid:>7} {printable(p.user or '?', 9):<9} {human_bytes(p.rss_bytes):>6} {human_bytes(p.uss_bytes):>6}"
             f" {human_bytes(p.pss_bytes):>6} {human_bytes(p.swap_bytes):>6} {human_bytes(p.gpu_bytes):>6}"
             f" {human_percent(p.percent):>6} {human_rate(p.growth_bytes_per_min):>8}"
-            f" {_level(p.level) or '-':<9} {p.cmdline[:cmd_width]}"
+            f" {_level(p.level) or '-':<9} {command_line(p.cmdline, cmd_width)}"
         )
     shown = len(snap.processes)
     if shown < snap.process_count:
@@ -269,11 +295,11 @@ def snapshot_text(snap: Snapshot, *, width: int = 100) -> str:
         lines.append("")
         lines.append(f"{'TARGET':<20} {'KIND':<10} {'LEVEL':<9} {'RSS':>7} {'%LIM':>6}  STATUS")
         for t in snap.targets:
-            status = "ok" if t.ok else f"error: {t.error}"
+            status = "ok" if t.ok else f"error: {printable(t.error, 300)}"
             lines.append(
-                f"{t.name[:20]:<20} {t.kind:<10} {_level(t.level) or '-':<9} {human_bytes(t.rss_bytes):>7}"
+                f"{printable(t.name, 20):<20} {printable(t.kind, 10):<10} {_level(t.level) or '-':<9} {human_bytes(t.rss_bytes):>7}"
                 f" {human_percent(t.percent):>6}  {status}"
             )
     for e in snap.errors:
-        lines.append(f"error: {e}")
+        lines.append(f"error: {printable(e, 300)}")
     return "\n".join(lines)

@@ -26,6 +26,7 @@ from memdash.config import Config, TargetConfig
 from memdash.history import History
 from memdash.levels import Level, worst
 from memdash.model import ProcessMemory, Snapshot, TargetSample, TorchDevice
+from memdash.tui import safe
 from memdash.tui.palette import LevelPalette
 from memdash.tui.screens.confirm import ConfirmCleanup, describe_result
 from memdash.tui.screens.help import HelpScreen
@@ -163,7 +164,7 @@ class MemdashApp(App[int]):
         self.query_one("#status").display = False
         self.query_one(ProcessTable).focus()
         for message in self._theme_errors:
-            self.notify(message, severity="error", timeout=8)
+            safe.notify(self, message, severity="error", timeout=8)
         # Poll after the first paint: the first scan of every process (and NVML
         # start-up) would otherwise hold up the first frame.
         self.call_after_refresh(self._poll_local)
@@ -302,7 +303,7 @@ class MemdashApp(App[int]):
         )
         if probed:
             title += "   ◆ = Python probe attached"
-        set_text(self.query_one("#procs-title", Label), title)
+        set_text(self.query_one("#procs-title", Label), title)  # a str is data there: the filter is typed text
 
     # -- targets (async: httpx) ---------------------------------------------
 
@@ -541,7 +542,7 @@ class MemdashApp(App[int]):
         names = [n for n in THEME_CYCLE if n in self.available_themes]
         current = names.index(self.theme) if self.theme in names else -1
         self.theme = names[(current + 1) % len(names)]
-        self.notify(f"theme: {self.theme}", timeout=2)
+        safe.notify(self, f"theme: {self.theme}", timeout=2)
 
     def action_cleanup(self, action: str) -> None:
         target = self.selected_target()
@@ -566,11 +567,11 @@ class MemdashApp(App[int]):
         screen = self.screen
         if _is_target_screen(screen):
             screen.show_result(text)
-        self.notify(text, severity="information" if result.ok else "error", timeout=8)
+        safe.notify(self, text, severity="information" if result.ok else "error", timeout=8)
 
     def _show_status(self, text: str) -> None:
         status = self.query_one("#status", Static)
-        status.update(text)
+        status.update(safe.lines(*text.split("\n")))  # names, errors, notes from targets: data
         status.display = True
 
     async def action_quit(self) -> None:

@@ -9,6 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 from memdash.model import CleanupResult
+from memdash.tui import safe
 from memdash.tui.screens import RepaintBelowOnClose
 from memdash.units import human_bytes
 
@@ -37,8 +38,8 @@ class ConfirmCleanup(RepaintBelowOnClose, ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"Run {self.action_name} on {self.target}?", id="confirm-question")
-            yield Static(self.description)
+            yield Label(safe.text("Run ", self.action_name, " on ", self.target, "?"), id="confirm-question")
+            yield Static(safe.text(self.description))
             with Horizontal():
                 yield Button("Yes (y)", variant="warning", id="yes")
                 yield Button("No (n)", id="no")
@@ -51,7 +52,10 @@ class ConfirmCleanup(RepaintBelowOnClose, ModalScreen[bool]):
 
 
 def describe_result(r: CleanupResult) -> str:
-    """One or two lines a person reads after a cleanup."""
+    """One or two lines a person reads after a cleanup.
+
+    Plain text with remote parts in it (target, error, note): show it with
+    :func:`memdash.tui.safe.lines` / :func:`memdash.tui.safe.notify`, never as markup."""
     if not r.ok:
         return f"{r.action} on {r.target} refused: {r.error}"
     parts = [f"{r.action} on {r.target} done"]

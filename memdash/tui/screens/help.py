@@ -11,6 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from memdash import __version__
+from memdash.tui import safe
 from memdash.tui.screens import RepaintBelowOnClose
 
 LEVELS_TEXT = (
@@ -39,10 +40,10 @@ class HelpScreen(RepaintBelowOnClose, ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Label(f"memdash {__version__} — keys", id="help-title")
-            lines = [f"  {key:<14} {desc}" for key, desc in self._rows]
-            yield Static("\n".join(lines), id="help-keys")
+            yield Label(safe.text(f"memdash {__version__} — keys"), id="help-title")
+            # Keys and descriptions may come from a keymap in the config: data, not markup.
+            yield Static(safe.lines(*(f"  {key:<14} {desc}" for key, desc in self._rows)), id="help-keys")
             if self._read_only:
                 yield Static("Read-only: cleanup keys are disabled.")
-            yield Static(LEVELS_TEXT)
+            yield Static(safe.lines(*LEVELS_TEXT.split("\n")))
             yield Static("Press escape, q or ? to close.")

@@ -14,6 +14,8 @@ from textual.widgets import DataTable, Footer, Label, Static
 
 from memdash.levels import Level, hit_rate_level
 from memdash.model import TargetSample
+from memdash.textsafe import printable
+from memdash.tui import safe
 from memdash.tui.palette import LevelPalette
 from memdash.tui.screens import RepaintBelowOnClose
 from memdash.tui.widgets.memory import HistoryChart
@@ -57,7 +59,7 @@ class TargetScreen(RepaintBelowOnClose, Screen[None]):
         self.target_name = name
 
     def compose(self) -> ComposeResult:
-        yield Label(f"Target {self.target_name}", id="t-title")
+        yield Label(safe.text("Target ", self.target_name), id="t-title")
         yield Static("", id="t-status")
         with Horizontal(id="t-top"):
             yield HistoryChart("memory", id="t-chart")
@@ -87,22 +89,25 @@ class TargetScreen(RepaintBelowOnClose, Screen[None]):
 
     def show(self, t: TargetSample, history: Sequence[float], interval: float, palette: LevelPalette) -> None:
         """Render sample ``t`` and its memory history."""
-        title = f"Target {t.name}  {t.kind}  {t.url}"
-        if t.pid:
-            title += f"  pid {t.pid}"
-        self.query_one("#t-title", Label).update(title)
+        # Name, kind, URL, error and action names come from configs and remote
+        # services: every one is data (safe.*), never markup or terminal bytes.
+        self.query_one("#t-title", Label).update(
+            safe.text("Target ", t.name, "  ", t.kind, "  ", t.url, f"  pid {t.pid}" if t.pid else None)
+        )
         seen = f"last good sample {human_duration(time.time() - t.last_ok)} ago" if t.last_ok else "no good sample yet"
-        status = Text()
-        status.append(f"{t.level.label.upper() if t.level is not Level.UNKNOWN else 'UNKNOWN'}  ", style=palette.styles[t.level])
-        status.append(f"RSS {human_bytes(t.rss_bytes)}")
-        if t.limit_bytes:
-            status.append(f" of {human_bytes(t.limit_bytes)} limit")
-        status.append(f"  {human_percent(t.percent)}  {seen}")
+        rows: list[object] = [
+            [
+                (f"{t.level.label.upper() if t.level is not Level.UNKNOWN else 'UNKNOWN'}  ", palette.styles[t.level]),
+                f"RSS {human_bytes(t.rss_bytes)}",
+                f" of {human_bytes(t.limit_bytes)} limit" if t.limit_bytes else None,
+                f"  {human_percent(t.percent)}  {seen}",
+            ]
+        ]
         if not t.ok:
-            status.append(f"\nerror: {t.error}", style=palette.styles[Level.CRITICAL])
+            rows.append([("error: ", palette.styles[Level.CRITICAL]), (t.error, palette.styles[Level.CRITICAL])])
         if t.actions:
-            status.append(f"\ncleanup: {', '.join(t.actions)}")
-        self.query_one("#t-status", Static).update(status)
+            rows.append(["cleanup: ", ", ".join(t.actions)])
+        self.query_one("#t-status", Static).update(safe.lines(*rows))  # type: ignore[arg-type]
         self.query_one("#t-chart", HistoryChart).show(history, interval, percent=t.percent is not None)
         self._show_gc(t)
         self._show_caches(t, palette)
@@ -113,21 +118,23 @@ class TargetScreen(RepaintBelowOnClose, Screen[None]):
         table.clear()
         pauses = self.query_one("#gc-pauses", Static)
         if t.gc is None:
-            pauses.update("no GC figures from this target")
+            pauses.update(safe.text("no GC figures from this target"))
             return
         for g in t.gc.generations:
             table.add_row(
-                str(g.generation),
-                f"{_n(g.count)}/{_n(g.threshold)}",
-                _n(g.collections),
-                _n(g.collected),
-                _n(g.uncollectable),
-                human_duration(g.pause_max_seconds),
+                *(safe.text(cell) for cell in (
+                    str(g.generation),
+                    f"{_n(g.count)}/{_n(g.threshold)}",
+                    _n(g.collections),
+                    _n(g.collected),
+                    _n(g.uncollectable),
+                    human_duration(g.pause_max_seconds),
+                ))
             )
-        pauses.update(
+        pauses.update(safe.text(
             f"pauses: total {human_duration(t.gc.pause_total_seconds)}  last {human_duration(t.gc.pause_last_seconds)}"
             f"  max {human_duration(t.gc.pause_max_seconds)}  garbage {_n(t.gc.garbage)}"
-        )
+        ))
 
     def _show_caches(self, t: TargetSample, palette: LevelPalette) -> None:
         table = self.query_one("#cache-table", DataTable)
@@ -136,7 +143,7 @@ class TargetScreen(RepaintBelowOnClose, Screen[None]):
             rate = None if c.hit_rate is None else 100 * c.hit_rate
             size = f"{_n(c.size)}/{_n(c.maxsize) if c.maxsize is not None else '∞'}"
             table.add_row(
-                c.name,
+                safe.text(c.name, max_len=80),  # a cache name is the service's text: data, not markup
                 Text(_n(c.hits), justify="right"),
                 Text(_n(c.misses), justify="right"),
                 palette.text(human_percent(rate), hit_rate_level(c.hit_rate, c.lookups)),
@@ -146,24 +153,25 @@ class TargetScreen(RepaintBelowOnClose, Screen[None]):
     def _show_side(self, t: TargetSample) -> None:
         gpu = self.query_one("#t-gpu", Static)
         if t.gpu:
-            lines = ["GPU (PyTorch allocator)"]
+            lines: list[str] = ["GPU (PyTorch allocator)"]
             for d in t.gpu:
                 lines.append(
-                    f" cuda:{d.device} alloc {human_bytes(d.allocated_bytes)} reserved {human_bytes(d.reserved_bytes)}"
+                    f" cuda:{printable(d.device)} alloc {human_bytes(d.allocated_bytes)} reserved {human_bytes(d.reserved_bytes)}"
                     f" max {human_bytes(d.max_allocated_bytes)} releasable {human_bytes(d.releasable_bytes)}"
                 )
-            gpu.update("\n".join(lines))
+            gpu.update(safe.lines(*lines))
         else:
-            gpu.update("")
+            gpu.update(safe.text())
         metrics = self.query_one("#t-metrics", Static)
         if t.metrics:
-            lines = ["Other metrics"] + [f" {k} = {_metric(k, v)}" for k, v in list(t.metrics.items())[:40]]
-            metrics.update("\n".join(lines))
+            # Metric names are the service's keys and labels: data, cut to a line.
+            rows = ["Other metrics"] + [[" ", safe.text(k, max_len=100), f" = {_metric(k, v)}"] for k, v in list(t.metrics.items())[:40]]
+            metrics.update(safe.lines(*rows))
         else:
-            metrics.update("")
+            metrics.update(safe.text())
 
     def show_result(self, text: str) -> None:
-        """Show the last cleanup's outcome under the panels."""
+        """Show the last cleanup's outcome (plain text, maybe several lines) under the panels."""
         result = self.query_one("#t-result", Static)
-        result.update(text)
+        result.update(safe.lines(*text.split("\n")))
         result.display = True

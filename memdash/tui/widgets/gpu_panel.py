@@ -9,6 +9,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline
 
 from memdash.model import GpuDevice, GpuStatus, TorchDevice
+from memdash.textsafe import printable
+from memdash.tui import safe
 from memdash.tui.widgets.gauge import LevelBar
 from memdash.tui.widgets.text import set_text
 from memdash.units import human_bytes, human_percent
@@ -47,18 +49,19 @@ class GpuRow(Vertical):
         yield Label("", classes="gpu-procs")
 
     def show(self, dev: GpuDevice, history: Sequence[float], names: Mapping[int, str], torch: Mapping[int, TorchDevice]) -> None:
-        self.query_one(".gpu-name", Label).update(f"GPU{dev.index} {dev.name}"[:27])
+        self.query_one(".gpu-name", Label).update(safe.text(f"GPU{dev.index} ", dev.name, max_len=27 - len(f"GPU{dev.index} ")))
         self.query_one(LevelBar).set_value(dev.percent, dev.level)
         util = "" if dev.utilization is None else f" util {dev.utilization:.0f}%"
         temp = "" if dev.temperature is None else f" {dev.temperature:.0f}°C"
         fig = self.query_one(".gpu-figures", Label)
-        fig.update(f"{human_bytes(dev.used_bytes)}/{human_bytes(dev.total_bytes)} {human_percent(dev.percent)}{util}{temp}")
+        fig.update(safe.text(f"{human_bytes(dev.used_bytes)}/{human_bytes(dev.total_bytes)} {human_percent(dev.percent)}{util}{temp}"))
         for level in type(dev.level):
             fig.set_class(level is dev.level, level.css_class)
         self.query_one(Sparkline).data = list(history) or [0.0]
-        procs = []
+        procs: list[str] = []
         for p in sorted(dev.processes, key=lambda p: -(p.used_bytes or 0))[:4]:
-            part = f"{p.pid} {names.get(p.pid, '?')} {human_bytes(p.used_bytes)}"
+            # A process name is anyone's text: escaped and cut, never markup.
+            part = f"{p.pid} {printable(names.get(p.pid, '?'), 32)} {human_bytes(p.used_bytes)}"
             td = torch.get(p.pid)
             if td is not None:
                 part += (
@@ -66,7 +69,7 @@ class GpuRow(Vertical):
                     f" releasable {human_bytes(td.releasable_bytes)})"
                 )
             procs.append(part)
-        self.query_one(".gpu-procs", Label).update("  ".join(procs) if procs else "no processes")
+        self.query_one(".gpu-procs", Label).update(safe.text("  ".join(procs) if procs else "no processes"))
 
 
 class GpuPanel(Vertical):
@@ -91,13 +94,13 @@ class GpuPanel(Vertical):
         series, ``torch`` maps pid -> PyTorch allocator figures."""
         reason = self.query_one("#gpu-reason", Label)
         if not status.available or not status.devices:
-            set_text(reason, f"GPU: {status.reason or 'none found'}")
+            set_text(reason, f"GPU: {status.reason or 'none found'}")  # set_text: str is data
             reason.display = True
             for row in self.query(GpuRow):
                 row.remove()
             return
         reason.display = bool(status.driver)
-        reason.update(f"NVIDIA driver {status.driver}" if status.driver else "")
+        reason.update(safe.text("NVIDIA driver ", status.driver) if status.driver else "")
         rows = {r.position: r for r in self.query(GpuRow)}
         for position, dev in enumerate(status.devices):
             series = history.get(gpu_history_key(dev), ())

@@ -22,9 +22,12 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from memdash.levels import Level
+from memdash.textsafe import printable
 from memdash.tui.palette import LevelPalette
 
-#: One cell as shown: its text, and the level that colours it (UNKNOWN: plain).
+#: One cell: its text, and the level that colours it (UNKNOWN: plain). The
+#: text may come from anyone (a command line, a remote error): it is escaped
+#: and cut to the column when the row is drawn, never written raw.
 Cell = tuple[str, Level]
 _GAP = 1
 
@@ -182,8 +185,9 @@ class LineTable(ScrollView, can_focus=True):
         return self._order[first : first + max(1, self.size.height - 1)]
 
     def row_text(self, index: int) -> list[str]:
-        """The cells of row ``index`` as shown (for tests and screen readers)."""
-        return [text for text, _ in self._cells[self._order[index]]]
+        """The cells of row ``index`` as shown, before the cut to the column
+        width (for tests and screen readers)."""
+        return [printable(text) for text, _ in self._cells[self._order[index]]]
 
     # -- rendering ----------------------------------------------------------------
 
@@ -191,8 +195,7 @@ class LineTable(ScrollView, can_focus=True):
         segments: list[Segment] = []
         styles = self._palette.styles
         for spec, width, (text, level) in zip(self._specs, self._widths_now(), cells):
-            if len(text) > width:
-                text = text[: max(0, width - 1)] + "…"
+            text = printable(text, width)  # control bytes shown escaped, cut with "…"
             padded = text.ljust(width) if spec.left else text.rjust(width)
             style = base + styles[level] if coloured and level is not Level.UNKNOWN else base
             segments.append(Segment(padded, style))

@@ -10,6 +10,7 @@ from textual.message import Message
 
 from memdash.levels import Level
 from memdash.model import ProcessMemory
+from memdash.textsafe import command_line
 from memdash.tui.palette import LevelPalette
 from memdash.tui.widgets.line_table import Cell, ColumnSpec, LineTable
 from memdash.units import human_bytes, human_percent, human_rate
@@ -82,6 +83,8 @@ class ProcessTable(LineTable):
         self._narrow: bool | None = None
         self._sort: tuple[str, bool] = ("rss", True)
         self._probed: frozenset[int] = frozenset()
+        # pid -> (cmdline, as shown): escaping a 64 KB command line once, not every refresh.
+        self._commands: dict[int, tuple[str, str]] = {}
 
     @property
     def _columns(self) -> tuple[Column, ...]:
@@ -106,15 +109,33 @@ class ProcessTable(LineTable):
     def _row_cells(self, p: ProcessMemory) -> tuple[Cell, ...]:
         out = []
         for c in self._process_columns:
-            text = c.text(p)
-            if c.key == "command" and p.pid in self._probed:
-                text = "◆ " + text
+            if c.key == "command":
+                text = self._command_text(p)
+                if p.pid in self._probed:
+                    text = "◆ " + text
+            else:
+                text = c.text(p)
             out.append((text, p.level if c.levelled and p.level is not Level.UNKNOWN else Level.UNKNOWN))
         return tuple(out)
+
+    #: The longest command line kept for a row (the column is cut to the screen anyway).
+    COMMAND_MAX = 1024
+
+    def _command_text(self, p: ProcessMemory) -> str:
+        """The command line as one row: escaped, long arguments cut (see textsafe.command_line)."""
+        cached = self._commands.get(p.pid)
+        if cached is not None and cached[0] == p.cmdline:
+            return cached[1]
+        shown = command_line(p.cmdline, self.COMMAND_MAX)
+        self._commands[p.pid] = (p.cmdline, shown)
+        return shown
 
     def show_rows(self, rows: Sequence[ProcessMemory], palette: LevelPalette, probed: frozenset[int] = frozenset()) -> None:
         """Show ``rows`` in this order."""
         self._probed = probed
+        if len(self._commands) > 2 * len(rows) + 64:  # only rows shown keep their text
+            shown = {p.pid for p in rows}
+            self._commands = {pid: v for pid, v in self._commands.items() if pid in shown}
         self.set_rows([(p.pid, self._row_cells(p)) for p in rows], palette)
 
     @property
