@@ -156,11 +156,14 @@ def command_line(text: object, max_len: int | None = None, *, max_arg: int = 120
 
 class SafeFormatter(logging.Formatter):
     """A log formatter whose every line is :func:`printable`: a message that
-    carries a remote error body cannot write terminal bytes to stderr. A
-    traceback keeps its line breaks; each of its lines is escaped."""
+    carries a remote error body cannot write terminal bytes to stderr, nor
+    forge a second line. A traceback keeps its line breaks; each of its lines
+    is escaped."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return "\n".join(printable(line) for line in super().format(record).split("\n"))
+        safe = logging.makeLogRecord(record.__dict__)
+        safe.msg, safe.args = printable(record.getMessage()), None  # a newline in it cannot forge a line
+        return "\n".join(printable(line) for line in super().format(safe).split("\n"))
 
 
 def escape_log_output(fmt: str = "memdash: %(levelname)s: %(message)s") -> None:
