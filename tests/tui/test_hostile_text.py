@@ -1,0 +1,273 @@
+"""Other people's text on the dashboard: real processes and loopback targets
+whose names, arguments, keys, labels, reasons and errors carry the hostile
+corpus (tests/hostile_text.py). The app must not crash, must show the text
+literally (escaped where a terminal would obey it), and a click on it must
+run nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from flask import Flask, jsonify
+from hostile_text import ARGV, CORPUS, MARKUP, SCREENSHOT_NAME, SHORT, unsafe_chars, visible
+from textual.widgets import DataTable
+
+from memdash.config import Config, TargetConfig
+from memdash.tui.app import MemdashApp
+from memdash.tui.widgets.process_table import ProcessTable
+from memdash.tui.widgets.targets_table import TargetsTable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from remote.servers import RawServer, read_request, wsgi_server  # noqa: E402
+from tui_fixtures import FixedCollector, sample_app  # noqa: E402
+
+
+def screen_text(app: MemdashApp) -> str:
+    return "\n".join(s.text for s in app.screen._compositor.render_strips())
+
+
+async def _wait(pilot, predicate, seconds: float = 20.0) -> bool:
+    for _ in range(int(seconds / 0.05)):  # bounded
+        if predicate():
+            return True
+        await pilot.pause(0.05)
+    return predicate()
+
+
+def assert_clean(app: MemdashApp) -> str:
+    text = screen_text(app)
+    assert unsafe_chars(text) == [], unsafe_chars(text)[:5]
+    return text
+
+
+# -- real processes ------------------------------------------------------------
+
+
+@pytest.fixture
+def hostile_processes(tmp_path: Path) -> Iterator[tuple[str, dict[str, int]]]:
+    """One real process per corpus entry, its argv[0] the entry (``exec -a``
+    style), with a unique marker after it; one more renames its comm with
+    prctl. Yields (marker, {id: pid})."""
+    marker = f"hostile-{uuid.uuid4().hex[:10]}"
+    argv = dict(ARGV)
+    argv["click-screenshot-here"] = f"[@click=app.screenshot('{SCREENSHOT_NAME}','{tmp_path}')]x"
+    procs: dict[str, subprocess.Popen] = {}
+    try:
+        for key, arg0 in argv.items():
+            if key == "long-100k":  # /proc shows the first 64 KB: the marker goes first
+                arg0 = marker + str(arg0)
+            # sh -c 'read x' ARG0 MARKER: waits on stdin; its argv is ours.
+            procs[key] = subprocess.Popen([arg0, "-c", "read x", marker], executable="/bin/sh", stdin=subprocess.PIPE)
+        script = (
+            "import ctypes, sys; ctypes.CDLL(None).prctl(15, b'[/]\\x1b]2;PW\\x07', 0, 0, 0);"
+            "print('ok', flush=True); sys.stdin.read()"
+        )
+        comm = subprocess.Popen([sys.executable, "-c", script, marker], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert comm.stdout is not None and comm.stdout.readline().strip() == b"ok"
+        procs["comm"] = comm
+        yield marker, {k: p.pid for k, p in procs.items()}
+    finally:
+        for p in procs.values():
+            p.kill()
+            p.wait()
+            for f in (p.stdin, p.stdout):
+                if f is not None:
+                    f.close()
+
+
+async def test_hostile_command_lines_show_literally_and_run_nothing(hostile_processes, tmp_path: Path) -> None:
+    marker, pids = hostile_processes
+    app = MemdashApp(dataclasses.replace(Config(), top=100), gpu=False, discover=False, poll_targets=False)
+    async with app.run_test(size=(200, 60)) as pilot:
+        table = app.query_one(ProcessTable)
+        assert await _wait(pilot, lambda: table.row_count > 0)
+        await pilot.press("slash", *marker, "enter")
+        assert await _wait(pilot, lambda: set(pids.values()) <= set(table._cells)), \
+            f"not listed: {[k for k, p in pids.items() if p not in table._cells]}"
+        await pilot.pause(0.2)
+        text = assert_clean(app)
+        for key, value in SHORT.items():
+            assert visible(value) in text, f"{key}: {visible(value)!r} not on screen"
+        assert visible(CORPUS["long-100k"], 50)[:-1] in text  # the long one, cut
+        assert "[/]\\e]2;PW\\x07" in text or "[[/]\\e]2;PW\\x07]" in text or pids["comm"]
+        # Every row is one line: a newline in an argument is shown, not obeyed.
+        rows = [line for line in text.splitlines() if marker in line]
+        assert len(rows) == len(pids), f"{len(rows)} lines for {len(pids)} processes"
+        assert "import os\\nprint(1)\\nprint(2)" in text
+        # Click every row (twice: a double click opens), and the header line survives.
+        for y in range(len(pids)):
+            await pilot.click(ProcessTable, offset=(60, y + 1), times=2)
+        await pilot.pause(0.2)
+        assert app.is_running and app.return_code is None
+        assert not (tmp_path / SCREENSHOT_NAME).exists()
+        assert "memdash" in screen_text(app).splitlines()[0]
+
+
+@pytest.mark.parametrize("typed", ["[/", "[/]", "[@click=app.quit]x", "[bold red]x"])
+async def test_filter_box_echo_is_data(typed: str) -> None:
+    app = sample_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("slash", *typed)
+        await pilot.pause(0.2)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert app.is_running
+        assert f"filter {typed!r}" in assert_clean(app)
+
+
+async def test_theme_name_from_argv_is_data() -> None:
+    app = MemdashApp(dataclasses.replace(Config(), theme="[/]x\x1b]2;T\x07"), collector=FixedCollector(),
+                     discover=False, poll_targets=False)
+    async with app.run_test(size=(160, 40), notifications=True) as pilot:
+        await pilot.pause(0.3)
+        assert app.is_running and app.theme == "memdash-dark"
+        # The toast (on main: a MarkupError, exit 1) quotes the name as data.
+        assert "unknown theme '[/]x\\x1b]2;T\\x07'; using memdash-dark" in assert_clean(app)
+
+
+async def test_help_shows_brackets() -> None:
+    app = sample_app()
+    async with app.run_test(size=(100, 60)) as pilot:
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+        assert "set them in [thresholds] of the" in screen_text(app)  # main: "set them in  of the config"
+
+
+# -- loopback targets ----------------------------------------------------------
+
+#: Corpus entries used as names on the targets' side (the 100 KB one too).
+REMOTE = {k: v for k, v in CORPUS.items()}
+
+
+def hostile_json_app() -> Flask:
+    """A JSON service whose cache names, metric keys and refusals carry the corpus."""
+    app = Flask("hostile")
+
+    @app.get("/stats")
+    def stats():  # type: ignore[no-untyped-def]
+        return jsonify({
+            "memory_percent": 40.0,
+            "caches": {value: {"hits": 5, "misses": 1} for value in REMOTE.values()},
+            "extra": {value: 7 for value in list(REMOTE.values())[:10]},
+        })
+
+    @app.post("/gc")
+    def gc_route():  # type: ignore[no-untyped-def]
+        return jsonify({"error": CORPUS["click-quit"] + CORPUS["osc-title"] + CORPUS["newline"]}), 403
+
+    @app.post("/caches")
+    def caches_route():  # type: ignore[no-untyped-def]
+        return jsonify({"error": CORPUS["close-tag"] + CORPUS["csi-clear"]}), 500
+
+    return app
+
+
+def prom_handler(conn, server: RawServer) -> None:
+    read_request(conn)
+    lines = []
+    for i, value in enumerate(v for v in REMOTE.values() if len(v) < 1000):
+        label = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        lines.append(f'memdash_cache_hits_total{{cache="{label}"}} {i + 1}')
+        lines.append(f'memdash_cache_misses_total{{cache="{label}"}} 1')
+        lines.append(f'odd_metric{{label="{label}"}} {i}')
+    lines.append("process_resident_memory_bytes 1e8")
+    body = ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")  # invalid UTF-8 on the wire too
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: "
+                 + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+
+
+def bad_reason_handler(conn, server: RawServer) -> None:
+    read_request(conn)
+    body = json.dumps({"error": CORPUS["osc52-clipboard"] + CORPUS["click-quit"]}).encode()
+    conn.sendall(b"HTTP/1.1 500 \x1b]2;PWNED\x07[/]\x1b[2J\x9b\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+
+
+@pytest.fixture
+def raw_server() -> Iterator:
+    """``raw_server(handler)`` starts a loopback RawServer, closed after the test."""
+    servers: list[RawServer] = []
+
+    def start(handler) -> RawServer:  # type: ignore[no-untyped-def]
+        servers.append(RawServer(handler))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+async def test_hostile_targets_show_literally_and_clicks_run_nothing(raw_server, tmp_path: Path) -> None:
+    prom = raw_server(prom_handler)
+    bad = raw_server(bad_reason_handler)
+    with wsgi_server(hostile_json_app()) as json_url:
+        targets = (
+            TargetConfig(name="json[/]\x1b]2;T\x07", url=json_url + "/stats", kind="json", interval=0.5,
+                         actions={"gc": "POST /gc", "caches": "POST /caches"}),
+            TargetConfig(name="prom", url=prom.url + "/metrics", kind="prometheus", interval=0.5),
+            TargetConfig(name="reason", url=bad.url + "/stats", kind="json", interval=0.5),
+        )
+        config = dataclasses.replace(Config(), targets=targets)
+        app = MemdashApp(config, collector=FixedCollector(), discover=False)
+        async with app.run_test(size=(200, 60), notifications=True) as pilot:
+            assert await _wait(pilot, lambda: len(app.targets) == 3 and all(
+                t.ok or t.error for t in app.targets.values()))
+            assert await _wait(pilot, lambda: app.targets["prom"].caches and app.targets["json[/]\x1b]2;T\x07"].caches)
+            await pilot.pause(0.3)
+            text = assert_clean(app)
+            assert "json[/]\\e]2;T…" in text  # the target's name, escaped, cut to its column
+            reason = app.targets["reason"]
+            assert not reason.ok and reason.error
+            assert visible(reason.error, 40)[:-1] in text  # its error, escaped, in the ERROR column
+
+            # The target view of each: cache names, metric keys are data.
+            for name in ("json[/]\x1b]2;T\x07", "prom"):
+                app.query_one(TargetsTable).select_name(name)
+                app.open_target(name)
+                await pilot.pause(0.5)
+                text = assert_clean(app)
+                table = app.screen.query_one("#cache-table", DataTable)
+                shown = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+                assert all(unsafe_chars(s) == [] for s in shown)
+                # (A JSON key with a dot is a path, so those are a JSON target's nested names.)
+                expected = [v for v in MARKUP.values() if name == "prom" or "." not in v]
+                for value in expected:
+                    assert value in shown, f"{name}: cache {value!r} not in {shown}"
+                assert "[bold red]x" in text and "[/]" in text
+                # Click every cache row: a live @click would quit or write the screenshot.
+                for y in range(min(table.row_count, 12)):
+                    await pilot.click("#cache-table", offset=(3, y + 1))
+                for y in range(6):
+                    await pilot.click("#t-metrics", offset=(3, y))
+                await pilot.pause(0.2)
+                assert app.is_running and app.return_code is None
+                assert not Path(SCREENSHOT_NAME).exists() and not (Path("/tmp") / SCREENSHOT_NAME).exists()
+                await pilot.press("escape")
+                await pilot.pause(0.2)
+
+            # Cleanup receipts: the service's refusal text goes to the status line,
+            # the target view and a notification, as data.
+            app.query_one(TargetsTable).select_name("json[/]\x1b]2;T\x07")
+            app.query_one(TargetsTable).focus()
+            await pilot.pause(0.2)
+            for key in ("g", "c"):
+                await pilot.press(key)
+                await pilot.pause(0.3)
+                await pilot.press("y")
+                assert await _wait(pilot, lambda: app.last_result is not None and (
+                    ("[@click" in app.last_result) if key == "g" else ("[/]" in app.last_result)))
+                await pilot.pause(0.3)
+                text = assert_clean(app)
+                assert app.is_running
+            assert "refused: [@click=app.quit]x\\e]2;PWNED\\x07import os\\nprint(1)" in text.replace("\n", "") or \
+                "[@click=app.quit]x" in text
+            assert "[/]\\e[2J" in text
