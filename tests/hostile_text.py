@@ -12,7 +12,11 @@ person should read on the screen for an entry.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import subprocess
+import sys
+from typing import Iterator
 
 from memdash.textsafe import printable
 
@@ -83,3 +87,36 @@ def unsafe_chars(text: str) -> list[str]:
 def visible(text: str, max_len: int | None = None) -> str:
     """What memdash shows for ``text``."""
     return printable(text, max_len)
+
+
+@contextlib.contextmanager
+def hostile_processes(marker: str, extra: dict[str, str] | None = None) -> Iterator[dict[str, int]]:
+    """Real processes, one per ``ARGV`` entry (and ``extra``), each with the
+    entry as argv[0] (``exec -a`` style: ``sh -c 'read x' ARG0 MARKER``) and
+    waiting on stdin; one more, a Python, renames its comm with prctl to
+    markup plus an OSC title. Yields {id: pid}; all are killed afterwards."""
+    procs: dict[str, subprocess.Popen] = {}
+    try:
+        for key, arg0 in {**ARGV, **(extra or {})}.items():
+            if key == "long-100k":  # /proc shows the first 64 KB: the marker goes first
+                arg0 = marker + str(arg0)
+            procs[key] = subprocess.Popen([arg0, "-c", "read x", marker], executable="/bin/sh", stdin=subprocess.PIPE)
+        script = (
+            "import ctypes, sys; ctypes.CDLL(None).prctl(15, b'[/]\\x1b]2;PW\\x07', 0, 0, 0);"
+            "print('ok', flush=True); sys.stdin.read()"
+        )
+        comm = subprocess.Popen([sys.executable, "-c", script, marker], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        procs["comm"] = comm
+        assert comm.stdout is not None and comm.stdout.readline().strip() == b"ok"
+        yield {k: p.pid for k, p in procs.items()}
+    finally:
+        for p in procs.values():
+            p.kill()
+            p.wait()
+            for f in (p.stdin, p.stdout):
+                if f is not None:
+                    f.close()
+
+
+#: The comm the prctl child sets, as memdash shows it.
+HOSTILE_COMM_SHOWN = "[/]\\e]2;PW\\x07"

@@ -9,6 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 from memdash.model import CleanupResult
+from memdash.textsafe import printable
 from memdash.tui import safe
 from memdash.tui.screens import RepaintBelowOnClose
 from memdash.units import human_bytes
@@ -56,9 +57,11 @@ def describe_result(r: CleanupResult) -> str:
 
     Plain text with remote parts in it (target, error, note): show it with
     :func:`memdash.tui.safe.lines` / :func:`memdash.tui.safe.notify`, never as markup."""
+    # Remote parts are escaped here, so the only line break is ours (before the note).
+    action, target = printable(r.action), printable(r.target)
     if not r.ok:
-        return f"{r.action} on {r.target} refused: {r.error}"
-    parts = [f"{r.action} on {r.target} done"]
+        return f"{action} on {target} refused: {printable(r.error)}"
+    parts = [f"{action} on {target} done"]
     if r.rss_before_bytes is not None and r.rss_after_bytes is not None:
         freed = r.rss_freed_bytes or 0
         verdict = f"freed {human_bytes(freed)}" if freed > 0 else "nothing returned to the OS"
@@ -71,5 +74,5 @@ def describe_result(r: CleanupResult) -> str:
         parts.append(f"{r.collected} objects collected")
     text = ", ".join(parts)
     if r.note:
-        text += f"\n{r.note}"
+        text += f"\n{printable(r.note)}"
     return text

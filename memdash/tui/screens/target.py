@@ -89,6 +89,8 @@ class TargetScreen(RepaintBelowOnClose, Screen[None]):
 
     def show(self, t: TargetSample, history: Sequence[float], interval: float, palette: LevelPalette) -> None:
         """Render sample ``t`` and its memory history."""
+        if not self.query_one("#cache-table", DataTable).columns:
+            return  # a sample that came before on_mount: the view shows the next one
         # Name, kind, URL, error and action names come from configs and remote
         # services: every one is data (safe.*), never markup or terminal bytes.
         self.query_one("#t-title", Label).update(
