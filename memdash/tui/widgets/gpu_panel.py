@@ -49,7 +49,9 @@ class GpuRow(Vertical):
         yield Label("", classes="gpu-procs")
 
     def show(self, dev: GpuDevice, history: Sequence[float], names: Mapping[int, str], torch: Mapping[int, TorchDevice]) -> None:
-        self.query_one(".gpu-name", Label).update(safe.text(f"GPU{dev.index} ", dev.name, max_len=27 - len(f"GPU{dev.index} ")))
+        prefix = f"GPU{dev.index} "
+        # 26 columns inside the padding: a longer line would wrap out of sight.
+        self.query_one(".gpu-name", Label).update(safe.text(prefix, dev.name, max_len=26 - len(prefix)))
         self.query_one(LevelBar).set_value(dev.percent, dev.level)
         util = "" if dev.utilization is None else f" util {dev.utilization:.0f}%"
         temp = "" if dev.temperature is None else f" {dev.temperature:.0f}°C"
