@@ -23,4 +23,4 @@ def set_text(widget: Static, text: str | Text, *, layout: bool = False) -> None:
     if getattr(widget, _LAST, None) == text:
         return
     setattr(widget, _LAST, text)
-    widget.update(safe.text(text) if isinstance(text, str) else text, layout=layout)
+    widget.update(safe.text(text) if isinstance(text, str) else text, layout=layout)  # text-guard: ok (a str is escaped; a Text is built by safe)
