@@ -34,7 +34,7 @@ __all__ = ["ELLIPSIS", "printable", "command_line", "SafeFormatter", "escape_log
 
 ELLIPSIS = "…"
 
-_NAMED = {
+_NAMED: dict[str, str] = {
     "\x1b": "\\e",
     "\n": "\\n",
     "\r": "\\r",
@@ -46,32 +46,32 @@ _NAMED = {
 _KEEP = frozenset("\u200d")
 _REPLACEMENT = "\ufffd"
 
-# Every code point escaped so far: the work per odd character is a dict lookup.
-_memo: dict[str, str] = {}
+class _Escapes(dict):
+    """A ``str.translate`` table: code point -> what to show. Filled on first
+    sight of each code point, so translating runs in C after the first few."""
 
-
-def _escape_char(ch: str) -> str:
-    out = _memo.get(ch)
-    if out is not None:
+    def __missing__(self, o: int) -> str:
+        ch = chr(o)
+        if ch in _NAMED:
+            out = _NAMED[ch]
+        elif o < 0x20 or 0x7F <= o <= 0x9F:
+            out = f"\\x{o:02x}"
+        elif 0xD800 <= o <= 0xDFFF:
+            out = _REPLACEMENT  # a lone surrogate: invalid UTF-8 decoded with surrogateescape
+        elif ch in _KEEP or ch.isprintable():
+            out = ch
+        elif unicodedata.category(ch) == "Zs":
+            out = " "
+        elif o <= 0xFFFF:
+            out = f"\\u{o:04x}"
+        else:
+            out = f"\\U{o:08x}"
+        if len(self) < 65536:  # bounded: a flood of distinct code points is not kept
+            self[o] = out
         return out
-    o = ord(ch)
-    if ch in _NAMED:
-        out = _NAMED[ch]
-    elif o < 0x20 or 0x7F <= o <= 0x9F:
-        out = f"\\x{o:02x}"
-    elif 0xD800 <= o <= 0xDFFF:
-        out = _REPLACEMENT  # a lone surrogate: invalid UTF-8 decoded with surrogateescape
-    elif ch in _KEEP or ch.isprintable():
-        out = ch
-    elif unicodedata.category(ch) == "Zs":
-        out = " "
-    elif o <= 0xFFFF:
-        out = f"\\u{o:04x}"
-    else:
-        out = f"\\U{o:08x}"
-    if len(_memo) < 4096:
-        _memo[ch] = out
-    return out
+
+
+_TABLE = _Escapes()
 
 
 def printable(text: object, max_len: int | None = None) -> str:
@@ -88,34 +88,19 @@ def printable(text: object, max_len: int | None = None) -> str:
             text = bytes(text).decode("utf-8", "replace")
         else:
             text = str(text)
-    if max_len is not None:
-        if max_len <= 0:
-            return ""
-        # Every input character gives at least one output character, so the
-        # first max_len + 1 decide the result: a 100 KB argument costs no more
-        # than a short one.
-        if len(text) > max_len:
-            text = text[: max_len + 1]
-            if text.isprintable():
-                return text[: max_len - 1] + ELLIPSIS
-        elif text.isprintable():
-            return text
+    if max_len is None:
+        return text if text.isprintable() else text.translate(_TABLE)
+    if max_len <= 0:
+        return ""
+    # Every input character gives at least one output character, so the first
+    # max_len + 1 decide the result: a 100 KB argument costs what a short one does.
+    if len(text) > max_len:
+        text = text[: max_len + 1]
+        if text.isprintable():
+            return text[: max_len - 1] + ELLIPSIS
     elif text.isprintable():
         return text
-    parts: list[str] = []
-    size = 0
-    limit = max_len if max_len is not None else -1
-    for ch in text:
-        piece = ch if ch.isprintable() else _escape_char(ch)
-        if limit >= 0 and size + len(piece) > limit:
-            # It does not fit: drop whole pieces until the ellipsis does.
-            while parts and size + 1 > limit:
-                size -= len(parts.pop())
-            parts.append(ELLIPSIS)
-            return "".join(parts)
-        parts.append(piece)
-        size += len(piece)
-    return "".join(parts)
+    return _cut(text.translate(_TABLE), max_len)
 
 
 # Length of each escape printable() writes, by the letter after the backslash.
@@ -145,12 +130,29 @@ def command_line(text: object, max_len: int | None = None, *, max_arg: int = 120
     """A command line for one table row: :func:`printable`, with each
     space-separated word longer than ``max_arg`` characters (once escaped) cut
     to ``max_arg`` ending in ``…``, so a long ``-c`` script does not hide the
-    arguments after it; then cut to ``max_len``."""
-    line = printable(text)
-    if len(line) > max_arg:
-        words = line.split(" ")
-        if any(len(w) > max_arg for w in words):
-            line = " ".join(_cut(w, max_arg) for w in words)
+    arguments after it; then cut to ``max_len``. Only the words that can show
+    are escaped: a 64 KB command line costs what its first ``max_len``
+    characters do."""
+    if not isinstance(text, str):
+        text = printable(text)
+    if max_len is not None and max_len <= 0:
+        return ""
+    if (max_len is None or len(text) <= max_len) and len(text) <= max_arg and text.isprintable():
+        return text
+    words: list[str] = []
+    size = -1
+    pos = 0
+    while pos >= 0:
+        end = text.find(" ", pos)
+        # The word, at most max_arg + 1 characters of it: printable() needs no more to cut it.
+        word = text[pos : end if end >= 0 and end - pos <= max_arg + 1 else pos + max_arg + 1]
+        shown = printable(word, max_arg)
+        words.append(shown)
+        size += len(shown) + 1
+        if max_len is not None and size > max_len:
+            break
+        pos = end + 1 if end >= 0 else -1
+    line = " ".join(words)
     return line if max_len is None else _cut(line, max_len)
 
 
