@@ -218,7 +218,8 @@ async def test_hostile_targets_show_literally_and_clicks_run_nothing(raw_server,
                 expected = [v for v in MARKUP.values() if name == "prom" or "." not in v]
                 for value in expected:
                     assert value in shown, f"{name}: cache {value!r} not in {shown}"
-                assert "[/]" in text and any(v in text for v in expected), "no markup cache name on screen"
+                assert await _wait(pilot, lambda: any(v in screen_text(app) for v in expected)), "no markup cache name on screen"
+                assert_clean(app)
                 # Click every cache row: a live @click would quit or write the screenshot.
                 for y in range(min(table.row_count, 12)):
                     await pilot.click("#cache-table", offset=(3, y + 1))
@@ -254,3 +255,86 @@ async def test_hostile_targets_show_literally_and_clicks_run_nothing(raw_server,
                 status = app.query_one("#status").render()
                 assert want in str(status), (key, str(status))
                 assert want[:40] in text.replace("\n", "")  # in the toast and the status line
+
+
+PROBE_SERVICE = r"""
+import functools, json, sys
+import memdash.probe as probe
+names = json.loads(sys.stdin.readline())
+keep = []
+for name in names:
+    fn = functools.lru_cache(maxsize=8)(lambda n: n * 2)
+    for n in (1, 1, 2):
+        fn(n)
+    probe.track_cache(fn, name=name)
+    keep.append(fn)
+handle = probe.serve(min_interval=0)
+print(handle.url, flush=True)
+sys.stdin.read()
+handle.stop()
+"""
+
+
+@pytest.fixture
+def hostile_probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A real service embedding memdash.probe whose caches are named after the corpus."""
+    token = "probe-token-hostile-7e1"
+    monkeypatch.setenv("MEMDASH_HOSTILE_TOKEN", token)
+    env = dict(__import__("os").environ, MEMDASH_PROBE_TOKEN=token, XDG_RUNTIME_DIR=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-c", PROBE_SERVICE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, env=env)
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        names = [v for v in CORPUS.values() if len(v) < 1000 and not unsafe_surrogates(v)]
+        proc.stdin.write(json.dumps(names) + "\n")
+        proc.stdin.flush()
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), url
+        yield url
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def unsafe_surrogates(text: str) -> bool:
+    return any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+
+
+async def test_hostile_probe_cache_names_and_receipt(hostile_probe: str, tmp_path: Path) -> None:
+    target = TargetConfig(name="probe", url=hostile_probe, kind="probe", token_env="MEMDASH_HOSTILE_TOKEN", interval=0.5)
+    app = MemdashApp(dataclasses.replace(Config(), targets=(target,)), collector=FixedCollector(), discover=False)
+    async with app.run_test(size=(200, 60), notifications=True) as pilot:
+        assert await _wait(pilot, lambda: "probe" in app.targets and bool(app.targets["probe"].caches))
+        sample = app.targets["probe"]
+        assert sample.ok, sample.error
+        app.query_one(TargetsTable).select_name("probe")
+        app.open_target("probe")
+        await pilot.pause(0.5)
+        text = assert_clean(app)
+        table = app.screen.query_one("#cache-table", DataTable)
+        shown = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        for value in MARKUP.values():
+            assert value in shown, f"cache {value!r} not in {shown}"
+        assert await _wait(pilot, lambda: any(v in screen_text(app) for v in MARKUP.values())), screen_text(app)
+        assert_clean(app)
+        for y in range(min(table.row_count, 12)):
+            await pilot.click("#cache-table", offset=(3, y + 1))
+        await pilot.pause(0.2)
+        assert app.is_running and app.return_code is None
+        assert not (Path("/tmp") / SCREENSHOT_NAME).exists()
+        # The caches cleanup: its receipt (which may name the caches) shown as data.
+        await pilot.press("c")
+        await pilot.pause(0.3)
+        await pilot.press("y")
+        assert await _wait(pilot, lambda: app.last_result is not None)
+        await pilot.pause(0.3)
+        assert app.is_running
+        assert_clean(app)
+        assert "caches on probe" in app.last_result
