@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import unicodedata
 
-__all__ = ["ELLIPSIS", "printable", "command_line", "SafeFormatter", "escape_log_output"]
+__all__ = ["ELLIPSIS", "NO_CONTROLS", "printable", "command_line", "SafeFormatter", "escape_log_output"]
 
 ELLIPSIS = "…"
 
@@ -45,6 +45,11 @@ _NAMED: dict[str, str] = {
 # zero-width joiner of emoji sequences.
 _KEEP = frozenset("\u200d")
 _REPLACEMENT = "\ufffd"
+
+#: A regular expression that matches text holding nothing a terminal would
+#: obey (for ``Input(restrict=...)``: a paste with control bytes is refused).
+NO_CONTROLS = r"[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]*"
+
 
 class _Escapes(dict):
     """A ``str.translate`` table: code point -> what to show. Filled on first

@@ -26,6 +26,7 @@ from memdash.config import Config, TargetConfig
 from memdash.history import History
 from memdash.levels import Level, worst
 from memdash.model import ProcessMemory, Snapshot, TargetSample, TorchDevice
+from memdash.textsafe import NO_CONTROLS
 from memdash.tui import safe
 from memdash.tui.palette import LevelPalette
 from memdash.tui.screens.confirm import ConfirmCleanup, describe_result
@@ -149,7 +150,8 @@ class MemdashApp(App[int]):
             yield TargetsTable(id="targets")
             yield Label("Processes", id="procs-title", classes="section")
             yield ProcessTable(id="processes")
-        yield Input(placeholder="filter: part of a command, user or pid (enter to apply, escape to clear)", id="filter")
+        yield Input(placeholder="filter: part of a command, user or pid (enter to apply, escape to clear)", id="filter",
+                    restrict=NO_CONTROLS)  # a pasted escape would reach the terminal as it is drawn
         yield Static("", id="status")
         yield Footer()
 

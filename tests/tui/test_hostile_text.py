@@ -99,6 +99,24 @@ async def test_filter_box_echo_is_data(typed: str) -> None:
         assert f"filter {typed!r}" in assert_clean(app)
 
 
+async def test_a_pasted_escape_never_reaches_the_filter_box() -> None:
+    from textual import events
+    from textual.widgets import Input
+
+    app = sample_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("slash", "g", "u")
+        box = app.query_one("#filter", Input)
+        box.post_message(events.Paste("\x1b]2;PWNED\x07\u202e"))
+        await pilot.pause(0.3)
+        assert box.value == "gu"  # refused: the Input would draw it raw
+        assert_clean(app)
+        box.post_message(events.Paste("nicorn [x]"))
+        await pilot.pause(0.3)
+        assert box.value == "gunicorn [x]"
+
+
 async def test_theme_name_from_argv_is_data() -> None:
     app = MemdashApp(dataclasses.replace(Config(), theme="[/]x\x1b]2;T\x07"), collector=FixedCollector(),
                      discover=False, poll_targets=False)
