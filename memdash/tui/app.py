@@ -305,7 +305,7 @@ class MemdashApp(App[int]):
         )
         if probed:
             title += "   ◆ = Python probe attached"
-        set_text(self.query_one("#procs-title", Label), title)  # a str is data there: the filter is typed text
+        set_text(self.query_one("#procs-title", Label), title)
 
     # -- targets (async: httpx) ---------------------------------------------
 
