@@ -18,12 +18,15 @@ import argparse
 import dataclasses
 import os
 import sys
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from memdash import __version__
 from memdash.config import Config, ConfigError, TargetConfig, load_config, target_from_url
 from memdash.model import ACTIONS
 from memdash.textsafe import escape_log_output, printable
+
+if TYPE_CHECKING:
+    from memdash.engine import Engine
 
 COMMANDS = ("snapshot", "cleanup", "demo")
 TOKEN_ENV_DEFAULT = "MEMDASH_TOKEN"
@@ -129,20 +132,14 @@ def _url_targets(args: argparse.Namespace, config: Config) -> tuple[TargetConfig
     return tuple(targets)
 
 
-def _discovered(config: Config, args: argparse.Namespace) -> tuple[TargetConfig, ...]:
-    if args.no_discover or not config.discover:
-        return ()
-    try:
-        from memdash.sources.discovery import discover_targets
-    except ImportError:
-        return ()
-    try:
-        return tuple(discover_targets())
-    except OSError:
-        return ()
-
-
 # -- commands -------------------------------------------------------------
+
+
+def _engine(config: Config, args: argparse.Namespace) -> Engine:
+    """The engine for one frame or one cleanup: no schedule runs, nothing is polled twice."""
+    from memdash.engine import Engine
+
+    return Engine(config, gpu=not args.no_gpu, discover=not args.no_discover and config.discover, running=False)
 
 
 def run_snapshot(argv: Sequence[str]) -> int:
@@ -150,23 +147,17 @@ def run_snapshot(argv: Sequence[str]) -> int:
     config = _load(args)
     if args.top is not None and args.top < 1:
         raise UsageError("--top must be at least 1")
-    targets = _url_targets(args, config) + _discovered(config, args)
+    config = dataclasses.replace(config, targets=_url_targets(args, config))
 
-    from memdash.collector import LocalCollector
     from memdash.report import dumps, exit_status, snapshot_json, snapshot_text
 
-    samples = ()
-    if targets:
-        import asyncio
-
-        samples = asyncio.run(_poll_targets_once(targets, config))
-    collector = LocalCollector(config, gpu=not args.no_gpu)
+    limit = None if args.all else (args.top or config.top)
+    engine = _engine(config, args)
     try:
-        limit = None if args.all else (args.top or config.top)
         # USS/PSS/swap are read for every row that is printed, and only those.
-        snap = collector.poll(detail_top=sys.maxsize if limit is None else limit, limit=limit, targets=samples)
+        snap = engine.poll_once(limit=limit, detail_top=sys.maxsize if limit is None else limit).as_snapshot()
     finally:
-        collector.close()
+        engine.close()
     if args.json:
         print(dumps(snapshot_json(snap)))  # strict JSON: null for NaN/Infinity
     else:
@@ -176,42 +167,40 @@ def run_snapshot(argv: Sequence[str]) -> int:
     return exit_status(snap)
 
 
-async def _poll_targets_once(targets: Sequence[TargetConfig], config: Config):
-    from memdash.sources.remote import TargetPoller
-
-    poller = TargetPoller(targets, config.thresholds)
-    try:
-        return await poller.poll_once()
-    finally:
-        await poller.aclose()
-
-
 def run_cleanup(argv: Sequence[str]) -> int:
     args = cleanup_parser().parse_args(argv)
     config = _load(args)
     if config.read_only:
         raise UsageError(f"read-only: cleanups are disabled by {config.path or 'the config'}")
-    targets = _url_targets(args, config) + _discovered(config, args)
+    targets = _url_targets(args, config)
     target = next((t for t in targets if t.name == args.target), None)
     if target is None and args.target.startswith(("http://", "https://", "unix:")):
         target = target_from_url(args.target, token_env=args.token_env)
         targets = targets + (target,)
-    if target is None:
-        known = ", ".join(t.name for t in targets) or "none configured"
-        raise UsageError(f"unknown target {args.target!r} (known: {known})")
-    if target.read_only:
-        raise UsageError(f"read-only: cleanups are disabled for target {target.name!r}")
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise UsageError("refusing to run a cleanup without confirmation: stdin is not a terminal (use --yes)")
-        answer = input(f"Run {args.action} on {printable(target.name)} ({printable(target.url)})? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            print("cancelled", file=sys.stderr)
-            return 1
-    options = {k: v for k, v in (("generation", args.generation), ("name", args.name), ("worker", args.worker)) if v is not None}
-    import asyncio
+    engine = _engine(dataclasses.replace(config, targets=targets), args)
+    try:
+        if target is None:
+            found = engine.find_probes()
+            target = next((t for t in found if t.name == args.target), None)
+            if target is None:
+                known = ", ".join(t.name for t in (*targets, *found)) or "none configured"
+                raise UsageError(f"unknown target {args.target!r} (known: {known})")
+            engine.add_targets([target])
+        if target.read_only:
+            raise UsageError(f"read-only: cleanups are disabled for target {target.name!r}")
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise UsageError("refusing to run a cleanup without confirmation: stdin is not a terminal (use --yes)")
+            answer = input(f"Run {args.action} on {printable(target.name)} ({printable(target.url)})? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("cancelled", file=sys.stderr)
+                return 1
+        options = {k: v for k, v in (("generation", args.generation), ("name", args.name), ("worker", args.worker)) if v is not None}
+        import asyncio
 
-    result = asyncio.run(_cleanup(target, config, args.action, options))
+        result = asyncio.run(engine.cleanup(target.name, args.action, **options))
+    finally:
+        engine.close()
     from memdash.units import human_bytes
 
     if args.json:
@@ -241,20 +230,10 @@ def run_cleanup(argv: Sequence[str]) -> int:
     return 0 if result.ok else 1
 
 
-async def _cleanup(target: TargetConfig, config: Config, action: str, options: dict):
-    from memdash.sources.remote import TargetPoller
-
-    poller = TargetPoller([target], config.thresholds)
-    try:
-        return await poller.cleanup(target.name, action, **options)
-    finally:
-        await poller.aclose()
-
-
 def run_dashboard(argv: Sequence[str]) -> int:
     args = dashboard_parser().parse_args(argv)
     config = _load(args)
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     if args.interval is not None:
         if not 0.1 <= args.interval <= 3600:
             raise UsageError("--interval must be between 0.1 and 3600 seconds")

@@ -1,24 +1,28 @@
 """One refresh of the local box: system memory, processes and GPUs -> a Snapshot.
 
-The dashboard and ``memdash snapshot`` both poll through :class:`LocalCollector`,
-so what a script sees is what the screen shows. It is blocking (``/proc`` and
-NVML reads); the dashboard calls it from a worker thread.
+The engine (:mod:`memdash.engine`) polls through :class:`LocalCollector` for the
+dashboard and ``memdash snapshot`` alike, so what a script sees is what the
+screen shows. It is blocking (``/proc`` and NVML reads): the engine calls it from
+its local thread, which is also the only writer of the History it is given.
 """
 
 from __future__ import annotations
 
 import socket
 import time
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import psutil
 
 from memdash.config import Config
 from memdash.history import History
 from memdash.levels import Level, worst
-from memdash.model import GpuStatus, Snapshot, SystemMemory, TargetSample
+from memdash.model import GpuStatus, Snapshot, SystemMemory
 from memdash.sources.processes import ProcessScanner
 from memdash.sources.system import read_system_memory
+
+if TYPE_CHECKING:
+    from memdash.sources.gpu import GpuSource
 
 
 class LocalCollector:
@@ -50,11 +54,11 @@ class LocalCollector:
         except (OSError, RuntimeError):
             self._boot_time = None
         self._scanner: ProcessScanner | None = None
-        self._gpu = None
+        self._gpu: GpuSource | None = None
         self._gpu_enabled = gpu
         self._gpu_unavailable_reason: str | None = None if gpu else "GPU polling disabled"
 
-    def _gpu_source(self):  # -> GpuSource | None
+    def _gpu_source(self) -> GpuSource | None:
         if self._gpu is None and self._gpu_enabled and self._gpu_unavailable_reason is None:
             try:
                 from memdash.sources.gpu import GpuSource
@@ -87,7 +91,6 @@ class LocalCollector:
         detail_pids: Iterable[int] = (),
         detail_top: int = 0,
         limit: int | None = None,
-        targets: tuple[TargetSample, ...] = (),
     ) -> Snapshot:
         """One refresh.
 
@@ -96,7 +99,6 @@ class LocalCollector:
             detail_top: also read them for the top N processes by RSS.
             limit: keep only the top ``limit`` processes by RSS in the snapshot
                 (``None``: all). Growth is tracked for all of them regardless.
-            targets: remote samples to fold into the snapshot's level.
         """
         now = time.time()
         errors: list[str] = []
@@ -168,7 +170,6 @@ class LocalCollector:
         if system is not None:
             levels.append(system.level)
         levels.extend(d.level for d in gpus.devices)
-        levels.extend(t.level for t in targets)
         return Snapshot(
             host=self.host,
             time=now,
@@ -177,7 +178,6 @@ class LocalCollector:
             processes=tuple(out),
             process_count=len(raw),
             gpus=gpus,
-            targets=targets,
             errors=tuple(errors),
             level=worst(levels),
         )

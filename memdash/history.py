@@ -145,6 +145,10 @@ class History:
         if value is not None:
             self.series(key).append(t, value)
 
+    def peek(self, key: str) -> Series | None:
+        """The series named ``key``, ``None`` if there is none (nothing is created)."""
+        return self._series.get(key)
+
     def values(self, key: str) -> Sequence[float]:
         """The values of series ``key`` (empty if unknown)."""
         s = self._series.get(key)

@@ -133,7 +133,7 @@ def test_app_registers_the_shipped_themes() -> None:
         # Textual's own themes stay available beside ours
         assert set(BUILTIN_THEMES) <= set(app.available_themes)
     finally:
-        app.collector.close()
+        app.engine.close()
 
 
 def test_app_uses_the_configured_theme_and_user_themes(no_user_themes: Path) -> None:
@@ -147,7 +147,7 @@ def test_app_uses_the_configured_theme_and_user_themes(no_user_themes: Path) -> 
         assert app.theme == "memdash-light"
         assert "my-theme" in app.available_themes
     finally:
-        app.collector.close()
+        app.engine.close()
 
 
 def test_app_falls_back_from_an_unknown_theme() -> None:
@@ -157,4 +157,4 @@ def test_app_falls_back_from_an_unknown_theme() -> None:
     try:
         assert app.theme == "memdash-dark"
     finally:
-        app.collector.close()
+        app.engine.close()

@@ -1,31 +1,30 @@
-"""MemdashApp: the dashboard.
+"""MemdashApp: the dashboard, a screen over :class:`memdash.engine.Engine`.
 
-Data flows one way: a worker thread polls :class:`~memdash.collector.LocalCollector`
-and an async worker runs :class:`~memdash.sources.remote.TargetPoller`; both hand
-immutable samples to the app on its own thread, the app keeps them in a bounded
-:class:`~memdash.history.History` and hands them down to widgets, which only
-render. Intents (cleanup keys) come up as actions and go through the poller.
+The engine polls, keeps History, discovers probes and runs cleanups on its own
+threads, and publishes one immutable :class:`~memdash.engine.Frame` per
+refresh; the app posts each to itself as a :class:`FrameReady` message and
+hands the frame's parts down to widgets, which only render. The app keeps
+screen concerns only (layout, keys, selection, filter and sort, modals) and
+tells the engine what it needs through :meth:`Engine.set_view
+<memdash.engine.Engine.set_view>`; no widget is read from another thread.
 """
 
 from __future__ import annotations
 
 import sys
-import threading
-import time
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
-from textual import on, work
+from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import Footer, Input, Label, Static
 
 from memdash.actions import DESCRIPTIONS
-from memdash.collector import LocalCollector
-from memdash.config import Config, TargetConfig
-from memdash.history import History
-from memdash.levels import Level, worst
-from memdash.model import ProcessMemory, Snapshot, TargetSample, TorchDevice
+from memdash.config import Config
+from memdash.engine import Engine, Frame, SeriesView, target_series_keys
+from memdash.model import ProcessMemory, TargetSample, TorchDevice
 from memdash.textsafe import NO_CONTROLS
 from memdash.tui import safe
 from memdash.tui.palette import LevelPalette
@@ -39,18 +38,27 @@ from memdash.tui.widgets.process_table import COLUMN_BY_KEY, SORTABLE, ProcessTa
 from memdash.tui.widgets.targets_table import TargetsTable
 from memdash.tui.widgets.text import set_text
 
-if TYPE_CHECKING:
-    from memdash.sources.remote import TargetPoller
-
 INTERVALS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 THEME_CYCLE = ("memdash-dark", "memdash-light", "memdash-contrast", "textual-dark", "nord", "gruvbox")
 CLEANUP_ACTIONS = ("gc", "caches", "cuda", "trim", "all")
+MIB = 1024 * 1024
 
 
-def _is_target_screen(screen: object) -> bool:
-    # The target view is imported when first opened, not at start-up.
+def _target_screen(screen: object) -> Any:
+    """``screen`` if it is the target view, else ``None``.
+
+    The target view is imported when first opened, not at start-up.
+    """
     mod = sys.modules.get("memdash.tui.screens.target")
-    return mod is not None and isinstance(screen, mod.TargetScreen)
+    return screen if mod is not None and isinstance(screen, mod.TargetScreen) else None
+
+
+class FrameReady(Message):
+    """The engine published a frame (posted from the engine's thread)."""
+
+    def __init__(self, frame: Frame) -> None:
+        super().__init__()
+        self.frame = frame
 
 
 class MemdashApp(App[int]):
@@ -81,39 +89,29 @@ class MemdashApp(App[int]):
         self,
         config: Config,
         *,
+        engine: Engine | None = None,
         collector: Any = None,
         gpu: bool = True,
         discover: bool = True,
         select_target: str | None = None,
         poll_targets: bool = True,
     ) -> None:
+        """``engine`` drives the screen (default: one built from ``config``,
+        ``collector``, ``gpu``, ``discover`` and ``poll_targets``); the app starts it
+        after the first paint and closes it on exit."""
         super().__init__()
         self.config = config
-        self.history = History()
-        self.collector = (
-            collector
-            if collector is not None
-            else LocalCollector(config, history=self.history, gpu=gpu, smaps_max_age=LocalCollector.SMAPS_MAX_AGE_SECONDS)
+        self.engine = engine if engine is not None else Engine(
+            config, collector=collector, gpu=gpu, discover=discover, poll_targets=poll_targets
         )
-        if collector is not None and hasattr(collector, "history"):
-            self.history = collector.history
-        self.discover = discover
-        self.poll_targets = poll_targets
         self.select_target = select_target
-        self.interval = config.interval
-        self.paused = False
         self.show_all = False
         self.sort: tuple[str, bool] = ("rss", True)
         self.filter_text = ""
         self.palette = LevelPalette()
-        self.snapshot: Snapshot | None = None
-        self.targets: dict[str, TargetSample] = {}
-        self.poller: TargetPoller | None = None
+        self.frame: Frame | None = None
         self.last_result: str | None = None
         self._cleanup_keys_shown: tuple[object, ...] = ()
-        self._configured = {t.name: t for t in config.targets}
-        self._wake = threading.Event()
-        self._stop = threading.Event()
         self._theme_errors: list[str] = []
         loaded = load_themes()
         for theme in loaded.loaded:
@@ -134,10 +132,10 @@ class MemdashApp(App[int]):
 
     def _on_theme_changed(self, _theme: object) -> None:
         self.palette.refresh_from(self)
-        if self.snapshot is not None:
+        if self.frame is not None:
             self.query_one(ProcessTable).repaint(self.palette)
             self.query_one(TargetsTable).repaint(self.palette)
-            self._render_targets()
+            self._render_targets(self.frame)
 
     # -- layout ----------------------------------------------------------
 
@@ -167,13 +165,10 @@ class MemdashApp(App[int]):
         self.query_one(ProcessTable).focus()
         for message in self._theme_errors:
             safe.notify(self, message, severity="error", timeout=8)
-        # Poll after the first paint: the first scan of every process (and NVML
+        self.engine.subscribe(self._frame_published)
+        # Start after the first paint: the first scan of every process (and NVML
         # start-up) would otherwise hold up the first frame.
-        self.call_after_refresh(self._poll_local)
-        # httpx and the poller cost ~8 MB: start them only when there is a target,
-        # configured now or discovered later.
-        if self.poll_targets and self.config.targets:
-            self._start_targets(self.config.targets)
+        self.call_after_refresh(self.engine.start)
 
     def on_resize(self, event: Any) -> None:
         self._layout_for(event.size.width)
@@ -183,102 +178,64 @@ class MemdashApp(App[int]):
         self.set_class(narrow, "-narrow")
         self.query_one(MemoryPanel).set_class(narrow, "-narrow")
         self.query_one(ProcessTable).set_layout(narrow=narrow, width=width, sort=self.sort)
-        if self.snapshot is not None:
-            self._render_processes()
+        if self.frame is not None:
+            self._render_processes(self.frame)
 
-    # -- local polling (a thread: /proc and NVML reads block) ----------------
+    # -- frames ------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="local", exit_on_error=False)
-    def _poll_local(self) -> None:
-        last_discovery = 0.0
-        while not self._stop.is_set():
-            if not self.paused:
-                table = self.query_one(ProcessTable)
-                visible = table.visible_pids()
-                need_all = self.show_all or bool(self.filter_text) or self.sort[0] != "rss"
-                first = self.snapshot is None
-                snap = self.collector.poll(
-                    # The first frame shows RSS at once; USS/PSS (smaps_rollup,
-                    # milliseconds for a big process) come with the next poll.
-                    detail_pids=() if first else visible,
-                    detail_top=0 if (first or visible) else self.config.top,
-                    limit=None if need_all else self.config.top,
-                )
-                if self._stop.is_set():
-                    return
-                self.call_from_thread(self.apply_snapshot, snap)
-                if first:
-                    continue
-                if self.discover and time.monotonic() - last_discovery > 5:
-                    last_discovery = time.monotonic()
-                    found = self._discover()
-                    if found:
-                        self.call_from_thread(self._add_targets, found)
-            self._wake.wait(self.interval)
-            self._wake.clear()
+    def _frame_published(self, frame: Frame) -> None:
+        # On the engine's thread: post_message is thread-safe; nothing else here is touched.
+        self.post_message(FrameReady(frame))
 
-    def _discover(self) -> list[TargetConfig]:
-        try:
-            from memdash.sources.discovery import discover_targets
-        except ImportError:
-            return []
-        try:
-            known = {t.url for t in self.config.targets} | {t.url for t in self.targets.values()}
-            return [t for t in discover_targets() if t.url not in known]
-        except OSError:
-            return []
-
-    def apply_snapshot(self, snap: Snapshot) -> None:
-        """Take a new local snapshot and render it."""
-        self.snapshot = snap
-        self._render_all()
-
-    def _render_all(self) -> None:
-        snap = self.snapshot
-        if snap is None:
-            return
+    def on_frame_ready(self, message: FrameReady) -> None:
+        """Render a new frame: one message per frame, whatever number of samples it holds."""
+        frame = self.frame = message.frame
         with self.batch_update():
             self._render_header()
-            self.query_one(MemoryPanel).show(snap.system, self.history.values("system.percent"), self.interval)
-            self._render_gpus()
-            self._render_processes()
+            self.query_one(MemoryPanel).show(frame.system, self._series(frame, "system.percent"), frame.interval)
+            self._render_gpus(frame)
+            self._render_processes(frame)
+            self._render_targets(frame)
+            screen = _target_screen(self.screen)
+            if screen is not None:
+                self._show_target(screen, frame)
+            elif self.engine.view.series:
+                self.engine.set_view(series=())  # the target view closed: stop copying its history
+        if self.select_target is not None and frame.target(self.select_target) is not None:
+            name, self.select_target = self.select_target, None
+            self.query_one(TargetsTable).select_name(name)
+            self.open_target(name)
+        self._refresh_cleanup_keys()
 
-    def _overall_level(self) -> Level:
-        levels = [self.snapshot.level] if self.snapshot else []
-        levels.extend(t.level for t in self.targets.values())
-        return worst(levels)
+    @staticmethod
+    def _series(frame: Frame, key: str) -> tuple[float, ...]:
+        return frame.series.get(key, SeriesView()).values
 
     def _render_header(self) -> None:
-        snap = self.snapshot
-        if snap is None:
+        frame = self.frame
+        if frame is None:
             return
         self.query_one(StatusHeader).show(
-            host=snap.host,
-            uptime_seconds=snap.uptime_seconds,
-            interval=self.interval,
-            paused=self.paused,
-            level=self._overall_level(),
-            processes=snap.process_count,
-            targets=len(self.targets),
+            host=frame.host,
+            uptime_seconds=frame.uptime_seconds,
+            interval=self.engine.interval,
+            paused=self.engine.paused,
+            level=frame.level,
+            processes=frame.process_count,
+            targets=len(frame.targets),
         )
 
-    def _render_gpus(self) -> None:
-        snap = self.snapshot
-        if snap is None:
-            return
-        names = {p.pid: p.name for p in snap.processes}
+    def _render_gpus(self, frame: Frame) -> None:
+        names = {p.pid: p.name for p in frame.processes}
         torch: dict[int, TorchDevice] = {}
-        for t in self.targets.values():
+        for t in frame.targets:
             if t.pid is not None and t.gpu:
                 torch[t.pid] = t.gpu[0]
-        history = {key: self.history.values(key) for key in map(gpu_history_key, snap.gpus.devices)}
-        self.query_one(GpuPanel).show(snap.gpus, history, names, torch)
+        history = {key: self._series(frame, key) for key in map(gpu_history_key, frame.gpus.devices)}
+        self.query_one(GpuPanel).show(frame.gpus, history, names, torch)
 
-    def _visible_rows(self) -> list[ProcessMemory]:
-        snap = self.snapshot
-        if snap is None:
-            return []
-        rows: Iterable[ProcessMemory] = snap.processes
+    def _visible_rows(self, frame: Frame) -> list[ProcessMemory]:
+        rows: Iterable[ProcessMemory] = frame.processes
         if self.filter_text:
             needle = self.filter_text.lower()
             rows = [p for p in rows if needle in p.cmdline.lower() or needle in (p.user or "").lower() or needle == str(p.pid)]
@@ -289,96 +246,63 @@ class MemdashApp(App[int]):
             ordered = ordered[: self.config.top]
         return ordered
 
-    def _render_processes(self) -> None:
-        snap = self.snapshot
-        if snap is None:
-            return
-        rows = self._visible_rows()
-        probed = frozenset(t.pid for t in self.targets.values() if t.pid is not None)
-        self.query_one(ProcessTable).show_rows(rows, self.palette, probed)
+    def _render_processes(self, frame: Frame) -> None:
+        rows = self._visible_rows(frame)
+        probed = frozenset(t.pid for t in frame.targets if t.pid is not None)
+        table = self.query_one(ProcessTable)
+        table.show_rows(rows, self.palette, probed)
         scope = "all" if self.show_all else f"top {self.config.top}"
         filt = f", filter {self.filter_text!r}" if self.filter_text else ""
         key, reverse = self.sort
         title = (
-            f"Processes: {len(rows)} shown ({scope}{filt}) of {snap.process_count},"
+            f"Processes: {len(rows)} shown ({scope}{filt}) of {frame.process_count},"
             f" sorted by {COLUMN_BY_KEY[key].label} {'desc' if reverse else 'asc'}"
         )
         if probed:
             title += "   ◆ = Python probe attached"
         set_text(self.query_one("#procs-title", Label), title)
+        # The next polls read USS/PSS for the rows on screen (and keep every row
+        # when a filter or sort may show any of them).
+        self._update_view(table)
 
-    # -- targets (async: httpx) ---------------------------------------------
+    def _update_view(self, table: ProcessTable | None = None, *, refresh: bool = False) -> None:
+        table = table or self.query_one(ProcessTable)
+        need_all = self.show_all or bool(self.filter_text) or self.sort[0] != "rss"
+        self.engine.set_view(detail_pids=tuple(table.visible_pids()), need_all=need_all, refresh=refresh)
 
-    def _start_targets(self, targets: Iterable[TargetConfig]) -> None:
-        import asyncio
-
-        from memdash.sources.remote import TargetPoller
-
-        self.poller = TargetPoller(tuple(targets), self.config.thresholds, read_only=self.config.read_only)
-        self._targets_stop = asyncio.Event()
-        self.run_worker(self._run_targets(self.poller), group="targets", exit_on_error=False)
-
-    async def _run_targets(self, poller: TargetPoller) -> None:
-        try:
-            await poller.run(self.on_target_sample, self._targets_stop)
-        finally:
-            await poller.aclose()
-
-    def _add_targets(self, found: list[TargetConfig]) -> None:
-        if not found or not self.poll_targets:
-            return
-        if self.poller is None:
-            self._start_targets(found)
-        else:
-            self.poller.add_targets(found)
-        self.query_one("#targets-title").display = True
-        self.query_one(TargetsTable).display = True
-
-    def on_target_sample(self, sample: TargetSample) -> None:
-        """A target was polled (called on the app's loop)."""
-        self.targets[sample.name] = sample
-        key = f"target.{sample.name}"
-        value = sample.percent if sample.percent is not None else (
-            sample.rss_bytes / 1048576 if sample.rss_bytes is not None else None
-        )
-        if sample.ok:
-            self.history.record(key, sample.time or time.time(), value)
-        self._render_targets()
-        self._render_header()
-        screen = self.screen
-        if _is_target_screen(screen) and screen.target_name == sample.name:
-            screen.show(sample, self.history.values(key), self.interval, self.palette)
-        if self.select_target == sample.name:
-            self.select_target = None
-            self.query_one(TargetsTable).select_name(sample.name)
-            self.open_target(sample.name)
-        self._refresh_cleanup_keys()
-
-    def _render_targets(self) -> None:
-        if not self.targets:
+    def _render_targets(self, frame: Frame) -> None:
+        if not frame.targets:
             return
         table = self.query_one(TargetsTable)
         if not table.display:
             self.query_one("#targets-title").display = True
             table.display = True
-        ordered = [self.targets[n] for n in sorted(self.targets)]
-        table.show(ordered, self.palette)
+        table.show(frame.targets, self.palette)
 
-    def _on_target_screen(self) -> bool:
-        return _is_target_screen(self.screen)
+    # -- the target view ------------------------------------------------------
+
+    def _show_target(self, screen: Any, frame: Frame) -> None:
+        sample = frame.target(screen.target_name)
+        if sample is None:
+            return
+        rss_key, pct_key = target_series_keys(sample.name)
+        if sample.percent is not None:
+            history: Iterable[float] = self._series(frame, pct_key)
+        else:
+            history = [v / MIB for v in self._series(frame, rss_key)]
+        screen.show(sample, list(history), frame.interval, self.palette)
 
     def open_target(self, name: str) -> None:
         """Push the target view for ``name``."""
         from memdash.tui.screens.target import TargetScreen
 
-        sample = self.targets.get(name)
-        if sample is None:
+        frame = self.frame
+        if frame is None or frame.target(name) is None:
             return
         screen = TargetScreen(name)
         self.push_screen(screen)
-        screen.call_after_refresh(
-            screen.show, sample, self.history.values(f"target.{name}"), self.interval, self.palette
-        )
+        self.engine.set_view(series=target_series_keys(name))
+        screen.call_after_refresh(self._show_target, screen, frame)
         if self.last_result:
             screen.call_after_refresh(screen.show_result, self.last_result)
 
@@ -388,9 +312,10 @@ class MemdashApp(App[int]):
 
     @on(ProcessTable.Selected)
     def _process_selected(self, event: ProcessTable.Selected) -> None:
-        pid = event.pid
-        for t in self.targets.values():
-            if t.pid == pid:
+        if self.frame is None:
+            return
+        for t in self.frame.targets:
+            if t.pid == event.pid:
                 self.open_target(t.name)
                 return
 
@@ -421,32 +346,32 @@ class MemdashApp(App[int]):
     def selected_target(self) -> TargetSample | None:
         """The target cleanup keys act on: the open target view, else the
         targets table's cursor, else the probe of the highlighted process."""
-        screen = self.screen
-        if _is_target_screen(screen):
-            return self.targets.get(screen.target_name)
+        frame = self.frame
+        if frame is None:
+            return None
+        screen = _target_screen(self.screen)
+        if screen is not None:
+            return frame.target(screen.target_name)
         try:
             name = self.query_one(TargetsTable).cursor_name
         except Exception:
             name = None
-        if name and name in self.targets:
-            return self.targets[name]
+        target = frame.target(name) if name else None
+        if target is not None:
+            return target
         pid = self.query_one(ProcessTable).cursor_pid
-        return next((t for t in self.targets.values() if t.pid == pid and pid is not None), None)
+        return next((t for t in frame.targets if t.pid == pid and pid is not None), None)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("filter", "toggle_all", "cycle_sort", "reverse_sort", "clear_filter"):
             # Process-table keys mean nothing over the target view.
-            return not self._on_target_screen()
+            return _target_screen(self.screen) is None
         if action == "cleanup":
             if self.config.read_only:
                 return False
             target = self.selected_target()
-            if target is None:
-                return False
-            tc = self._configured.get(target.name)
-            if tc is not None and tc.read_only:
-                return False
-            return parameters[0] in target.actions
+            # A read-only target's samples offer no actions.
+            return target is not None and parameters[0] in target.actions
         return True
 
     def action_help(self) -> None:
@@ -457,7 +382,7 @@ class MemdashApp(App[int]):
         active = {b.binding.id: b.binding for b in self.screen.active_bindings.values() if b.binding.id}
         for binding in self.BINDINGS:
             assert isinstance(binding, Binding)
-            b = active.get(binding.id, binding)
+            b = active.get(binding.id, binding) if binding.id else binding
             if binding.action.startswith("cleanup"):
                 if not self.check_action("cleanup", (binding.action[9:-2],)):
                     continue
@@ -479,16 +404,14 @@ class MemdashApp(App[int]):
         self.push_screen(HelpScreen(rows, self.config.read_only))
 
     def action_toggle_pause(self) -> None:
-        self.paused = not self.paused
+        self.engine.set_paused(not self.engine.paused)
         self._render_header()
-        if not self.paused:
-            self._wake.set()
 
     def action_interval(self, step: int) -> None:
-        idx = min(range(len(INTERVALS)), key=lambda i: abs(INTERVALS[i] - self.interval))
-        self.interval = INTERVALS[max(0, min(len(INTERVALS) - 1, idx + step))]
+        current = self.engine.interval
+        idx = min(range(len(INTERVALS)), key=lambda i: abs(INTERVALS[i] - current))
+        self.engine.set_interval(INTERVALS[max(0, min(len(INTERVALS) - 1, idx + step))])
         self._render_header()
-        self._wake.set()
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
@@ -503,26 +426,23 @@ class MemdashApp(App[int]):
             box.value = ""
             box.display = False
             self.query_one(ProcessTable).focus()
-            self._render_processes()
-            self._wake.set()
+            self._rerender(refresh=True)
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self.filter_text = event.value.strip()
-        self._render_processes()
+        self._rerender()
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
         self.filter_text = event.value.strip()
         event.input.display = bool(self.filter_text)
         self.query_one(ProcessTable).focus()
-        self._render_processes()
-        self._wake.set()
+        self._rerender(refresh=True)
 
     def action_toggle_all(self) -> None:
         self.show_all = not self.show_all
-        self._render_processes()
-        self._wake.set()
+        self._rerender(refresh=True)
 
     def action_cycle_sort(self) -> None:
         key, reverse = self.sort
@@ -537,8 +457,14 @@ class MemdashApp(App[int]):
 
     def _resort(self) -> None:
         self.query_one(ProcessTable).set_layout(narrow=self.has_class("-narrow"), width=self.size.width, sort=self.sort)
-        self._render_processes()
-        self._wake.set()
+        self._rerender(refresh=True)
+
+    def _rerender(self, *, refresh: bool = False) -> None:
+        """Show the current frame's rows again (filter, sort or scope changed);
+        ``refresh`` polls at once for rows the frame may lack."""
+        if self.frame is not None:
+            self._render_processes(self.frame)
+        self._update_view(refresh=refresh)
 
     def action_cycle_theme(self) -> None:
         names = [n for n in THEME_CYCLE if n in self.available_themes]
@@ -559,15 +485,13 @@ class MemdashApp(App[int]):
         self.push_screen(ConfirmCleanup(target.name, action, description), confirmed)
 
     async def _do_cleanup(self, name: str, action: str) -> None:
-        if self.poller is None:
-            return
         self._show_status(f"running {action} on {name}…")
-        result = await self.poller.cleanup(name, action)
+        result = await self.engine.cleanup(name, action)
         text = describe_result(result)
         self.last_result = text
         self._show_status(text)
-        screen = self.screen
-        if _is_target_screen(screen):
+        screen = _target_screen(self.screen)
+        if screen is not None:
             screen.show_result(text)
         safe.notify(self, text, severity="information" if result.ok else "error", timeout=8)
 
@@ -576,16 +500,6 @@ class MemdashApp(App[int]):
         status.update(safe.lines(*text.split("\n")))  # names, errors, notes from targets: data
         status.display = True
 
-    async def action_quit(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if getattr(self, "_targets_stop", None) is not None:
-            self._targets_stop.set()
-        self.exit(0)
-
     def on_unmount(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        close = getattr(self.collector, "close", None)
-        if close is not None:
-            close()
+        # Waits for a scan in progress: nothing is released under the poll thread.
+        self.engine.close()

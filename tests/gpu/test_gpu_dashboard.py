@@ -55,7 +55,7 @@ async def test_mig_instances_get_their_own_rows(fake_nvml):
         assert await _wait(pilot, lambda: len(app.query(GpuRow)) == 3)
         await pilot.pause(1.2)  # a second poll updates the same rows
         assert len(app.query(GpuRow)) == 3
-        keys = [k for k in app.history.keys() if k.startswith("gpu.")]
+        keys = [k for k in app.frame.series if k.startswith("gpu.")]
         assert len(keys) == 3
 
 

@@ -25,6 +25,11 @@ def target_config(svc, **kw) -> Config:
     return Config(targets=(target,), **kw)
 
 
+def api_ok(app) -> bool:
+    target = app.frame.target("api") if app.frame is not None else None
+    return target is not None and target.ok
+
+
 async def wait_for(pilot, predicate, seconds: float = 10.0) -> bool:
     for _ in range(int(seconds / 0.05)):  # bounded
         if predicate():
@@ -35,11 +40,10 @@ async def wait_for(pilot, predicate, seconds: float = 10.0) -> bool:
 
 async def test_g_runs_a_collection_and_shows_before_after(gc_service):
     collections_before, collected_before = gen2_collections(gc_service)
-    app = sample_app(config=target_config(gc_service))
-    app.poll_targets = True
+    app = sample_app(config=target_config(gc_service), poll_targets=True)
     async with app.run_test(size=(140, 40)) as pilot:
-        assert await wait_for(pilot, lambda: "api" in app.targets and app.targets["api"].ok)
-        assert "gc" in app.targets["api"].actions
+        assert await wait_for(pilot, lambda: api_ok(app))
+        assert "gc" in app.frame.target("api").actions
         app.query_one(TargetsTable).focus()
         await pilot.press("g")
         assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmCleanup), 2)
@@ -58,10 +62,9 @@ async def test_g_runs_a_collection_and_shows_before_after(gc_service):
 
 async def test_read_only_offers_no_cleanup_keys(gc_service):
     collections_before, _ = gen2_collections(gc_service)
-    app = sample_app(config=target_config(gc_service, read_only=True))
-    app.poll_targets = True
+    app = sample_app(config=target_config(gc_service, read_only=True), poll_targets=True)
     async with app.run_test(size=(140, 40)) as pilot:
-        assert await wait_for(pilot, lambda: "api" in app.targets and app.targets["api"].ok)
+        assert await wait_for(pilot, lambda: api_ok(app))
         app.query_one(TargetsTable).focus()
         await pilot.pause(0.2)
         for action in ("gc", "caches", "trim", "all"):

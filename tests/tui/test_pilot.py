@@ -19,7 +19,7 @@ from tui_fixtures import sample_app
 async def wait_for_rows(pilot, n: int | None = None) -> ProcessTable:
     table = pilot.app.query_one(ProcessTable)
     for _ in range(100):  # bounded: 5 s at most
-        if pilot.app.snapshot is not None and table.row_count and (n is None or table.row_count == n):
+        if pilot.app.frame is not None and table.row_count and (n is None or table.row_count == n):
             break
         await pilot.pause(0.05)
     return table
@@ -95,12 +95,12 @@ async def test_pause_stops_polling_and_resume_restarts_it():
         await pilot.press("p")
         assert app.query_one(StatusHeader).has_class("-paused")
         await asyncio.sleep(0.3)
-        before = app.collector.polls
+        before = app.engine.collector.polls
         await asyncio.sleep(0.8)
-        assert app.collector.polls == before
+        assert app.engine.collector.polls == before
         await pilot.press("p")
         await asyncio.sleep(0.8)
-        assert app.collector.polls > before
+        assert app.engine.collector.polls > before
         assert not app.query_one(StatusHeader).has_class("-paused")
 
 
@@ -109,9 +109,9 @@ async def test_interval_keys():
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for_rows(pilot)
         await pilot.press("plus")
-        assert app.interval == 2.0
+        assert app.engine.interval == 2.0
         await pilot.press("minus", "minus")
-        assert app.interval == 0.5
+        assert app.engine.interval == 0.5
         assert "every 0.5s" in str(app.query_one(StatusHeader).query_one("#info").content)
 
 

@@ -11,7 +11,7 @@ async def _ready(pilot) -> None:
 
     app = pilot.app
     for _ in range(200):  # bounded: 10 s, for a loaded CI machine
-        if app.snapshot is not None and app.query_one(ProcessTable).row_count and app.query_one(HistoryChart)._last:
+        if app.frame is not None and app.query_one(ProcessTable).row_count and app.query_one(HistoryChart)._last:
             break
         await pilot.pause(0.05)
     await pilot.wait_for_scheduled_animations()

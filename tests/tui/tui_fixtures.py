@@ -89,4 +89,5 @@ def sample_app(**kwargs: object):
     from memdash.tui.app import MemdashApp
 
     config = kwargs.pop("config", None) or Config()
-    return MemdashApp(config, collector=FixedCollector(), discover=False, poll_targets=False, **kwargs)  # type: ignore[arg-type]
+    kwargs.setdefault("poll_targets", False)
+    return MemdashApp(config, collector=FixedCollector(), discover=False, **kwargs)  # type: ignore[arg-type]

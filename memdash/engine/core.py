@@ -1,0 +1,528 @@
+"""The engine: polls the local box and the targets, keeps History, runs
+cleanups, and publishes :class:`~memdash.engine.frame.Frame` objects.
+
+Two schedules, each on its own interval, neither overlapping itself:
+
+- **local** (thread "memdash-local"): system memory, processes and GPUs through
+  :class:`~memdash.collector.LocalCollector` every ``interval`` seconds (/proc and
+  NVML reads block), then probe discovery every few seconds. This thread is also
+  the engine's clock and its only History writer: after each local poll it takes
+  every target sample that arrived since the previous frame, records them,
+  and publishes one frame. So frames come at most once per refresh however many
+  targets answer, and no reader ever sees History change under it.
+- **targets** (:class:`~memdash.engine.targets.TargetSchedule`, its own asyncio
+  loop thread): every target on its own interval, started only once a target
+  exists (configured or discovered), since the HTTP stack costs memory.
+
+Pause stops both. :meth:`Engine.close` stops both and waits for them: nothing is
+released while a thread may still be reading it.
+
+Usage::
+
+    engine = Engine(config)
+    unsubscribe = engine.subscribe(lambda frame: ...)   # called on the local thread
+    engine.start()
+    async for frame in engine.frames(): ...              # or on an event loop
+    result = await engine.cleanup("api", "gc")           # receipt; then a re-poll of "api"
+    engine.close()
+
+    frame = Engine(config, running=False).poll_once()    # one frame, for a script
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import logging
+import threading
+import time
+from typing import Any, AsyncIterator, Callable, Iterable, Protocol
+
+from memdash.collector import LocalCollector
+from memdash.config import Config, TargetConfig
+from memdash.engine.frame import Event, Frame, SeriesView
+from memdash.engine.targets import TargetSchedule, wrap
+from memdash.engine.view import View
+from memdash.history import History
+from memdash.levels import Level, worst
+from memdash.model import ACTIONS, CleanupResult, Snapshot, TargetSample
+
+log = logging.getLogger(__name__)
+
+#: Seconds between two looks for local probe sockets.
+DISCOVERY_SECONDS = 5.0
+#: Target samples held between two frames; older ones are dropped first (a
+#: frame only needs the latest of each target; History gets the rest).
+MAX_PENDING_SAMPLES = 10_000
+#: Frames an async iterator holds for a slow reader; the oldest go first.
+STREAM_BUFFER = 8
+
+
+class Collector(Protocol):
+    """What the engine needs of a local collector (:class:`~memdash.collector.LocalCollector`)."""
+
+    def poll(self, *, detail_pids: Iterable[int] = (), detail_top: int = 0, limit: int | None = None) -> Snapshot: ...
+
+    def close(self) -> None: ...
+
+
+def target_series_keys(name: str) -> tuple[str, str]:
+    """History keys of target ``name``: its RSS in bytes and its percent of its limit."""
+    return f"target.{name}.rss", f"target.{name}.percent"
+
+
+class Engine:
+    """Everything between sources and screens. Never imports Textual.
+
+    Args:
+        config: thresholds, interval, targets, read-only and discovery settings.
+        gpu: poll NVIDIA GPUs.
+        discover: look for local probes (default: ``config.discover``).
+        poll_targets: poll targets at all (``False``: local figures only).
+        collector: the local source (default a :class:`~memdash.collector.LocalCollector`);
+            anything with its ``poll``/``close``.
+        history: where series are kept (default: the collector's, else a new one).
+        running: poll targets on their schedules once started (``False`` for
+            one-shot use through :meth:`poll_once` and :meth:`cleanup`).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        gpu: bool = True,
+        discover: bool | None = None,
+        poll_targets: bool = True,
+        collector: Collector | None = None,
+        history: History | None = None,
+        running: bool = True,
+    ) -> None:
+        self.config = config
+        if history is None:
+            history = getattr(collector, "history", None) or History()
+        self.history: History = history
+        self.collector: Collector = (
+            collector
+            if collector is not None
+            else LocalCollector(config, history=self.history, gpu=gpu, smaps_max_age=LocalCollector.SMAPS_MAX_AGE_SECONDS)
+        )
+        self.discover = config.discover if discover is None else discover
+        self.poll_targets = poll_targets
+        self.read_only = config.read_only
+        self._running_targets = running
+        self._interval = config.interval
+        self._paused = False
+        self._view = View(top=config.top)
+        self._lock = threading.Lock()  # guards what other threads hand the local thread
+        self._wake = threading.Condition(self._lock)
+        self._requests: set[str] = set()  # "poll": poll now; "publish": a frame now
+        self._stop = threading.Event()
+        self._pending: collections.deque[TargetSample] = collections.deque(maxlen=MAX_PENDING_SAMPLES)
+        self._new_events: list[Event] = []
+        self._subscribers: list[Callable[[Frame], None]] = []
+        self._closers: list[Callable[[], None]] = []
+        self._thread: threading.Thread | None = None
+        self._schedule: TargetSchedule | None = None
+        self._schedule_lock = threading.Lock()
+        self._known_urls = {t.url for t in config.targets}
+        # Owned by the local thread (or by poll_once's caller):
+        self._seq = 0
+        self._local: Snapshot | None = None
+        self._targets: dict[str, TargetSample] = {}
+        self._target_order: list[str] = []
+        self.last_frame: Frame | None = None
+        """The newest frame (``None`` before the first)."""
+
+    # ------------------------------------------------------------------ subscribers
+
+    def subscribe(self, callback: Callable[[Frame], None], on_close: Callable[[], None] | None = None) -> Callable[[], None]:
+        """Call ``callback(frame)`` with every frame, on the engine's local thread.
+
+        The callback must be quick and must not touch anything another thread
+        owns: post a message (Textual's ``post_message`` is thread-safe) or
+        ``loop.call_soon_threadsafe``. ``on_close`` is called once when the
+        engine closes. Returns a function that unsubscribes.
+        """
+        with self._lock:
+            self._subscribers.append(callback)
+            if on_close is not None:
+                self._closers.append(on_close)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+                if on_close is not None and on_close in self._closers:
+                    self._closers.remove(on_close)
+
+        return unsubscribe
+
+    def frames(self) -> AsyncIterator[Frame]:
+        """Frames as an async iterator on the running loop (call it from a
+        coroutine: frames published from then on are kept for it); it ends when
+        the engine closes. A slow reader loses the oldest frames first (at most
+        :data:`STREAM_BUFFER` are held)."""
+        return _FrameStream(self)
+
+    # ------------------------------------------------------------------ control (any thread)
+
+    @property
+    def interval(self) -> float:
+        """Seconds between local polls (and frames)."""
+        return self._interval
+
+    def set_interval(self, seconds: float) -> None:
+        """Change the local refresh interval; the next poll starts at once."""
+        self._interval = float(seconds)
+        self._request("poll")
+
+    @property
+    def paused(self) -> bool:
+        """True while nothing is polled."""
+        return self._paused
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause or resume everything: the local schedule and every target.
+
+        A frame with ``paused`` set (and the last figures) is published at once.
+        """
+        if paused == self._paused:
+            return
+        self._paused = paused
+        if self._schedule is not None:
+            self._schedule.set_paused(paused)
+        self._request("poll" if not paused else "publish")
+
+    @property
+    def view(self) -> View:
+        """What the screen needs now."""
+        return self._view
+
+    def set_view(self, *, refresh: bool = False, **changes: Any) -> None:
+        """Change what the next polls read (:class:`View` fields); ``refresh``
+        polls at once instead of at the next tick."""
+        self._view = dataclasses.replace(self._view, **changes)
+        if refresh:
+            self._request("poll")
+
+    def refresh_now(self) -> None:
+        """Poll the local box now (and publish a frame), not at the next tick."""
+        self._request("poll")
+
+    def _request(self, what: str) -> None:
+        with self._wake:
+            self._requests.add(what)
+            self._wake.notify()
+
+    # ------------------------------------------------------------------ lifetime
+
+    def start(self) -> None:
+        """Start the local schedule and, where there are targets, the target schedule."""
+        if self._thread is not None or self._stop.is_set():
+            return
+        if self.poll_targets and self.config.targets:
+            self._ensure_schedule(())
+        self._thread = threading.Thread(target=self._run, name="memdash-local", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop both schedules and wait for them, then release the sources.
+
+        The local source is closed only once its thread has finished a scan in
+        progress, never under it. Safe to call more than once, from any thread
+        but the engine's own.
+        """
+        self._stop.set()
+        with self._wake:
+            self._wake.notify_all()
+        thread = self._thread
+        finished = True
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            finished = not thread.is_alive()
+        if self._schedule is not None:
+            self._schedule.close(timeout)
+        if finished:
+            self.collector.close()
+        else:  # a read blocked in the kernel: leave its file descriptors to the process's exit
+            log.warning("the local poll did not finish within %s s; not closing its sources", timeout)
+        with self._lock:
+            closers, self._closers = self._closers, []
+            self._subscribers.clear()
+        for fn in closers:
+            try:
+                fn()
+            except Exception:
+                log.exception("an engine on_close callback failed")
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ targets
+
+    def _ensure_schedule(self, targets: Iterable[TargetConfig]) -> TargetSchedule:
+        with self._schedule_lock:
+            return self._ensure_schedule_locked(targets)
+
+    def _ensure_schedule_locked(self, targets: Iterable[TargetConfig]) -> TargetSchedule:
+        if self._schedule is None:
+            self._schedule = TargetSchedule(
+                self.config.thresholds,
+                read_only=self.read_only,
+                on_sample=self._on_sample,
+                running=self._running_targets and not self._paused,
+            )
+            self._schedule.start((*self.config.targets, *targets))
+        else:
+            self._schedule.add(targets)
+        return self._schedule
+
+    def add_targets(self, targets: Iterable[TargetConfig]) -> None:
+        """Poll more targets (URLs not seen before); the target schedule starts if need be."""
+        if not self.poll_targets:
+            return
+        new = []
+        with self._lock:
+            for t in targets:
+                if t.url not in self._known_urls:
+                    self._known_urls.add(t.url)
+                    new.append(t)
+        if new:
+            self._ensure_schedule(new)
+            self._event("target-added", new[0].name if len(new) == 1 else f"{len(new)} targets",
+                        "found " + ", ".join(t.name for t in new), {"targets": [t.name for t in new]})
+
+    def _on_sample(self, sample: TargetSample) -> None:
+        # On the targets' loop thread: hand it over; the local thread records it.
+        with self._lock:
+            self._pending.append(sample)
+
+    def _event(self, kind: str, subject: str, text: str, data: dict[str, Any] | None = None) -> None:
+        with self._lock:
+            self._new_events.append(Event(time=time.time(), kind=kind, subject=subject, text=text, data=data or {}))
+
+    async def cleanup(self, name: str, action: str, **options: Any) -> CleanupResult:
+        """Run cleanup ``action`` on target ``name``, then poll that target at once.
+
+        The one way cleanups run, from a key or a script. Awaitable from any
+        event loop. Never raises for the target's answer: refusals come back as
+        ``ok=False`` with ``error`` in words. The receipt also comes in the next
+        frame's ``events`` (``kind="cleanup"``), which is published at once.
+        """
+        if self.read_only:
+            result = CleanupResult(target=name, action=action, ok=False, error="read-only: cleanups are disabled")
+        elif action not in ACTIONS:
+            result = CleanupResult(target=name, action=action, ok=False,
+                                   error=f"unknown action {action!r} (one of: {', '.join(ACTIONS)})")
+        elif self._schedule is None and not (self.poll_targets and self.config.targets):
+            result = CleanupResult(target=name, action=action, ok=False, error=f"no target named {name!r}")
+        else:
+            schedule = self._ensure_schedule(())
+            result, _ = await wrap(schedule.submit(schedule.cleanup(name, action, dict(options))))
+        from memdash.actions import result_json
+
+        verdict = "done" if result.ok else f"refused: {result.error}"
+        self._event("cleanup", name, f"{action} on {name} {verdict}", result_json(result))
+        self._request("publish")
+        return result
+
+    # ------------------------------------------------------------------ one shot
+
+    def poll_once(self, *, limit: int | None, detail_top: int = 0) -> Frame:
+        """Poll everything once in the calling thread (targets concurrently) and
+        return the frame, without starting the schedules: what ``memdash snapshot``
+        prints.
+
+        Args:
+            limit: keep the top ``limit`` processes by RSS (``None``: all).
+            detail_top: read USS/PSS/swap for this many of the largest.
+        """
+        found: list[TargetConfig] = []
+        if self.discover and self.poll_targets:
+            found = self._discover()
+        targets = None
+        if self.poll_targets and (self.config.targets or found):
+            with self._lock:
+                self._known_urls.update(t.url for t in found)
+            schedule = self._ensure_schedule(found)
+            targets = schedule.submit(schedule.poll_all())
+        snap = self.collector.poll(detail_top=detail_top, limit=limit)
+        if targets is not None:
+            targets.result()
+        self._local = snap
+        return self._publish()
+
+    def find_probes(self) -> list[TargetConfig]:
+        """Local probes not yet among the targets (empty when discovery is off)."""
+        return self._discover() if self.discover and self.poll_targets else []
+
+    def _discover(self) -> list[TargetConfig]:
+        try:
+            from memdash.sources.discovery import discover_targets
+        except ImportError:
+            return []
+        try:
+            found = discover_targets()
+        except OSError:
+            return []
+        with self._lock:
+            return [t for t in found if t.url not in self._known_urls]
+
+    # ------------------------------------------------------------------ the local thread
+
+    def _run(self) -> None:
+        last_discovery = float("-inf")
+        reason = "poll"
+        while not self._stop.is_set():
+            if reason == "poll" or (reason == "tick" and not self._paused):
+                first = self._local is None
+                self._local = self._poll_local(first)
+                if self._stop.is_set():
+                    return
+                self._publish()
+                if first:
+                    # The first frame shows RSS at once; USS/PSS (smaps_rollup)
+                    # come with a second poll right after it.
+                    reason = "poll"
+                    continue
+                if (self.discover and self.poll_targets and not self._paused
+                        and time.monotonic() - last_discovery > DISCOVERY_SECONDS):
+                    last_discovery = time.monotonic()
+                    found = self._discover()
+                    if found:
+                        self.add_targets(found)
+            elif reason == "publish" and self._local is not None:
+                self._publish()
+            reason = self._wait()
+
+    def _wait(self) -> str:
+        """Sleep until the next tick or a request; what to do next."""
+        deadline = time.monotonic() + self._interval
+        with self._wake:
+            while not self._requests and not self._stop.is_set():
+                timeout = None if self._paused else deadline - time.monotonic()
+                if timeout is not None and timeout <= 0:
+                    return "tick"
+                self._wake.wait(timeout)
+            requests, self._requests = self._requests, set()
+        if "poll" in requests:
+            return "poll"
+        return "publish" if requests else "tick"
+
+    def _poll_local(self, first: bool) -> Snapshot:
+        view = self._view
+        visible = view.detail_pids
+        return self.collector.poll(
+            detail_pids=() if first else visible,
+            detail_top=0 if (first or visible) else view.top,
+            limit=None if view.need_all else view.top,
+        )
+
+    def _publish(self) -> Frame:
+        """Fold in the target samples that arrived, record them, and publish one frame."""
+        local = self._local
+        assert local is not None
+        with self._lock:
+            samples = list(self._pending)
+            self._pending.clear()
+            events = tuple(self._new_events)
+            self._new_events.clear()
+            subscribers = tuple(self._subscribers)
+        history = self.history
+        changed = set()
+        for s in samples:
+            if s.name not in self._targets:
+                self._target_order.append(s.name)
+                self._target_order.sort()
+            self._targets[s.name] = s
+            changed.add(s.name)
+            if s.ok:
+                rss_key, pct_key = target_series_keys(s.name)
+                t = s.time or time.time()
+                history.record(rss_key, t, s.rss_bytes)
+                history.record(pct_key, t, s.percent)
+        targets = tuple(self._targets[n] for n in self._target_order)
+        view = self._view
+        keys = ["system.percent", *(f"gpu.{d.uuid or d.index}.percent" for d in local.gpus.devices), *view.series]
+        series = {}
+        for key in keys:
+            kept = history.peek(key)
+            if kept is not None:
+                series[key] = SeriesView(tuple(kept.times), tuple(kept.values))
+        levels: list[Level] = [local.level, *(t.level for t in targets)]
+        self._seq += 1
+        frame = Frame(
+            seq=self._seq,
+            time=local.time,
+            published=time.time(),
+            host=local.host,
+            uptime_seconds=local.uptime_seconds,
+            interval=self._interval,
+            paused=self._paused,
+            read_only=self.read_only,
+            system=local.system,
+            processes=local.processes,
+            process_count=local.process_count,
+            gpus=local.gpus,
+            targets=targets,
+            changed_targets=frozenset(changed),
+            events=events,
+            errors=local.errors,
+            level=worst(levels),
+            series=series,
+        )
+        self.last_frame = frame
+        for callback in subscribers:
+            try:
+                callback(frame)
+            except Exception:  # one broken subscriber must not stop the others
+                log.exception("a frame subscriber failed")
+        return frame
+
+
+class _FrameStream:
+    """``async for frame in engine.frames()``: frames handed to the reader's loop."""
+
+    _CLOSED = object()
+
+    def __init__(self, engine: Engine) -> None:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        self._queue = queue
+        self._done = False
+
+        def put(item: object) -> None:
+            if queue.qsize() >= STREAM_BUFFER:
+                queue.get_nowait()
+            queue.put_nowait(item)
+
+        def hand(item: object) -> None:
+            try:
+                loop.call_soon_threadsafe(put, item)
+            except RuntimeError:  # the reader's loop has closed
+                pass
+
+        self._unsubscribe = engine.subscribe(hand, lambda: hand(self._CLOSED))
+
+    def __aiter__(self) -> _FrameStream:
+        return self
+
+    async def __anext__(self) -> Frame:
+        if self._done:
+            raise StopAsyncIteration
+        item = await self._queue.get()
+        if item is self._CLOSED:
+            self._done = True
+            self._unsubscribe()
+            raise StopAsyncIteration
+        assert isinstance(item, Frame)
+        return item
+
+    async def aclose(self) -> None:
+        """Stop receiving frames."""
+        self._done = True
+        self._unsubscribe()
