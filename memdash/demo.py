@@ -73,6 +73,8 @@ class SessionStore:
 
 class _Node:
     __slots__ = ("other", "payload", "__weakref__")
+    other: _Node
+    payload: list[int]
 
 
 def _churn(n: int) -> None:

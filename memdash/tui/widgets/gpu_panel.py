@@ -106,12 +106,12 @@ class GpuPanel(Vertical):
         rows = {r.position: r for r in self.query(GpuRow)}
         for position, dev in enumerate(status.devices):
             series = history.get(gpu_history_key(dev), ())
-            row = rows.pop(position, None)
-            if row is None:
-                row = GpuRow(position)
-                self.mount(row)
-                self.call_after_refresh(row.show, dev, series, names, torch)
+            existing = rows.pop(position, None)
+            if existing is None:
+                added = GpuRow(position)
+                self.mount(added)
+                self.call_after_refresh(added.show, dev, series, names, torch)
             else:
-                row.show(dev, series, names, torch)
+                existing.show(dev, series, names, torch)
         for row in rows.values():  # devices that went away
             row.remove()
