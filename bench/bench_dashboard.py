@@ -12,6 +12,7 @@ Each figure is the median over ``--runs`` runs, tools interleaved per run.
     python bench/bench_dashboard.py --seconds 20 --runs 1 --tools htop,glances
     python bench/bench_dashboard.py --first-frame --snapshot
     python bench/bench_dashboard.py --soak --skip-steady   # memdash, 5 min RSS growth
+    python bench/bench_dashboard.py --targets 200 --tools memdash,htop --runs 1 --seconds 40
 
 Extra measurements:
 
@@ -21,9 +22,14 @@ Extra measurements:
 * ``--snapshot``: wall time of ``memdash snapshot --json --all``, median of 5.
 * ``--soak``: memdash alone for ``--soak-seconds`` (default 300): RSS at
   minute 1 and minute 5 and the growth between them.
+* ``--targets N``: one more tool, ``memdash+N``: the whole dashboard polling N
+  live probe targets at 1 s (recorded probe documents served over kept-alive
+  HTTP/1.1 by ``bench_targets.py --role host`` children on loopback), run and
+  measured like the others, in the same invocation as htop.
 
-Targets: memdash CPU <= 1.5 x htop and below glances; memdash RSS <= 60 MB;
-soak growth < 1 MB; snapshot < 1 s.  "MB" here is MiB (VmRSS / 1024).
+Targets: memdash CPU <= 0.5 x htop and below glances; memdash RSS <= 60 MB;
+with N targets, at most 5 % of one core and RSS <= 80 MB; soak growth < 1 MB;
+snapshot < 1 s; first frame <= 0.5 s.  "MB" here is MiB (VmRSS / 1024).
 
 Peers are installed on demand: htop and btop with apt-get, glances into its
 own venv under bench/out/peers-venv (never into the project's environment).
@@ -67,8 +73,11 @@ MIB = 1024 * 1024
 WIDTH, HEIGHT = 200, 50
 CPU_FROM_S = 10.0  # CPU is counted from t=10 s, past start-up
 
-TARGET_CPU_VS_HTOP = 1.5
+TARGET_CPU_VS_HTOP = 0.5
 TARGET_RSS_MB = 60.0
+TARGET_TARGETS_CORE_PERCENT = 5.0
+TARGET_TARGETS_RSS_MB = 80.0
+TARGET_FIRST_FRAME_S = 0.5
 TARGET_SOAK_GROWTH_MB = 1.0
 TARGET_SNAPSHOT_S = 1.0
 
@@ -254,6 +263,55 @@ def make_memdash(path: str) -> Tool:
                 [str(py), "-c", "import memdash, importlib.metadata as m; "
                  "print('memdash', memdash.__version__, 'textual', m.version('textual'))"]).stdout.strip() or "?"
     return tool
+
+
+def make_memdash_targets(path: str, count: int) -> tuple[Tool, "TargetHosts"]:
+    """memdash polling ``count`` live probe targets at 1 s: the whole dashboard."""
+    hosts = TargetHosts(count)
+    config = OUT / f"targets-{count}.toml"
+    OUT.mkdir(parents=True, exist_ok=True)
+    config.write_text("discover = false\n" + "".join(
+        f'\n[[targets]]\nname = "t{i:03d}"\nurl = "http://127.0.0.1:{port}/"\nkind = "probe"\ninterval = 1.0\n'
+        for i, port in enumerate(hosts.ports)))
+    base = make_memdash(path)
+    tool = Tool(f"memdash+{count}", [path, "--config", str(config), "--interval", "1", "--no-discover"], "RSS",
+                _python_tool("memdash"), version=base.version, error=base.error)
+    return tool, hosts
+
+
+class TargetHosts:
+    """``count`` loopback servers answering a recorded probe document (kept-alive
+    HTTP/1.1), in a few child processes of ``bench_targets.py``."""
+
+    def __init__(self, count: int, processes: int = 4) -> None:
+        per = -(-count // processes)
+        self.procs: list[subprocess.Popen[str]] = []
+        self.ports: list[int] = []
+        script = str(HERE / "bench_targets.py")
+        for i in range(processes):
+            n = min(per, count - i * per)
+            if n <= 0:
+                break
+            p = subprocess.Popen([sys.executable, script, "--role", "host", "--server", "recorded", "--count", str(n)],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            self.procs.append(p)
+        for p in self.procs:
+            self.ports.extend(json.loads(p.stdout.readline()))  # type: ignore[union-attr]
+        self.pids = {p.pid for p in self.procs}
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.stdin:
+                p.stdin.close()
+        for p in self.procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            if p.stdout:
+                p.stdout.close()
+        self.procs.clear()
 
 
 def make_textual_floor() -> Tool:
@@ -578,15 +636,16 @@ def report(results: dict[str, Any], now_id: str) -> tuple[str, dict[str, Any]]:
     names = list(dict.fromkeys([*steady, *ff]))
     order = ["memdash", "htop", "btop", "glances"]
     names.sort(key=lambda n: order.index(n) if n in order else len(order))
-    lines = [f"{'tool':<9} {'CPU s/60 s':>10} {'RSS MB':>7} {'first frame s':>13} {'runs':>4}  version"]
+    lines = [f"{'tool':<12} {'CPU s/60 s':>10} {'% core':>7} {'RSS MB':>7} {'first frame s':>13} {'runs':>4}  version"]
     stale = False
     for n in names:
         s, f = steady.get(n, {}), ff.get(n, {})
         mark = ""
         if (s and s.get("run_id") != now_id) or (f and f.get("run_id") != now_id):
             mark, stale = " *", True
+        core = None if s.get("cpu_s_per_60s") is None else s["cpu_s_per_60s"] / 60 * 100
         lines.append(
-            f"{n:<9} {_fmt(s.get('cpu_s_per_60s')):>10} {_fmt(s.get('rss_mb'), 1):>7} "
+            f"{n:<12} {_fmt(s.get('cpu_s_per_60s')):>10} {_fmt(core, 2):>7} {_fmt(s.get('rss_mb'), 1):>7} "
             f"{_fmt(f.get('median_s'), 3):>13} {s.get('runs_done', '-'):>4}  "
             f"{s.get('version') or f.get('version', '')}{mark}")
     if stale:
@@ -606,6 +665,21 @@ def report(results: dict[str, Any], now_id: str) -> tuple[str, dict[str, Any]]:
     if md.get("rss_mb") is not None:
         checks["rss_mb"] = {"value": md["rss_mb"], "target": f"<= {TARGET_RSS_MB}",
                             "ok": md["rss_mb"] <= TARGET_RSS_MB}
+    for name, entry in steady.items():
+        if name.startswith("memdash+") and entry.get("cpu_s_per_60s") is not None:
+            core = entry["cpu_s_per_60s"] / 60 * 100
+            checks[f"{name}_core_percent"] = {"value": core, "target": f"<= {TARGET_TARGETS_CORE_PERCENT:g}",
+                                              "ok": core <= TARGET_TARGETS_CORE_PERCENT,
+                                              "label": f"{name} CPU, % of one core"}
+            checks[f"{name}_rss_mb"] = {"value": entry["rss_mb"], "target": f"<= {TARGET_TARGETS_RSS_MB:g}",
+                                        "ok": entry["rss_mb"] <= TARGET_TARGETS_RSS_MB, "label": f"{name} RSS MB"}
+            if ht.get("cpu_s_per_60s"):
+                checks[f"{name}_vs_htop"] = {"value": entry["cpu_s_per_60s"] / ht["cpu_s_per_60s"], "target": "-",
+                                             "ok": True, "label": f"{name} CPU / htop CPU (for reading)"}
+    mf = ff.get("memdash", {})
+    if mf.get("median_s") is not None:
+        checks["first_frame_s"] = {"value": mf["median_s"], "target": f"<= {TARGET_FIRST_FRAME_S}",
+                                   "ok": mf["median_s"] <= TARGET_FIRST_FRAME_S, "label": "memdash first frame s"}
     sk = results.get("soak", {})
     if sk.get("growth_mb") is not None:
         checks["soak_growth_mb"] = {"value": sk["growth_mb"], "target": f"< {TARGET_SOAK_GROWTH_MB}",
@@ -638,7 +712,7 @@ def report(results: dict[str, Any], now_id: str) -> tuple[str, dict[str, Any]]:
     if checks:
         lines.append("")
         for key, c in checks.items():
-            lines.append(f"{labels[key]:<36} {c['value']:>7.2f}  target {c['target']:<7} "
+            lines.append(f"{c.get('label') or labels[key]:<44} {c['value']:>7.2f}  target {c['target']:<7} "
                          f"{'PASS' if c['ok'] else 'FAIL'}")
     for key in ("steady", "first_frame"):
         for n, v in results.get(key, {}).items():
@@ -671,6 +745,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-load", action="store_true", help="do not start bench/load.py's load")
     ap.add_argument("--fresh", action="store_true", help="discard earlier results in dashboard.json")
     ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    ap.add_argument("--targets", type=int, default=0, metavar="N",
+                    help="also run memdash+N: the dashboard polling N live probe targets at 1 s")
     args = ap.parse_args(argv)
     if args.seconds < CPU_FROM_S + 5:
         ap.error(f"--seconds must be at least {CPU_FROM_S + 5:.0f}")
@@ -704,6 +780,13 @@ def main(argv: list[str] | None = None) -> int:
         log("btop is optional; skipping it")
         wanted.remove("btop")
         del tools["btop"]
+    target_hosts: TargetHosts | None = None
+    if args.targets > 0:
+        tool, target_hosts = make_memdash_targets(args.memdash, args.targets)
+        atexit.register(target_hosts.stop)
+        tools[tool.name] = tool
+        wanted.insert(wanted.index("memdash") + 1 if "memdash" in wanted else 0, tool.name)
+        log(f"{tool.name}: {args.targets} probe targets on 127.0.0.1, {len(target_hosts.procs)} server processes")
     runnable = [tools[n] for n in wanted if n in tools and tools[n].error is None]
 
     results = load_results(args.fresh)
@@ -722,6 +805,8 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.monotonic()
             load.start()
             LOAD_PIDS.update(load.pids)
+            if target_hosts is not None:
+                LOAD_PIDS.update(target_hosts.pids)
             log(f"load up in {time.monotonic() - t0:.1f} s; {process_count()} processes on the box")
             time.sleep(2)
 
@@ -812,6 +897,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         tmux.cleanup()
         load.stop()
+        if target_hosts is not None:
+            target_hosts.stop()
 
     results["machine"]["loadavg_at_end"] = os.getloadavg()
     text, checks = report(results, run_id)
