@@ -265,18 +265,33 @@ def make_memdash(path: str) -> Tool:
     return tool
 
 
-def make_memdash_targets(path: str, count: int) -> tuple[Tool, "TargetHosts"]:
-    """memdash polling ``count`` live probe targets at 1 s: the whole dashboard."""
-    hosts = TargetHosts(count)
-    config = OUT / f"targets-{count}.toml"
+def targets_config(hosts: "TargetHosts") -> Path:
+    """A config file naming every server of ``hosts`` as a probe target polled every second."""
+    config = OUT / f"targets-{len(hosts.ports)}.toml"
     OUT.mkdir(parents=True, exist_ok=True)
     config.write_text("discover = false\n" + "".join(
         f'\n[[targets]]\nname = "t{i:03d}"\nurl = "http://127.0.0.1:{port}/"\nkind = "probe"\ninterval = 1.0\n'
         for i, port in enumerate(hosts.ports)))
+    return config
+
+
+def make_memdash_targets(path: str, config: Path, count: int) -> Tool:
+    """memdash polling ``count`` live probe targets at 1 s: the whole dashboard."""
     base = make_memdash(path)
-    tool = Tool(f"memdash+{count}", [path, "--config", str(config), "--interval", "1", "--no-discover"], "RSS",
+    return Tool(f"memdash+{count}", [path, "--config", str(config), "--interval", "1", "--no-discover"], "RSS",
                 _python_tool("memdash"), version=base.version, error=base.error)
-    return tool, hosts
+
+
+def make_memdash_peer(path: str, name: str, args: list[str]) -> Tool:
+    """Another memdash build, installed in its own venv (``pip install DIR`` of
+    ``git archive main``): a peer measured in the same invocation."""
+    tool = Tool(name, [path, *args], "RSS", _python_tool("memdash"))
+    r = _run([path, "--version"], timeout=30)
+    if r.returncode != 0:
+        tool.error = f"`{path} --version` exited {r.returncode}: {(r.stderr or r.stdout).strip()[-300:]}"
+    else:
+        tool.version = f"{r.stdout.strip()} ({path})"
+    return tool
 
 
 class TargetHosts:
@@ -634,7 +649,7 @@ def report(results: dict[str, Any], now_id: str) -> tuple[str, dict[str, Any]]:
     steady = results.get("steady", {})
     ff = results.get("first_frame", {})
     names = list(dict.fromkeys([*steady, *ff]))
-    order = ["memdash", "htop", "btop", "glances"]
+    order = ["memdash", "base", "htop", "btop", "glances"]
     names.sort(key=lambda n: order.index(n) if n in order else len(order))
     lines = [f"{'tool':<12} {'CPU s/60 s':>10} {'% core':>7} {'RSS MB':>7} {'first frame s':>13} {'runs':>4}  version"]
     stale = False
@@ -659,6 +674,10 @@ def report(results: dict[str, Any], now_id: str) -> tuple[str, dict[str, Any]]:
         ratio = md["cpu_s_per_60s"] / ht["cpu_s_per_60s"]
         checks["cpu_vs_htop"] = {"value": ratio, "target": f"<= {TARGET_CPU_VS_HTOP}",
                                  "ok": ratio <= TARGET_CPU_VS_HTOP}
+    base = steady.get("base", {})
+    if base.get("cpu_s_per_60s") is not None and ht.get("cpu_s_per_60s"):
+        checks["base_vs_htop"] = {"value": base["cpu_s_per_60s"] / ht["cpu_s_per_60s"], "target": "-", "ok": True,
+                                  "label": "base CPU / htop CPU (for reading)"}
     if md.get("cpu_s_per_60s") is not None and gl.get("cpu_s_per_60s"):
         ratio = md["cpu_s_per_60s"] / gl["cpu_s_per_60s"]
         checks["cpu_vs_glances"] = {"value": ratio, "target": "< 1", "ok": ratio < 1}
@@ -666,7 +685,7 @@ def report(results: dict[str, Any], now_id: str) -> tuple[str, dict[str, Any]]:
         checks["rss_mb"] = {"value": md["rss_mb"], "target": f"<= {TARGET_RSS_MB}",
                             "ok": md["rss_mb"] <= TARGET_RSS_MB}
     for name, entry in steady.items():
-        if name.startswith("memdash+") and entry.get("cpu_s_per_60s") is not None:
+        if name.startswith(("memdash+", "base+")) and entry.get("cpu_s_per_60s") is not None:
             core = entry["cpu_s_per_60s"] / 60 * 100
             checks[f"{name}_core_percent"] = {"value": core, "target": f"<= {TARGET_TARGETS_CORE_PERCENT:g}",
                                               "ok": core <= TARGET_TARGETS_CORE_PERCENT,
@@ -747,6 +766,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     ap.add_argument("--targets", type=int, default=0, metavar="N",
                     help="also run memdash+N: the dashboard polling N live probe targets at 1 s")
+    ap.add_argument("--compare", metavar="PATH",
+                    help="also run this other memdash executable as 'base' (e.g. main, pip-installed in its own venv)")
     args = ap.parse_args(argv)
     if args.seconds < CPU_FROM_S + 5:
         ap.error(f"--seconds must be at least {CPU_FROM_S + 5:.0f}")
@@ -781,12 +802,22 @@ def main(argv: list[str] | None = None) -> int:
         wanted.remove("btop")
         del tools["btop"]
     target_hosts: TargetHosts | None = None
+    extra: list[Tool] = []
+    if args.compare is not None and "memdash" in wanted:
+        extra.append(make_memdash_peer(args.compare, "base", ["--interval", "1"]))
     if args.targets > 0:
-        tool, target_hosts = make_memdash_targets(args.memdash, args.targets)
+        target_hosts = TargetHosts(args.targets)
         atexit.register(target_hosts.stop)
+        config = targets_config(target_hosts)
+        extra.append(make_memdash_targets(args.memdash, config, args.targets))
+        if args.compare is not None:
+            extra.append(make_memdash_peer(args.compare, f"base+{args.targets}",
+                                           ["--config", str(config), "--interval", "1", "--no-discover"]))
+        log(f"{args.targets} probe targets on 127.0.0.1, {len(target_hosts.procs)} server processes")
+    for tool in extra:
         tools[tool.name] = tool
-        wanted.insert(wanted.index("memdash") + 1 if "memdash" in wanted else 0, tool.name)
-        log(f"{tool.name}: {args.targets} probe targets on 127.0.0.1, {len(target_hosts.procs)} server processes")
+        log(f"{tool.name}: {'UNAVAILABLE: ' + tool.error if tool.error else tool.version}")
+    wanted[1:1] = [t.name for t in extra]
     runnable = [tools[n] for n in wanted if n in tools and tools[n].error is None]
 
     results = load_results(args.fresh)

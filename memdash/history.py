@@ -8,7 +8,6 @@ pids (a pid that disappears is dropped at the next refresh).
 from __future__ import annotations
 
 from array import array
-from typing import Sequence
 
 
 class Series:
@@ -149,15 +148,6 @@ class History:
         """The series named ``key``, ``None`` if there is none (nothing is created)."""
         return self._series.get(key)
 
-    def values(self, key: str) -> Sequence[float]:
-        """The values of series ``key`` (empty if unknown)."""
-        s = self._series.get(key)
-        return s.values if s is not None else []
-
-    def keys(self) -> list[str]:
-        """Names of the series held."""
-        return list(self._series)
-
     def record_processes(self, t: float, rss_by_pid: dict[int, int]) -> None:
         """Append each live pid's RSS and drop the series of pids that are gone."""
         procs = self._procs
@@ -175,7 +165,3 @@ class History:
         until known."""
         s = self._procs.get(pid)
         return s.rate_per_minute() if s is not None else None
-
-    def process_count(self) -> int:
-        """How many per-process series are held (bounded by the live pids)."""
-        return len(self._procs)

@@ -65,19 +65,27 @@ class TargetSchedule:
     # ------------------------------------------------------------ lifetime
 
     def start(self, targets: Iterable[TargetConfig]) -> None:
-        """Start the loop thread with ``targets``; returns once the poller exists."""
+        """Start the loop thread with ``targets``. Returns at once: the HTTP stack
+        is imported on that thread, not the caller's (a screen's first frame)."""
         if self._thread is not None:
             raise RuntimeError("TargetSchedule.start called twice")
         initial = tuple(targets)
         self._thread = threading.Thread(target=self._main, args=(initial,), name="memdash-targets", daemon=True)
         self._thread.start()
-        self._ready.wait()
+
+    def _started_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop, once the thread has built it (``None`` if it never started)."""
+        if self._thread is None:
+            return None
+        self._ready.wait(60)
+        return self._loop
 
     def _main(self, targets: tuple[TargetConfig, ...]) -> None:
         loop = asyncio.new_event_loop()
         try:
             loop.run_until_complete(self._run(targets))
         finally:
+            self._ready.set()  # never leave a caller waiting on a loop that failed to start
             loop.close()
 
     async def _run(self, targets: tuple[TargetConfig, ...]) -> None:
@@ -119,7 +127,7 @@ class TargetSchedule:
             self._changed.set()
 
     def _call(self, fn: Callable[..., Any], *args: Any) -> None:
-        loop = self._loop
+        loop = self._started_loop()
         if loop is None:
             return
         try:
@@ -164,7 +172,7 @@ class TargetSchedule:
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         """Run ``coro`` on this schedule's loop; its result through a future."""
-        loop = self._loop
+        loop = self._started_loop()
         if loop is None or self._closing:
             coro.close()
             raise RuntimeError("the target schedule is not running")

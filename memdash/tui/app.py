@@ -40,7 +40,6 @@ from memdash.tui.widgets.text import set_text
 
 INTERVALS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 THEME_CYCLE = ("memdash-dark", "memdash-light", "memdash-contrast", "textual-dark", "nord", "gruvbox")
-CLEANUP_ACTIONS = ("gc", "caches", "cuda", "trim", "all")
 MIB = 1024 * 1024
 
 

@@ -1,92 +1,12 @@
-"""Real loopback servers and helpers for the engine tests (no screen anywhere)."""
+"""Fixtures for the engine tests: real loopback servers (see engine_helpers)."""
 
 from __future__ import annotations
 
-import json
-import socket
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
 
-from memdash.engine import Engine, Frame
-
-
-class CountingProbe:
-    """A loopback HTTP/1.1 server answering every GET with one real probe document
-    (``memdash.probe.collect()`` of this process), counting the requests."""
-
-    def __init__(self) -> None:
-        from memdash.probe import collect
-
-        body = json.dumps(collect()).encode()
-        owner = self
-        self.requests = 0
-        self._lock = threading.Lock()
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as the poller expects
-
-            def do_GET(self) -> None:  # noqa: N802
-                with owner._lock:
-                    owner.requests += 1
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-
-    def count(self) -> int:
-        with self._lock:
-            return self.requests
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(5)
-
-
-class HungServer:
-    """A loopback listener that accepts connections and never answers."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/"
-        self.accepted = 0
-        self._conns: list[socket.socket] = []
-        self._stop = threading.Event()
-        self.sock.settimeout(0.05)
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.accepted += 1
-            self._conns.append(conn)  # held open, never read, never answered
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        for c in self._conns:
-            c.close()
-        self.sock.close()
+from engine_helpers import CountingProbe, HungServer
 
 
 @pytest.fixture
@@ -101,50 +21,3 @@ def hung_server() -> Iterator[HungServer]:
     server = HungServer()
     yield server
     server.close()
-
-
-class Frames:
-    """Every frame an engine publishes, collected from its thread."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._lock = threading.Lock()
-        self._frames: list[Frame] = []
-        self.threads: set[str] = set()
-        engine.subscribe(self._add)
-
-    def _add(self, frame: Frame) -> None:
-        with self._lock:
-            self._frames.append(frame)
-            self.threads.add(threading.current_thread().name)
-
-    @property
-    def all(self) -> list[Frame]:
-        with self._lock:
-            return list(self._frames)
-
-    @property
-    def last(self) -> Frame | None:
-        with self._lock:
-            return self._frames[-1] if self._frames else None
-
-    def wait(self, predicate: Callable[[Frame], bool], seconds: float = 20.0) -> Frame:
-        """The first frame from now on that satisfies ``predicate`` (bounded wait)."""
-        deadline = time.monotonic() + seconds
-        seen = 0
-        while time.monotonic() < deadline:
-            frames = self.all
-            for f in frames[seen:]:
-                if predicate(f):
-                    return f
-            seen = len(frames)
-            time.sleep(0.02)
-        raise AssertionError(f"no such frame within {seconds} s (last: {self.last!r})")
-
-
-def wait_until(predicate: Callable[[], bool], seconds: float = 20.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()

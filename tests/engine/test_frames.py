@@ -10,7 +10,7 @@ import json
 from memdash.config import Config, TargetConfig
 from memdash.engine import Engine, frame_json
 
-from conftest import Frames
+from engine_helpers import Frames
 
 
 def fast_targets(probe_url: str, n: int) -> tuple[TargetConfig, ...]:

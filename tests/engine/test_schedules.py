@@ -9,7 +9,7 @@ from memdash.collector import LocalCollector
 from memdash.config import Config, TargetConfig
 from memdash.engine import Engine
 
-from conftest import Frames, wait_until
+from engine_helpers import Frames, wait_until
 
 
 class CountingCollector(LocalCollector):
