@@ -143,13 +143,23 @@ class LineTable(ScrollView, can_focus=True):
         for key in self._strips.keys() - cells.keys():
             del self._strips[key]
         if reordered:
+            old_order, old_cursor = self._order, self.cursor_row
             self._order = order
             if cursor_key in cells:
                 self.cursor_row = order.index(cursor_key)
             else:
                 self.cursor_row = min(self.cursor_row, max(0, len(order) - 1))
-            self._update_virtual_size()
-            self.refresh()
+            if len(order) != len(old_order):
+                self._update_virtual_size()
+            # Two rows swapping places (RSS moves by a page) repaints those two
+            # lines, not the whole table: a full refresh re-composites every line.
+            for i in range(first, min(last, max(len(order), len(old_order)))):
+                key = order[i] if i < len(order) else None
+                old_key = old_order[i] if i < len(old_order) else None
+                if key != old_key or old.get(key) != cells.get(key) or (
+                    self.cursor_row != old_cursor and i in (self.cursor_row, old_cursor)
+                ):
+                    self.refresh_line(i + 1)  # line 0 is the header
         else:
             for i in changed:
                 self.refresh_line(i + 1)  # line 0 is the header
