@@ -378,7 +378,7 @@ class Engine:
         last_discovery = float("-inf")
         reason = "poll"
         while not self._stop.is_set():
-            if reason == "poll" or (reason == "tick" and not self._paused):
+            if reason in ("poll", "tick") and not self._paused:
                 first = self._local is None
                 self._local = self._poll_local(first)
                 if self._stop.is_set():
@@ -396,7 +396,7 @@ class Engine:
                     if found:
                         self.add_targets(found)
             elif reason == "publish" and self._local is not None:
-                self._publish()
+                self._publish()  # paused: the last figures again, with what changed (pause, a receipt)
             reason = self._wait()
 
     def _wait(self) -> str:
@@ -409,9 +409,11 @@ class Engine:
                     return "tick"
                 self._wake.wait(timeout)
             requests, self._requests = self._requests, set()
-        if "poll" in requests:
+        if "poll" in requests and not self._paused:
             return "poll"
-        return "publish" if requests else "tick"
+        if "publish" in requests:
+            return "publish"
+        return "idle" if requests else "tick"  # idle: a poll asked for while paused
 
     def _poll_local(self, first: bool) -> Snapshot:
         view = self._view

@@ -57,6 +57,9 @@ def test_pause_stops_local_and_target_polls_and_resume_restarts_them(counting_pr
         paused = frames.wait(lambda f: f.paused)
         time.sleep(0.5)  # a poll in flight when pause was pressed may still land
         local_before, targets_before = collector.polls, counting_probe.count()
+        # Nothing a screen does while paused polls: not a view change, not a new interval.
+        engine.set_view(need_all=True, refresh=True)
+        engine.set_interval(0.2)
         time.sleep(1.5)  # 7 local ticks and 15 target polls would have happened
         assert collector.polls == local_before
         assert counting_probe.count() == targets_before
