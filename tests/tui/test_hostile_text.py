@@ -200,6 +200,11 @@ def raw_server() -> Iterator:
         server.close()
 
 
+def shown_targets(app) -> dict:
+    """The targets of the dashboard's current frame, by name."""
+    return {t.name: t for t in app.frame.targets} if app.frame is not None else {}
+
+
 async def test_hostile_targets_show_literally_and_clicks_run_nothing(raw_server, tmp_path: Path) -> None:
     prom = raw_server(prom_handler)
     bad = raw_server(bad_reason_handler)
@@ -213,13 +218,13 @@ async def test_hostile_targets_show_literally_and_clicks_run_nothing(raw_server,
         config = dataclasses.replace(Config(), targets=targets)
         app = MemdashApp(config, collector=FixedCollector(), discover=False)
         async with app.run_test(size=(200, 60), notifications=True) as pilot:
-            assert await _wait(pilot, lambda: len(app.targets) == 3 and all(
-                t.ok or t.error for t in app.targets.values()))
-            assert await _wait(pilot, lambda: app.targets["prom"].caches and app.targets["json[/]\x1b]2;T\x07"].caches)
+            assert await _wait(pilot, lambda: len(shown_targets(app)) == 3 and all(
+                t.ok or t.error for t in shown_targets(app).values()))
+            assert await _wait(pilot, lambda: shown_targets(app)["prom"].caches and shown_targets(app)["json[/]\x1b]2;T\x07"].caches)
             await pilot.pause(0.3)
             text = assert_clean(app)
             assert "json[/]\\e]2;T…" in text  # the target's name, escaped, cut to its column
-            reason = app.targets["reason"]
+            reason = shown_targets(app)["reason"]
             assert not reason.ok and reason.error
             assert visible(reason.error, 40)[:-1] in text  # its error, escaped, in the ERROR column
 
@@ -329,8 +334,8 @@ async def test_hostile_probe_cache_names_and_receipt(hostile_probe: str, tmp_pat
     target = TargetConfig(name="probe", url=hostile_probe, kind="probe", token_env="MEMDASH_HOSTILE_TOKEN", interval=0.5)
     app = MemdashApp(dataclasses.replace(Config(), targets=(target,)), collector=FixedCollector(), discover=False)
     async with app.run_test(size=(200, 60), notifications=True) as pilot:
-        assert await _wait(pilot, lambda: "probe" in app.targets and bool(app.targets["probe"].caches))
-        sample = app.targets["probe"]
+        assert await _wait(pilot, lambda: "probe" in shown_targets(app) and bool(shown_targets(app)["probe"].caches))
+        sample = shown_targets(app)["probe"]
         assert sample.ok, sample.error
         app.query_one(TargetsTable).select_name("probe")
         app.open_target("probe")
