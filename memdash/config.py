@@ -73,6 +73,74 @@ class ConfigError(Exception):
         super().__init__(text.replace("\r", "\\r").replace("\n", "\\n"))
 
 
+#: Largest token file read, in bytes: a token is a line, not a document.
+MAX_TOKEN_FILE_BYTES = 4096
+
+
+def read_token_file(name: str, *, key: str = "token_file", path: str | None = None) -> str | None:
+    """The token in file ``name`` (``~`` expanded), stripped; ``None`` if the file is empty.
+
+    Never blocks and never reads much: the file is checked with ``stat`` before
+    it is opened (a FIFO would block ``open``), opened non-blocking all the
+    same (it may be swapped meanwhile), and read up to
+    :data:`MAX_TOKEN_FILE_BYTES`.
+
+    Raises:
+        ConfigError: in one line naming ``key`` and the file, never its
+            contents: missing, unreadable, not a regular file, larger than 4 KB,
+            not UTF-8, or holding characters an HTTP header cannot carry.
+    """
+    import stat
+
+    where = os.path.expanduser(name)
+
+    def fail(message: str) -> ConfigError:
+        return ConfigError(path, key, f"{where}: {message}")
+
+    try:
+        st = os.stat(where)
+        if stat.S_ISDIR(st.st_mode):
+            raise fail("is a directory, not a token file")
+        if not stat.S_ISREG(st.st_mode):
+            raise fail("is not a regular file (a FIFO, socket or device); put the token in a plain file")
+        if st.st_size > MAX_TOKEN_FILE_BYTES:
+            raise fail(f"is larger than {MAX_TOKEN_FILE_BYTES // 1024} KB; a token file holds one token")
+        fd = os.open(where, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise fail("is not a regular file; put the token in a plain file")
+            data = os.read(fd, MAX_TOKEN_FILE_BYTES + 1)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise ConfigError(path, key, f"cannot read {where}: {exc.strerror or type(exc).__name__}") from None
+    if len(data) > MAX_TOKEN_FILE_BYTES:
+        raise fail(f"is larger than {MAX_TOKEN_FILE_BYTES // 1024} KB; a token file holds one token")
+    try:
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise fail("is not UTF-8 text") from None
+    return _checked_token(text, path, key, where) if text else None
+
+
+def _checked_token(token: str, path: str | None, key: str, where: str) -> str:
+    """``token``, if an HTTP header can carry it: printable ASCII, no spaces or controls."""
+    if not token.isascii() or not token.isprintable() or any(ch.isspace() for ch in token):
+        raise ConfigError(path, key, f"{where}: the token holds spaces, control or non-ASCII characters; "
+                                     "an HTTP header cannot carry it")
+    return token
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its userinfo's secret: ``http://me:pw@host/`` -> ``http://***@host/``.
+
+    The one form in which a URL from the config is ever shown (names, errors, JSON).
+    """
+    import re
+
+    return re.sub(r"(//)[^/@\s]+@", r"\1***@", url)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TargetConfig:
     """One ``[[targets]]`` entry (or a URL given on the command line).
@@ -105,17 +173,10 @@ class TargetConfig:
         """
         if self.token_env:
             value = os.environ.get(self.token_env)
-            if value:
-                return value.strip()
+            if value and value.strip():
+                return _checked_token(value.strip(), None, f"targets.{self.name}.token_env", f"${self.token_env}")
         if self.token_file:
-            path = Path(self.token_file).expanduser()
-            try:
-                value = path.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(
-                    None, f"targets.{self.name}.token_file", f"cannot read {path}: {exc.strerror}"
-                ) from None
-            return value or None
+            return read_token_file(self.token_file, key=f"targets.{self.name}.token_file")
         return None
 
     @property
@@ -259,6 +320,14 @@ class _Reader:
             raise self.fail(full, f"must be between {low:g} and {high:g}, got {value}")
         return float(value)
 
+    def limit_mb(self, data: Mapping[str, Any], prefix: str) -> float | None:
+        """``limit_mb``: -1, 0, nan and inf are the usual spellings of "no limit" and mean it."""
+        value = data.get("limit_mb")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value) or value <= 0:
+                return None
+        return self.number(data, "limit_mb", None, low=1 / 1024, high=1 << 40, prefix=prefix)
+
     def duration(self, data: Mapping[str, Any], key: str, default: float, *, prefix: str = "") -> float:
         value = data.get(key, default)
         try:
@@ -332,7 +401,7 @@ class _Reader:
         if not isinstance(url, str) or not url.strip():
             raise self.fail(p + "url", "every target needs a url")
         if not url.startswith(("http://", "https://", "unix:")):
-            raise self.fail(p + "url", f"must start with http://, https:// or unix:, got {url!r}")
+            raise self.fail(p + "url", f"must start with http://, https:// or unix:, got {redact_url(url)!r}")
         kind = self.string(data, "kind", "auto", prefix=p)
         if kind not in KINDS:
             raise self.fail(p + "kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -342,18 +411,24 @@ class _Reader:
             parts = route.split(None, 1)
             if len(parts) != 2 or parts[0].upper() not in {"GET", "POST", "PUT", "DELETE", "PATCH"} or not parts[1].startswith("/"):
                 raise self.fail(f"{p}actions.{action}", f'must look like "POST /path", got {route!r}')
+        token_file = self.string(data, "token_file", None, prefix=p)
+        if token_file is not None and os.path.lexists(os.path.expanduser(token_file)):
+            # Checked now, so a FIFO, a directory or a binary file is one config
+            # error at start-up rather than a failing poll (it is read again at
+            # each request: tokens rotate). A file that is not there yet may be.
+            read_token_file(token_file, key=p + "token_file", path=self.path)
         t_raw = data.get("thresholds")
         return TargetConfig(
             name=name.strip(),
             url=url.strip(),
             kind=kind,
             token_env=self.string(data, "token_env", None, prefix=p),
-            token_file=self.string(data, "token_file", None, prefix=p),
+            token_file=token_file,
             verify=verify,
             ca=self.string(data, "ca", None, prefix=p),
             timeout=self.number(data, "timeout", 2.0, low=0.05, high=300, prefix=p),
             interval=self.number(data, "interval", 2.0, low=0.1, high=3600, prefix=p),
-            limit_mb=self.number(data, "limit_mb", None, low=1, high=1 << 40, prefix=p),
+            limit_mb=self.limit_mb(data, p),
             thresholds=None if t_raw is None else self.thresholds(t_raw, p + "thresholds", thresholds),
             fields=self.string_map(data, "fields", p),
             actions=actions,
@@ -377,6 +452,6 @@ def target_from_url(url: str, *, index: int = 0, token_env: str | None = None) -
     else:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(None, "url", f"not an http(s):// or unix: URL: {url!r}")
+            raise ConfigError(None, "url", f"not an http(s):// or unix: URL: {redact_url(url)!r}")
         name = parts.netloc.rsplit("@", 1)[-1]
     return TargetConfig(name=name, url=url, token_env=token_env)

@@ -126,7 +126,8 @@ def _v2_memory(directory: str, mount: str) -> CgroupReading | None:
     limit: int | None = None
     for d in _ancestors(directory, mount):
         value = _read_int(os.path.join(d, "memory.max"))
-        if value is not None and (limit is None or value < limit):
+        # 0 and -1 are read as "no limit" too: never a divisor, never a percent.
+        if value is not None and 0 < value < _V1_UNLIMITED_FLOOR and (limit is None or value < limit):
             limit = value
     if usage is None and limit is None:
         # The root cgroup has neither file; that is "no limit", not an error.
@@ -140,7 +141,7 @@ def _v1_memory(directory: str, mount: str) -> CgroupReading | None:
     limit: int | None = None
     for d in _ancestors(directory, mount):
         value = _read_int(os.path.join(d, "memory.limit_in_bytes"))
-        if value is not None and value < _V1_UNLIMITED_FLOOR and (limit is None or value < limit):
+        if value is not None and 0 < value < _V1_UNLIMITED_FLOOR and (limit is None or value < limit):
             limit = value
     if usage is None and limit is None and not os.path.exists(os.path.join(directory, "memory.limit_in_bytes")):
         return None

@@ -20,6 +20,9 @@ from collections import deque
 from typing import Any, Iterator, Mapping
 
 from memdash.model import ACTIONS, CacheStats, GcGeneration, GcStats, TargetSample, TorchDevice
+from memdash.sources.numbers import MAX_BYTES, count, integer, limit as limit_bytes, number, percent as percent_value, size
+
+__all__ = ["number", "integer", "sample_from_json", "cleanup_figures", "gc_from_value", "discover", "walk", "lookup"]
 
 MIB = 1024 * 1024
 #: Extra metrics kept per sample: enough to be useful, bounded for the UI.
@@ -73,22 +76,6 @@ for _field in ALIASES:
     _ALIAS_TO_FIELD.setdefault(_field, _field)
 
 
-def number(value: Any) -> float | None:
-    """``value`` as a finite float; ``None`` for booleans, strings, NaN and the rest."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    if value != value or value in (float("inf"), float("-inf")):
-        return None
-    return value
-
-
-def integer(value: Any) -> int | None:
-    """``value`` as an int (floats truncated); ``None`` where it is not a number."""
-    v = number(value)
-    return None if v is None else int(v)
-
-
 def walk(doc: Any, *, max_nodes: int = MAX_NODES) -> Iterator[tuple[tuple[str, ...], Any]]:
     """Every ``(path, value)`` in ``doc``, breadth first; list indexes are path parts too."""
     queue: deque[tuple[tuple[str, ...], Any]] = deque([((), doc)])
@@ -110,7 +97,7 @@ def lookup(doc: Any, dotted: str) -> Any:
     for part in dotted.split("."):
         if isinstance(node, Mapping):
             node = node.get(part)
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        elif isinstance(node, list) and part.isascii() and part.isdigit() and len(part) < 10 and int(part) < len(node):
             node = node[int(part)]
         else:
             return None
@@ -166,12 +153,16 @@ def hit_ratio(value: Any) -> float | None:
     return v / 100.0 if v > 1.0 else v
 
 
-def _bytes(doc: Any, paths: Mapping[str, str], b_key: str, mb_key: str) -> tuple[int | None, str | None]:
+def _bytes(
+    doc: Any, paths: Mapping[str, str], b_key: str, mb_key: str, read: Any = size
+) -> tuple[int | None, str | None]:
+    """The first of ``b_key`` (bytes) and ``mb_key`` (MiB) that holds a usable size
+    (``read``: :func:`~memdash.sources.numbers.size`, or ``limit`` for limits)."""
     for key, scale in ((b_key, 1), (mb_key, MIB)):
         path = paths.get(key)
-        v = number(lookup(doc, path)) if path else None
+        v = read(lookup(doc, path), scale) if path else None
         if v is not None:
-            return int(v * scale), path
+            return v, path
     return None, None
 
 
@@ -186,8 +177,8 @@ def gc_from_value(stats: Any, counts: Any = None, thresholds: Any = None) -> GcS
         entries = list(enumerate(stats))
     elif isinstance(stats, Mapping):
         for key, value in stats.items():
-            digits = "".join(ch for ch in str(key) if ch.isdigit())
-            if digits:
+            digits = "".join(ch for ch in str(key) if ch in "0123456789")
+            if digits and len(digits) < 4:  # "gen2", not a 5000-digit key
                 entries.append((int(digits), value))
         entries.sort(key=lambda e: e[0])
     count_list = counts if isinstance(counts, list) else []
@@ -200,19 +191,20 @@ def gc_from_value(stats: Any, counts: Any = None, thresholds: Any = None) -> GcS
     for g in range(n):
         entry = by_gen.get(g)
         d = entry if isinstance(entry, Mapping) else {}
-        count = integer(d.get("count")) if d else integer(entry)
-        if count is None and g < len(count_list):
-            count = integer(count_list[g])
-        threshold = integer(d.get("threshold"))
+        objects = count(d.get("count")) if d else count(entry)
+        if objects is None and g < len(count_list):
+            objects = count(count_list[g])
+        threshold = count(d.get("threshold"))
         if threshold is None and g < len(threshold_list):
-            threshold = integer(threshold_list[g])
+            threshold = count(threshold_list[g])
+        generation = count(d.get("generation"))
         gens.append(GcGeneration(
-            generation=integer(d.get("generation")) if integer(d.get("generation")) is not None else g,
-            count=count,
+            generation=generation if generation is not None and generation < 1000 else g,
+            count=objects,
             threshold=threshold,
-            collections=integer(d.get("collections")),
-            collected=integer(d.get("collected", d.get("freed_objects"))),
-            uncollectable=integer(d.get("uncollectable")),
+            collections=count(d.get("collections")),
+            collected=count(d.get("collected", d.get("freed_objects"))),
+            uncollectable=count(d.get("uncollectable")),
         ))
     return GcStats(generations=tuple(gens))
 
@@ -233,17 +225,17 @@ def _caches(doc: Any, paths: Mapping[str, str], explicit: bool) -> tuple[tuple[C
                 used.add(path)
         if not vals:
             return None
-        hits, misses = integer(vals.get("cache_hits")), integer(vals.get("cache_misses"))
+        hits, misses = count(vals.get("cache_hits")), count(vals.get("cache_misses"))
         rate = hit_ratio(vals.get("hit_rate"))
         if rate is None and hits is not None and misses is not None and hits + misses:
             rate = hits / (hits + misses)
-        size_bytes = integer(vals.get("cache_size_bytes"))
-        if size_bytes is None and number(vals.get("cache_size_mb")) is not None:
-            size_bytes = int(number(vals["cache_size_mb"]) * MIB)  # type: ignore[operator]
+        size_bytes = size(vals.get("cache_size_bytes"))
+        if size_bytes is None:
+            size_bytes = size(vals.get("cache_size_mb"), MIB)
         return CacheStats(
             name=name, hits=hits, misses=misses, hit_rate=rate,
-            size=integer(vals.get("cache_items")), maxsize=integer(vals.get("cache_maxsize")),
-            size_bytes=size_bytes, evictions=integer(vals.get("cache_evictions")),
+            size=count(vals.get("cache_items")), maxsize=count(vals.get("cache_maxsize")),
+            size_bytes=size_bytes, evictions=count(vals.get("cache_evictions")),
         )
 
     if explicit:
@@ -294,19 +286,22 @@ def sample_from_json(
     box_used = rss is None
     if box_used:
         rss, rss_path = _bytes(doc, paths, "used_bytes", "used_mb")
-    limit, limit_path = _bytes(doc, paths, "limit_bytes", "limit_mb")
+    # -1, 0, NaN, Inf: "no limit"; the path still counts as read.
+    _, limit_path = _bytes(doc, paths, "limit_bytes", "limit_mb", read=lambda v, scale: number(v))
+    limit, _ = _bytes(doc, paths, "limit_bytes", "limit_mb", read=limit_bytes)
     used.update(p for p in (rss_path, limit_path) if p)
     percent = None
     if paths.get("percent"):
-        percent = number(lookup(doc, paths["percent"]))
-        if percent is not None:
+        raw_percent = lookup(doc, paths["percent"])
+        percent = percent_value(raw_percent)
+        if number(raw_percent) is not None:
             used.add(paths["percent"])
     if box_used and rss and percent and limit is None:
         # ``memory_used_mb`` beside ``memory_percent`` (seed 001) is the box's used
         # memory against the box's total: that total is the limit the endpoint
         # means, so a configured ``limit_mb`` is not divided into the whole box.
-        limit = int(rss * 100 / percent)
-    pid = integer(lookup(doc, paths["pid"])) if paths.get("pid") else None
+        limit = limit_bytes(rss * 100 / percent)
+    pid = count(lookup(doc, paths["pid"])) if paths.get("pid") else None
 
     gc = None
     if paths.get("gc_generation_stats") or paths.get("gc_counts"):
@@ -372,7 +367,7 @@ def cleanup_figures(doc: Any) -> dict[str, float]:
     out: dict[str, float] = {}
     for path, value in walk(doc):
         v = number(value)
-        if v is None:
+        if v is None or abs(v) > MAX_BYTES:
             continue
         words = ".".join(path).lower()
         leaf = path[-1].lower()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from memdash.model import ACTIONS, CacheStats, CleanupResult, GcGeneration, GcStats, TargetSample, TorchDevice
-from memdash.sources.jsonmap import integer, number
+from memdash.sources.numbers import count, limit, number, percent, seconds, size
 
 PROBE_NAME = "memdash.probe"
 SCHEMA = 1
@@ -28,21 +28,27 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def _generation(value: Any, default: int) -> int:
+    """A generation number as given, else its position (a 401-digit generation is garbage)."""
+    g = count(value)
+    return g if g is not None and g < 100 else default
+
+
 def gc_from_probe(raw: Any) -> GcStats | None:
     """The snapshot's ``gc`` object; as many generations as the interpreter has."""
     if not isinstance(raw, Mapping):
         return None
     gens = tuple(
         GcGeneration(
-            generation=integer(g.get("generation")) if integer(g.get("generation")) is not None else i,
-            count=integer(g.get("count")),
-            threshold=integer(g.get("threshold")),
-            collections=integer(g.get("collections")),
-            collected=integer(g.get("collected")),
-            uncollectable=integer(g.get("uncollectable")),
-            pause_total_seconds=number(g.get("pause_total_seconds")),
-            pause_last_seconds=number(g.get("pause_last_seconds")),
-            pause_max_seconds=number(g.get("pause_max_seconds")),
+            generation=_generation(g.get("generation"), i),
+            count=count(g.get("count")),
+            threshold=count(g.get("threshold")),
+            collections=count(g.get("collections")),
+            collected=count(g.get("collected")),
+            uncollectable=count(g.get("uncollectable")),
+            pause_total_seconds=seconds(g.get("pause_total_seconds")),
+            pause_last_seconds=seconds(g.get("pause_last_seconds")),
+            pause_max_seconds=seconds(g.get("pause_max_seconds")),
         )
         for i, g in enumerate(_list(raw.get("generations")))
         if isinstance(g, Mapping)
@@ -51,10 +57,10 @@ def gc_from_probe(raw: Any) -> GcStats | None:
     return GcStats(
         generations=gens,
         enabled=enabled if isinstance(enabled, bool) else None,
-        pause_total_seconds=number(raw.get("pause_total_seconds")),
-        pause_last_seconds=number(raw.get("pause_last_seconds")),
-        pause_max_seconds=number(raw.get("pause_max_seconds")),
-        garbage=integer(raw.get("garbage")),
+        pause_total_seconds=seconds(raw.get("pause_total_seconds")),
+        pause_last_seconds=seconds(raw.get("pause_last_seconds")),
+        pause_max_seconds=seconds(raw.get("pause_max_seconds")),
+        garbage=count(raw.get("garbage")),
     )
 
 
@@ -67,13 +73,13 @@ def caches_from_probe(raw: Any) -> tuple[CacheStats, ...]:
         rate = number(c.get("hit_rate"))
         out.append(CacheStats(
             name=str(c.get("name") or "cache"),
-            hits=integer(c.get("hits")),
-            misses=integer(c.get("misses")),
+            hits=count(c.get("hits")),
+            misses=count(c.get("misses")),
             hit_rate=None if rate is None else min(max(rate, 0.0), 1.0),
-            size=integer(c.get("size")),
-            maxsize=integer(c.get("maxsize")),
-            size_bytes=integer(c.get("size_bytes")),
-            evictions=integer(c.get("evictions")),
+            size=count(c.get("size")),
+            maxsize=count(c.get("maxsize")),
+            size_bytes=size(c.get("size_bytes")),
+            evictions=count(c.get("evictions")),
         ))
     return tuple(out)
 
@@ -88,10 +94,10 @@ def torch_from_probe(raw: Any) -> tuple[TorchDevice, ...] | None:
             continue
         name = d.get("name")
         devices.append(TorchDevice(
-            device=integer(d.get("device")) if integer(d.get("device")) is not None else i,
-            allocated_bytes=integer(d.get("allocated_bytes")),
-            reserved_bytes=integer(d.get("reserved_bytes")),
-            max_allocated_bytes=integer(d.get("max_allocated_bytes")),
+            device=_generation(d.get("device"), i),
+            allocated_bytes=size(d.get("allocated_bytes")),
+            reserved_bytes=size(d.get("reserved_bytes")),
+            max_allocated_bytes=size(d.get("max_allocated_bytes")),
             name=name if isinstance(name, str) else None,
         ))
     return tuple(devices)
@@ -106,14 +112,14 @@ def sample_from_probe(doc: Mapping[str, Any], *, name: str, url: str, now: float
     """
     memory = _map(doc.get("memory"))
     group = _map(doc.get("group"))
-    rss = integer(memory.get("rss_bytes"))
+    rss = size(memory.get("rss_bytes"))
     metrics: dict[str, float] = {}
     for key in ("uss_bytes", "vms_bytes"):
-        v = number(memory.get(key))
+        v = size(memory.get(key))
         if v is not None:
             metrics[f"memory.{key}"] = v
     if group:
-        group_rss = integer(group.get("pss_bytes")) or integer(group.get("rss_bytes"))
+        group_rss = size(group.get("pss_bytes")) or size(group.get("rss_bytes"))
         if group_rss is not None:
             rss = group_rss
         for key in ("rss_bytes", "pss_bytes", "workers"):
@@ -125,10 +131,10 @@ def sample_from_probe(doc: Mapping[str, Any], *, name: str, url: str, now: float
         metrics["uptime_seconds"] = uptime
     return TargetSample(
         name=name, url=url, kind="probe", ok=True, time=now, last_ok=now,
-        pid=integer(doc.get("pid")),
+        pid=count(doc.get("pid")),
         rss_bytes=rss,
-        percent=number(memory.get("percent")),
-        limit_bytes=integer(memory.get("limit_bytes")),
+        percent=None if _no_limit(memory.get("limit_bytes")) else percent(memory.get("percent")),
+        limit_bytes=limit(memory.get("limit_bytes")),
         gc=gc_from_probe(doc.get("gc")),
         caches=caches_from_probe(doc.get("caches")),
         gpu=torch_from_probe(doc.get("torch")),
@@ -137,8 +143,13 @@ def sample_from_probe(doc: Mapping[str, Any], *, name: str, url: str, now: float
     )
 
 
+def _no_limit(raw: Any) -> bool:
+    """True for a limit given as -1, 0, NaN or Inf: a percent against it is no figure."""
+    return raw is not None and limit(raw) is None
+
+
 def _sum(receipts: list[Mapping[str, Any]], key: str) -> int | None:
-    values = [integer(r.get(key)) for r in receipts]
+    values = [size(r.get(key)) for r in receipts]
     known = [v for v in values if v is not None]
     return sum(known) if known else None
 
@@ -152,7 +163,7 @@ def result_from_receipt(doc: Mapping[str, Any], *, target: str, action: str, sta
     workers = [w for w in _list(doc.get("workers")) if isinstance(w, Mapping)]
 
     def total(key: str) -> int | None:
-        v = integer(doc.get(key))
+        v = size(doc.get(key))
         return v if v is not None or not workers else _sum(workers, key)
 
     note = doc.get("note")

@@ -30,6 +30,7 @@ from prometheus_client.samples import Sample
 
 from memdash.model import CacheStats, GcGeneration, GcStats, TargetSample
 from memdash.sources.jsonmap import MAX_METRICS
+from memdash.sources.numbers import count, limit as limit_bytes, number, size
 
 OPENMETRICS = "application/openmetrics-text"
 
@@ -68,8 +69,11 @@ def parse_samples(text: str, content_type: str | None) -> list[Sample]:
     try:
         # The parser is a generator: errors surface while iterating.
         return [s for family in text_string_to_metric_families(text) for s in family.samples]
-    except (ValueError, TypeError, IndexError, KeyError) as exc:
-        first = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
+        # Not cut to length here: the poller scrubs the target's token from the
+        # error first, then cuts (a cut first could leave half a token).
+        lines = str(exc).splitlines()
+        first = lines[0] if lines else type(exc).__name__
         raise PrometheusParseError(f"invalid Prometheus text: {first}") from None
 
 
@@ -85,14 +89,22 @@ def looks_like_prometheus(content_type: str | None, body: bytes) -> bool:
         or b"\nprocess_" in head
 
 
+def _small_int(text: str | None) -> int | None:
+    """A label value such as ``generation="2"`` or ``pid="4242"`` as an int; ``None`` otherwise."""
+    if text and text.isascii() and text.isdigit() and len(text) <= 10:
+        return int(text)
+    return None
+
+
 def _gc(samples: Iterable[Sample]) -> GcStats | None:
     by_gen: dict[int, dict[str, int]] = {}
     for s in samples:
         field = _GC.get(s.name)
-        gen = s.labels.get("generation")
-        if field and gen is not None and gen.isdigit():
-            fields = by_gen.setdefault(int(gen), {})
-            fields[field] = fields.get(field, 0) + int(s.value)
+        gen = _small_int(s.labels.get("generation"))
+        value = count(s.value)
+        if field and gen is not None and gen < 100 and value is not None:  # NaN or +Inf: that counter only
+            fields = by_gen.setdefault(gen, {})
+            fields[field] = fields.get(field, 0) + value
     if not by_gen:
         return None
     return GcStats(generations=tuple(
@@ -114,17 +126,22 @@ def _caches(samples: Iterable[Sample]) -> tuple[CacheStats, ...]:
         field = _CACHE_FIELDS.get(s.name[len(_CACHE_PREFIX):])
         if field:
             fields = by_cache.setdefault(s.labels.get("cache") or s.labels.get("name") or "cache", {})
+            value = number(s.value)
+            if value is None or (field != "hit_rate" and value < 0):
+                continue  # NaN, Inf, a negative count: that field only
             # One series per worker (a ``pid`` label) in a pre-fork group: add them up.
-            fields[field] = s.value if field == "hit_rate" else fields.get(field, 0.0) + s.value
+            fields[field] = value if field == "hit_rate" else fields.get(field, 0.0) + value
     out = []
     for name, f in by_cache.items():
         hits, misses = f.get("hits"), f.get("misses")
         rate = f.get("hit_rate")
+        rate = rate if rate is not None and 0.0 <= rate <= 1.0 else None
         if rate is None and hits is not None and misses is not None and hits + misses:
             rate = hits / (hits + misses)
+            rate = rate if 0.0 <= rate <= 1.0 else None
 
         def as_int(key: str) -> int | None:
-            return None if f.get(key) is None else int(f[key])
+            return count(f.get(key))
 
         out.append(CacheStats(
             name=name, hits=as_int("hits"), misses=as_int("misses"), hit_rate=rate,
@@ -151,22 +168,28 @@ def sample_from_prometheus(
     limit = group = None
     metrics: dict[str, float] = {}
     for s in samples:
-        if s.value != s.value:  # NaN: a value the exporter could not read
-            continue
+        # One unreadable figure (NaN: a value the exporter could not read; +Inf;
+        # 1e303 bytes) drops that figure, not the page.
         if s.name == "process_resident_memory_bytes":
-            rss_by_pid[s.labels.get("pid")] = int(s.value)
+            rss = size(s.value)
+            if rss is not None:
+                rss_by_pid[s.labels.get("pid")] = rss
         elif s.name in _LIMITS:
-            limit = int(s.value)
+            # -1, 0, NaN and +Inf all say "no limit".
+            limit = limit_bytes(s.value)
         elif s.name == "memdash_group_pss_bytes":
-            group = int(s.value)
-        elif not s.name.endswith("_created") and len(metrics) < MAX_METRICS \
-                and (not s.labels or set(s.labels) == {"pid"}):
-            metrics[s.name] = float(s.value) + metrics.get(s.name, 0.0)
+            group = size(s.value)
+        elif not s.name.endswith("_created") and (not s.labels or set(s.labels) == {"pid"}):
+            value = number(s.value)
+            if value is not None and (s.name in metrics or len(metrics) < MAX_METRICS):
+                total = value + metrics.get(s.name, 0.0)
+                if number(total) is not None:
+                    metrics[s.name] = total
     # A pre-fork group (memdash.probe) exports one series per worker: its PSS
     # total counts shared pages once; failing that, the workers' RSS add up.
-    rss = group if group is not None else (sum(rss_by_pid.values()) if rss_by_pid else None)
-    pids = [p for p in rss_by_pid if p is not None and p.isdigit()]
-    pid = int(pids[0]) if len(pids) == 1 else None
+    rss = group if group is not None else size(sum(rss_by_pid.values())) if rss_by_pid else None
+    pids = [n for n in (_small_int(p) for p in rss_by_pid) if n is not None]
+    pid = pids[0] if len(pids) == 1 else None
     return TargetSample(
         name=name, url=url, kind="prometheus", ok=True, time=now, last_ok=now, pid=pid,
         rss_bytes=rss, limit_bytes=limit, gc=_gc(samples), caches=_caches(samples),

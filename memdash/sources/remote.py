@@ -54,7 +54,7 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol, Sequen
 
 import httpx
 
-from memdash.config import ConfigError, TargetConfig
+from memdash.config import ConfigError, TargetConfig, redact_url
 from memdash.levels import DEFAULT_THRESHOLDS, Thresholds
 from memdash.model import ACTIONS, CleanupResult, TargetSample
 from memdash.sources import http11
@@ -96,7 +96,9 @@ class TargetError(Exception):
 
 
 _BEARER = re.compile(r"(?i)(bearer\s+)\S+")
-_USERINFO = re.compile(r"(//)[^/@\s]+@")
+
+#: Longest error shown, in characters; cut only after secrets are scrubbed.
+MAX_ERROR_CHARS = 200
 
 
 def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
@@ -105,7 +107,16 @@ def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
         if secret:
             text = text.replace(secret, "***")
     text = _BEARER.sub(r"\1***", text)
-    return _USERINFO.sub(r"\1***@", text)
+    return redact_url(text)
+
+
+def words(text: str, secrets: Iterable[str | None] = (), limit: int = MAX_ERROR_CHARS) -> str:
+    """An error for people: scrubbed of ``secrets`` first, then cut to ``limit`` characters.
+
+    In that order: cut first, a secret straddling the cut would survive in part.
+    """
+    text = scrub(text, secrets)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def scrub_doc(doc: Any, secrets: Iterable[str | None] = ()) -> Any:
@@ -127,6 +138,48 @@ def _token(target: TargetConfig) -> str | None:
         return target.token()
     except ConfigError:
         return None
+
+
+def url_password(url: str) -> str | None:
+    """The password in ``url``'s userinfo (``http://me:pw@host/``), if any: a secret like the token."""
+    head = url.split("//", 1)[-1].split("/", 1)[0]
+    if "@" not in head:
+        return None
+    userinfo = head.rsplit("@", 1)[0]
+    _, colon, password = userinfo.partition(":")
+    return (password if colon else userinfo) or None
+
+
+def _secrets(target: TargetConfig) -> tuple[str, ...]:
+    """What must never be shown for ``target``: its token and the password in its URL."""
+    return tuple(s for s in (_token(target), url_password(target.url)) if s)
+
+
+def scrub_sample(sample: TargetSample, secrets: tuple[str, ...]) -> TargetSample:
+    """``sample`` with ``secrets`` replaced by ``***`` in every string a service chose:
+    cache and device names, metric names, the error."""
+    if not secrets:
+        return sample
+
+    def clean(text: str) -> str:
+        for secret in secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+    def dirty(text: str | None) -> bool:
+        return text is not None and any(secret in text for secret in secrets)
+
+    changes: dict[str, Any] = {}
+    if dirty(sample.error):
+        changes["error"] = clean(sample.error)  # type: ignore[arg-type]
+    if any(dirty(c.name) for c in sample.caches):
+        changes["caches"] = tuple(dataclasses.replace(c, name=clean(c.name)) for c in sample.caches)
+    if sample.gpu and any(dirty(d.name) for d in sample.gpu):
+        changes["gpu"] = tuple(dataclasses.replace(d, name=clean(d.name)) if d.name else d for d in sample.gpu)
+    if any(dirty(k) for k in sample.metrics):
+        changes["metrics"] = {clean(k): v for k, v in sample.metrics.items()}
+    return dataclasses.replace(sample, **changes) if changes else sample
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -160,9 +213,24 @@ class Response:
     def json(self) -> Any:
         """The body as JSON. Raises :class:`TargetError` ``"invalid JSON"``."""
         try:
-            return json.loads(self.body)
+            return loads(self.body)
         except (ValueError, RecursionError):
             raise TargetError("invalid JSON") from None
+
+
+def _json_int(text: str) -> int | None:
+    # Past 40 digits a number is garbage, and past 4300 int() refuses it: the
+    # field is dropped, not the document.
+    return int(text) if len(text) <= 40 else None
+
+
+def _json_constant(_name: str) -> None:
+    return None  # NaN, Infinity, -Infinity: not numbers JSON allows; the field is dropped
+
+
+def loads(body: bytes | str) -> Any:
+    """JSON as services send it: ``NaN``/``Infinity`` and absurdly long integers read as ``null``."""
+    return json.loads(body, parse_int=_json_int, parse_constant=_json_constant)
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -444,7 +512,7 @@ def describe_error(exc: BaseException, timeout: float) -> str:
         return "invalid URL"
     if isinstance(exc, PrometheusParseError):
         return str(exc)
-    text = str(exc).splitlines()[0][:200] if str(exc) else ""
+    text = str(exc).splitlines()[0] if str(exc) else ""  # cut by words(), after scrubbing
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -535,7 +603,7 @@ class TargetPoller:
         for target in targets:
             if target.name in self._states:
                 continue
-            state = _State(target=target, kind=target.kind, url=scrub(target.url, (_token(target),)))
+            state = _State(target=target, kind=target.kind, url=scrub(target.url, _secrets(target)))
             self._states[target.name] = state
             added.append(target.name)
             if self._on_sample is not None:
@@ -648,6 +716,31 @@ class TargetPoller:
         if response.status >= 400:
             raise _http_status_error(response)
         target = state.target
+        secrets = _secrets(target)
+        # A service may echo the request back: scrub the token from the body
+        # before anything reads it, then from every string the sample carries
+        # (covers escaped forms, e.g. JSON's "\/" or "\u0041").
+        body = response.body
+        for secret in secrets:
+            raw_secret = secret.encode("utf-8", "replace")
+            if raw_secret in body:
+                body = body.replace(raw_secret, b"***")
+        if body is not response.body:
+            response = dataclasses.replace(response, body=body)
+        try:
+            sample = self._parse(state, response, now)
+        except (TargetError, PrometheusParseError):
+            raise
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, RecursionError) as exc:
+            # A reader bug or an answer no reader foresaw: that target fails, in words.
+            log.debug("target %s: unreadable answer", target.name, exc_info=True)
+            raise TargetError(f"unreadable answer ({type(exc).__name__}: {exc})") from None
+        return scrub_sample(sample, secrets)
+
+    def _parse(self, state: _State, response: Response, now: float) -> TargetSample:
+        """The sample in ``response``, by the target's kind (``auto``: decided here, then kept)."""
+        target = state.target
+        secrets = _secrets(target)
         kind = state.kind
         url = state.url
         if kind == "prometheus" or (kind == "auto" and looks_like_prometheus(response.content_type, response.body)):
@@ -655,6 +748,8 @@ class TargetPoller:
             kind = "prometheus"
         else:
             doc = response.json()
+            if secrets and state.kind != "prometheus":
+                doc = scrub_doc(doc, secrets)
             if kind == "auto":
                 kind = "probe" if is_probe_document(doc) else "json"
             if kind == "probe":
@@ -682,7 +777,7 @@ class TargetPoller:
 
     def _failed(self, state: _State, now: float, error: str) -> TargetSample:
         target = state.target
-        error = scrub(error, (_token(target),))
+        error = words(error, _secrets(target))
         state.failures += 1
         logger = log.warning if state.failures == 1 else log.debug
         logger("target %s: %s", target.name, error)
@@ -711,7 +806,7 @@ class TargetPoller:
         target = state.target
 
         def refuse(error: str, **extra: Any) -> CleanupResult:
-            return CleanupResult(target=name, action=action, ok=False, error=scrub(error, (_token(target),)), **extra)
+            return CleanupResult(target=name, action=action, ok=False, error=words(error, _secrets(target)), **extra)
 
         if action not in ACTIONS:
             return refuse(f"unknown action {action!r} (one of: {', '.join(ACTIONS)})")
@@ -746,7 +841,7 @@ class TargetPoller:
             return CleanupResult(target=state.target.name, action=action, ok=False, status=response.status,
                                  error="the probe's receipt is not JSON")
         return result_from_receipt(
-            scrub_doc(doc, (_token(state.target),)), target=state.target.name, action=action, status=response.status
+            scrub_doc(doc, _secrets(state.target)), target=state.target.name, action=action, status=response.status
         )
 
     async def _json_cleanup(self, state: _State, action: str, timeout: float) -> CleanupResult:
@@ -763,7 +858,7 @@ class TargetPoller:
         doc = _json_or_none(response)
         if response.status >= 400:
             return self._refusal(state, action, response, doc, route=route)
-        doc = scrub_doc(doc, (_token(target),))
+        doc = scrub_doc(doc, _secrets(target))
         figures = cleanup_figures(doc) if doc is not None else {}
         after = await self._poll(state)
         return _measured(target.name, action, response.status, figures, before, after, doc)
@@ -773,13 +868,13 @@ class TargetPoller:
     ) -> CleanupResult:
         """A refused cleanup, explained in words."""
         status = response.status
-        body = scrub_doc(doc, (_token(state.target),)) if isinstance(doc, Mapping) else {}
+        body = scrub_doc(doc, _secrets(state.target)) if isinstance(doc, Mapping) else {}
         retry = None
         if status == 401:
             error = "refused: the token is missing or wrong (set token_env or token_file)"
         elif status == 403:
             detail = body.get("error")
-            error = f"refused: {detail[:200]}" if isinstance(detail, str) and detail else "refused: forbidden (HTTP 403)"
+            error = f"refused: {detail}" if isinstance(detail, str) and detail else "refused: forbidden (HTTP 403)"
         elif status == 429:
             retry = number(body.get("retry_after_seconds"))
             if retry is None:
@@ -794,10 +889,10 @@ class TargetPoller:
             error = f"HTTP {status} {response.reason}".strip()
             detail = body.get("error")
             if isinstance(detail, str) and detail:
-                error += f": {detail[:200]}"
+                error += f": {detail}"
         return CleanupResult(
             target=state.target.name, action=action, ok=False, status=status,
-            error=scrub(error, (_token(state.target),)), retry_after_seconds=retry,
+            error=words(error, _secrets(state.target)), retry_after_seconds=retry,
             raw=dict(body),
         )
 
@@ -819,7 +914,7 @@ class TargetPoller:
 
 def _json_or_none(response: Response) -> Any:
     try:
-        return json.loads(response.body) if response.body else None
+        return loads(response.body) if response.body else None
     except (ValueError, RecursionError):
         return None
 

@@ -53,8 +53,8 @@ def system_memory_from(
     leaves out buffers in a way that varies by kernel).
     """
     limit = cgroup.limit_bytes if cgroup is not None else None
-    if limit is not None and limit >= total:
-        limit = None  # a limit above physical RAM never binds first
+    if limit is not None and (limit <= 0 or limit >= total):
+        limit = None  # a limit above physical RAM never binds first; 0 or less is "no limit"
     if limit is not None and cgroup is not None and cgroup.usage_bytes is not None:
         percent = 100.0 * cgroup.usage_bytes / limit
     else:
