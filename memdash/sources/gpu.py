@@ -18,6 +18,12 @@ What a poll returns (:class:`~memdash.model.GpuStatus`):
   ``NO_PERMISSION``, a function missing from an old driver...) becomes ``None``
   for that field; the rest of the poll goes on.
 - Processes are the compute and graphics lists merged by pid.
+- NVML runs in a thread of its own, and a poll waits for it at most
+  ``deadline_seconds`` (2 s): a wedged driver (an ``nvmlInit`` that never
+  returns) gives ``available=False``, ``reason="NVML did not answer in 2 s"``,
+  and the caller goes on. While that call is still stuck, later polls answer
+  the same at once instead of queueing behind it; once it returns, NVML is
+  polled again as usual. The thread is a daemon: it never holds up an exit.
 - A GPU in MIG mode is listed with its whole memory and no processes, followed
   by one :class:`~memdash.model.GpuDevice` per MIG instance (same ``index`` as
   the parent, ``uuid`` starting ``MIG-``) that carries the instance's memory and
@@ -29,7 +35,9 @@ Sizes are bytes, percents 0-100, temperatures Celsius.
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import ctypes
+import queue
 import struct
 import threading
 import time
@@ -46,6 +54,8 @@ __all__ = ["GpuSource", "gpu_bytes_by_pid", "status_to_json", "RETRY_SECONDS"]
 #: Seconds between attempts to start NVML after a failure. Retrying is cheap
 #: (~0.1 ms) but pointless every refresh: a driver rarely appears at runtime.
 RETRY_SECONDS = 60.0
+#: Seconds a poll waits for NVML before reporting it as not answering.
+DEADLINE_SECONDS = 2.0
 
 # NVML return codes (nvml.h), so reasons can be chosen without importing pynvml.
 _SUCCESS = 0
@@ -78,6 +88,12 @@ _INIT_REASONS: dict[int, str] = {
 }
 
 NO_GPU_REASON = "no NVIDIA GPU found"
+
+
+def hung_reason(seconds: float) -> str:
+    """The reason given while NVML does not answer: ``"NVML did not answer in 2 s"``."""
+    return f"NVML did not answer in {seconds:g} s"
+
 NOT_INSTALLED_REASON = "nvidia-ml-py is not installed (pip install nvidia-ml-py)"
 
 _T = TypeVar("_T")
@@ -90,11 +106,44 @@ def init_failure_reason(code: int | None, text: str) -> str:
     return f"NVML failed to start: {text}"
 
 
+class _NvmlThread:
+    """One daemon thread that makes every NVML call, one job at a time.
+
+    A job that never returns (a wedged driver) stalls only this thread; callers
+    wait on its future with a deadline and go on without it.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def submit(self, fn: Callable[[], _T]) -> concurrent.futures.Future[_T]:
+        future: concurrent.futures.Future[_T] = concurrent.futures.Future()
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="memdash-nvml", daemon=True)
+                self._thread.start()
+        self._jobs.put((fn, future))
+        return future
+
+    def _run(self) -> None:
+        while True:
+            fn, future = self._jobs.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # handed to the caller, not lost in this thread
+                future.set_exception(exc)
+
+
 class GpuSource:
     """Polls NVML. One instance per app; :meth:`poll` may run in a worker thread.
 
     ``retry_seconds``: how long a failed start is remembered before NVML is tried
-    again. ``clock`` (seconds, monotonic) is there for tests.
+    again. ``deadline_seconds``: how long a poll waits for NVML to answer.
+    ``clock`` (seconds, monotonic) is there for tests.
     """
 
     #: Read process lists with :func:`_read_processes` (fast) rather than pynvml's
@@ -108,14 +157,18 @@ class GpuSource:
         thresholds: Thresholds = Thresholds(),
         *,
         retry_seconds: float = RETRY_SECONDS,
+        deadline_seconds: float = DEADLINE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.thresholds = thresholds
         self.retry_seconds = retry_seconds
+        self.deadline_seconds = deadline_seconds
         self._clock = clock
-        # One lock: poll() from a worker thread and close() from atexit must not
-        # interleave with nvmlShutdown.
+        # Every NVML call runs on this thread; the lock lets one caller at a
+        # time hand it a job and wait (poll() from a worker, close() from atexit).
+        self._nvml_thread = _NvmlThread()
         self._lock = threading.Lock()
+        self._in_flight: concurrent.futures.Future[Any] | None = None
         self._nvml: ModuleType | None = None
         self._errors: tuple[type[BaseException], ...] = ()
         self._initialized = False
@@ -135,25 +188,55 @@ class GpuSource:
         return self._initialized
 
     def poll(self) -> GpuStatus:
-        """Read every GPU now. Blocking; never raises for NVML errors (they become
-        ``available=False`` or ``None`` fields).
+        """Read every GPU now. Blocks at most about ``deadline_seconds`` (twice
+        that when another thread's poll is waiting too); never raises for NVML
+        errors (they become ``available=False`` or ``None`` fields).
 
         Against the fake NVML: ~0.07 ms for 1 GPU with 8 processes, ~1.8 ms for
         8 GPUs x 64 (``bench/bench_gpu.py``); a real driver adds its own time per
         call. ~1 us while a start-up failure is remembered."""
-        with self._lock:
-            if not self._initialized:
-                failure = self._start()
-                if failure is not None:
-                    return failure
-            nvml = self._nvml
-            assert nvml is not None
+        status = self._call(self._poll_now, self.deadline_seconds)
+        if status is None:
+            return GpuStatus(available=False, reason=hung_reason(self.deadline_seconds), driver=self._driver)
+        return status
+
+    @property
+    def hung(self) -> bool:
+        """True while an NVML call has outlived its deadline and not yet returned."""
+        job = self._in_flight
+        return job is not None and not job.done()
+
+    def _call(self, fn: Callable[[], _T], timeout: float) -> _T | None:
+        """``fn()`` on the NVML thread; ``None`` if it did not finish within ``timeout``
+        (or an earlier call is still stuck there)."""
+        if not self._lock.acquire(timeout=max(timeout, 0.0)):
+            return None
+        try:
+            if self.hung:
+                return None  # never queue behind a call that has not come back
+            job = self._nvml_thread.submit(fn)
+            self._in_flight = job
             try:
-                return self._read(nvml)
-            except self._errors as e:  # an error outside any one field
-                return GpuStatus(
-                    available=False, reason=f"NVML query failed: {e}", driver=self._driver
-                )
+                return job.result(timeout=timeout)
+            except concurrent.futures.TimeoutError:
+                return None
+        finally:
+            self._lock.release()
+
+    def _poll_now(self) -> GpuStatus:
+        """One poll, on the NVML thread."""
+        if not self._initialized:
+            failure = self._start()
+            if failure is not None:
+                return failure
+        nvml = self._nvml
+        assert nvml is not None
+        try:
+            return self._read(nvml)
+        except self._errors as e:  # an error outside any one field
+            return GpuStatus(
+                available=False, reason=f"NVML query failed: {e}", driver=self._driver
+            )
 
     def close(self) -> None:
         """Shut NVML down if this source started it. Idempotent; a later
@@ -166,22 +249,22 @@ class GpuSource:
         # after exit_timeout_seconds; the driver frees a dead process's state.
         self._close(unregister=False, timeout=self.exit_timeout_seconds)
 
-    def _close(self, *, unregister: bool, timeout: float = -1) -> None:
-        if not self._lock.acquire(timeout=timeout):
-            return
-        try:
-            if self._initialized and self._nvml is not None:
-                self._initialized = False
-                try:
-                    self._nvml.nvmlShutdown()
-                except self._errors:
-                    pass  # already shut down elsewhere: nothing left to release
-            if unregister and self._atexit_registered:
-                atexit.unregister(self._close_at_exit)
-                self._atexit_registered = False
-            self._failure = None
-        finally:
-            self._lock.release()
+    def _close(self, *, unregister: bool, timeout: float | None = None) -> None:
+        # nvmlShutdown runs on the NVML thread too; against a wedged driver it
+        # is given up after the deadline (the driver frees a dead process's state).
+        self._call(self._shutdown_now, self.deadline_seconds if timeout is None else timeout)
+        if unregister and self._atexit_registered:
+            atexit.unregister(self._close_at_exit)
+            self._atexit_registered = False
+
+    def _shutdown_now(self) -> None:
+        if self._initialized and self._nvml is not None:
+            self._initialized = False
+            try:
+                self._nvml.nvmlShutdown()
+            except self._errors:
+                pass  # already shut down elsewhere: nothing left to release
+        self._failure = None
 
     def _start(self) -> GpuStatus | None:
         """Initialise NVML; the remembered failure status while one is fresh."""

@@ -17,6 +17,10 @@
  *   FAKE_NVML_COUNT          devices, default 1, at most 64
  *   FAKE_NVML_INIT_RESULT    nvmlInitWithFlags' return code (9 driver not loaded,
  *                            4 no permission, ...), default 0
+ *   FAKE_NVML_HANG           a symbol ("nvmlInitWithFlags", "nvmlDeviceGetCount_v2",
+ *                            ...) or "*" for every call: that call never returns,
+ *                            as on a wedged driver, until fake_nvml_release()
+ *                            is called (a subprocess hangs for good)
  *   FAKE_NVML_DRIVER         driver version string, default "550.00.fake"
  *   FAKE_NVML_NAME           device names, default "NVIDIA Fake GPU"
  *   FAKE_NVML_TOTAL_MIB      total memory in MiB, default 81559
@@ -39,13 +43,16 @@
  *                            value: a file to append "symbol\n" lines to
  *
  * Test hooks (read with ctypes): fake_nvml_init_calls(),
- * fake_nvml_shutdown_calls(), fake_nvml_refcount(), fake_nvml_reset_counters().
+ * fake_nvml_shutdown_calls(), fake_nvml_refcount(), fake_nvml_reset_counters(),
+ * fake_nvml_hung() (calls now stuck in FAKE_NVML_HANG), fake_nvml_release()
+ * (lets them return, for a test's cleanup).
  *
  * Like the real library, every call but init fails with UNINITIALIZED (1) while
  * the init refcount is zero.
  */
 
 #include <limits.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,9 +117,27 @@ int fake_nvml_shutdown_calls(void) { return g_shutdown_calls; }
 int fake_nvml_refcount(void) { return g_refcount; }
 void fake_nvml_reset_counters(void) { g_init_calls = 0; g_shutdown_calls = 0; }
 
+static volatile int g_released;
+static volatile int g_hung;
+int fake_nvml_hung(void) { return g_hung; }
+void fake_nvml_release(void) { g_released = 1; }
+
+/* FAKE_NVML_HANG: block the calling thread like a wedged driver. Polls a flag
+ * every 10 ms so an in-process test can let it go; __atomic: several threads. */
+static void hang_if_scripted(const char *symbol) {
+    const char *s = getenv("FAKE_NVML_HANG");
+    if (!s || !*s || (strcmp(s, "*") != 0 && strcmp(s, symbol) != 0)) return;
+    __atomic_store_n(&g_released, 0, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&g_hung, 1, __ATOMIC_SEQ_CST);
+    struct timespec tick = {0, 10 * 1000 * 1000};
+    while (!__atomic_load_n(&g_released, __ATOMIC_SEQ_CST)) nanosleep(&tick, NULL);
+    __atomic_sub_fetch(&g_hung, 1, __ATOMIC_SEQ_CST);
+}
+
 /* ---- script parsing ---- */
 
 static void trace(const char *symbol) {
+    hang_if_scripted(symbol);
     const char *where = getenv("FAKE_NVML_TRACE");
     if (!where || !*where || strcmp(where, "0") == 0) return;
     if (strcmp(where, "1") == 0 || strcmp(where, "stderr") == 0) {
