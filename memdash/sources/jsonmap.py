@@ -148,8 +148,8 @@ def resolve_fields(doc: Any, fields: Mapping[str, str]) -> dict[str, str]:
 def hit_ratio(value: Any) -> float | None:
     """A hit rate as a 0..1 ratio: above 1 it was a percent."""
     v = number(value)
-    if v is None or v < 0:
-        return None
+    if v is None or v < 0 or v > 100.0:
+        return None  # 101 % is no hit rate
     return v / 100.0 if v > 1.0 else v
 
 

@@ -73,6 +73,12 @@ def percent(value: Any) -> float | None:
     return v if v is not None and v >= 0 else None
 
 
+#: Longest duration taken as real, in seconds (~30 years): past it, garbage that
+#: would overflow a ``timedelta``.
+MAX_SECONDS = 1e9
+
+
 def seconds(value: Any) -> float | None:
-    """A duration in seconds: finite and not negative, else ``None``."""
-    return percent(value)
+    """A duration in seconds: 0 .. :data:`MAX_SECONDS`, else ``None``."""
+    v = number(value)
+    return v if v is not None and 0 <= v <= MAX_SECONDS else None

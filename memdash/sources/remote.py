@@ -50,6 +50,7 @@ import socket
 import ssl
 import sys
 import time
+from urllib.parse import unquote
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol, Sequence, TypeVar
 
 import httpx
@@ -95,7 +96,7 @@ class TargetError(Exception):
 # --------------------------------------------------------------------------- secrets
 
 
-_BEARER = re.compile(r"(?i)(bearer\s+)\S+")
+_BEARER = re.compile(r"(?i)((?:bearer|basic)\s+)\S+")
 
 #: Longest error shown, in characters; cut only after secrets are scrubbed.
 MAX_ERROR_CHARS = 200
@@ -151,8 +152,14 @@ def url_password(url: str) -> str | None:
 
 
 def _secrets(target: TargetConfig) -> tuple[str, ...]:
-    """What must never be shown for ``target``: its token and the password in its URL."""
-    return tuple(s for s in (_token(target), url_password(target.url)) if s)
+    """What must never be shown for ``target``: its token, the password in its URL,
+    and that userinfo as it travels (Basic auth's base64)."""
+    password = url_password(target.url)
+    basic = None
+    if password:
+        head = target.url.split("//", 1)[-1].split("/", 1)[0]
+        basic = base64.b64encode(unquote(head.rsplit("@", 1)[0]).encode()).decode("ascii")
+    return tuple(s for s in (_token(target), password, password and unquote(password), basic) if s)
 
 
 def scrub_sample(sample: TargetSample, secrets: tuple[str, ...]) -> TargetSample:
