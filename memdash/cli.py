@@ -21,7 +21,7 @@ import sys
 from typing import TYPE_CHECKING, Any, Sequence
 
 from memdash import __version__
-from memdash.config import Config, ConfigError, TargetConfig, load_config, target_from_url
+from memdash.config import Config, ConfigError, TargetConfig, load_config, redact_url, target_from_url
 from memdash.model import ACTIONS
 from memdash.textsafe import escape_log_output, printable
 
@@ -191,7 +191,7 @@ def run_cleanup(argv: Sequence[str]) -> int:
         if not args.yes:
             if not sys.stdin.isatty():
                 raise UsageError("refusing to run a cleanup without confirmation: stdin is not a terminal (use --yes)")
-            answer = input(f"Run {args.action} on {printable(target.name)} ({printable(target.url)})? [y/N] ")
+            answer = input(f"Run {args.action} on {printable(target.name)} ({printable(redact_url(target.url))})? [y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
                 print("cancelled", file=sys.stderr)
                 return 1
