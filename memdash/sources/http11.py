@@ -1,20 +1,13 @@
-"""A small asyncio HTTP/1.1 client for polling plain ``http://`` and ``unix:`` targets.
+"""The HTTP/1.1 client for plain ``http://`` and ``unix:`` targets: h11 over asyncio streams.
 
-Why this exists
----------------
-memdash polls up to a few hundred targets every second. With httpx, a poll of
-200 loopback targets costs 148-295 ms of CPU per cycle depending on how the
-clients are pooled (one shared client with many connections is worse still:
-its pool bookkeeping grows faster than the number of connections, upstream
-encode/httpx#3215); aiohttp costs 23 ms, and a bare asyncio client 2.1 ms
-(tech notes section 10). At one cycle a second, httpx alone took about 30 % of
-a core against the 15 % budget. This module is that bare client, made careful:
-what a stats poller needs of HTTP/1.1 and nothing more.
-
-``https://`` targets still go through httpx (see :mod:`memdash.sources.remote`):
-certificate verification, CA bundles, SNI and TLS error reporting are where a
-hand-written client would be easy to get subtly wrong, and TLS targets are few
-and remote, so their per-request cost matters less.
+memdash polls up to a few hundred targets every second, so the per-request cost
+matters: httpx costs ~87 ms of CPU per 200 kept-alive GETs, this client about
+twice what a hand-written parser did (``bench/bench_http_client.py`` measures
+both in one run). The HTTP/1.1 parsing and framing are h11's, a small,
+sans-I/O, well-tested state machine (already installed as httpx's own
+dependency); this module only does the I/O around it and what a stats poller
+needs of a client. ``https://`` targets go through httpx
+(:mod:`memdash.sources.transport`), for its TLS handling.
 
 What it does
 ------------
@@ -26,18 +19,16 @@ What it does
   connection. A POST is never sent twice.
 - HTTP/1.0 servers and ``Connection: close`` answers: the connection is closed
   after the answer; bodies framed by ``Content-Length``, ``Transfer-Encoding:
-  chunked`` or the end of the connection.
+  chunked`` or the end of the connection (h11 decides which).
 - The body cap (``max_body``) is enforced while reading: a declared length past
   it is refused before any body byte is read, and a chunked or unframed body is
   refused as soon as it passes the cap. The connection is then aborted, so the
-  rest is never read.
+  rest is never read. Heads are capped at 64 KB.
 - ``timeout`` is an overall deadline for the whole request (connect, send, the
   head and the body, and the one retry), so a server that trickles bytes cannot
   hold a request longer.
-- Headers are parsed strictly enough not to be fooled (invalid names, bare line
-  breaks, conflicting lengths, unknown transfer codings are all "invalid
-  response") and read case-insensitively.
-- Sends ``Host`` and whatever headers the caller gives; no proxies, no
+- Sends ``Host`` and whatever headers the caller gives (a value with a line
+  break is refused without echoing it: it may be the token); no proxies, no
   ``.netrc``, no cookies, no redirects (the caller follows them: it knows where
   the token may go), no content decoding (callers send ``Accept-Encoding:
   identity``).
@@ -66,6 +57,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
+import h11
+
 __all__ = [
     "Client",
     "ConnectError",
@@ -78,18 +71,18 @@ __all__ = [
     "ResponseTooLarge",
 ]
 
-#: Largest response head (status line and headers), and longest chunk-size or trailer line.
+#: Largest response head (status line and headers).
 MAX_HEAD_BYTES = 64 * 1024
 #: Interim (1xx) answers skipped before the final one.
 MAX_INTERIM_RESPONSES = 8
 #: Methods safe to send again after a kept-alive connection died under them.
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+#: Bytes asked of the socket per read.
+READ_SIZE = 65536
 
-_STATUS_LINE = re.compile(r"HTTP/1\.([01]) ([0-9]{3})(?: ([^\r\n\x00]*))?")
-_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
-_BAD_VALUE = re.compile(r"[\r\n\x00]")
 _BAD_REQUEST_VALUE = re.compile(r"[^\t\x20-\x7e]")
 _STR_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_TRANSFER_ENCODING = re.compile(rb"(?im)^transfer-encoding[ \t]*:[ \t]*([^\r\n]*)")
 
 
 # --------------------------------------------------------------------------- errors
@@ -234,15 +227,16 @@ def _parse_url(url: str) -> _Target:
 
 
 class _Connection:
-    """One TCP or Unix-socket connection and when it went idle."""
+    """One TCP or Unix-socket connection, its h11 state, and when it went idle."""
 
-    __slots__ = ("key", "reader", "writer", "idle_since")
+    __slots__ = ("key", "reader", "writer", "idle_since", "h11")
 
     def __init__(self, key: tuple[str, int], reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.key = key
         self.reader = reader
         self.writer = writer
         self.idle_since = 0.0
+        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
 
     def usable(self) -> bool:
         """Still open, nothing unexpected from the server: no EOF, no error."""
@@ -313,7 +307,7 @@ class Client:
         self._idle: list[_Connection] = []
         self._open: set[_Connection] = set()
         self._closed = False
-        self._requests: dict[tuple[str, str, tuple[tuple[str, str], ...]], bytes] = {}
+        self._requests: dict[tuple[str, str, tuple[tuple[str, str], ...]], h11.Request] = {}
         #: Connections opened so far (for tests and benches).
         self.connections_opened = 0
 
@@ -344,24 +338,24 @@ class Client:
         target = _parse_url(url)
         items = tuple(headers.items() if isinstance(headers, Mapping) else headers)
         key = (method, url, items)
-        data = self._requests.get(key)
-        if data is None:  # a poller sends the same few requests again and again
-            data = _request_bytes(method, target, items)
+        request = self._requests.get(key)
+        if request is None:  # a poller sends the same few requests again and again
+            request = _request_event(method, target, items)
             if len(self._requests) >= 8:
                 self._requests.clear()
-            self._requests[key] = data
+            self._requests[key] = request
         if timeout is None:
-            return await self._send(method, target, data)
+            return await self._send(method, target, request)
         async with _deadline(timeout):
-            return await self._send(method, target, data)
+            return await self._send(method, target, request)
 
-    async def _send(self, method: str, target: _Target, data: bytes) -> Response:
+    async def _send(self, method: str, target: _Target, request: h11.Request) -> Response:
         key = ("unix", 0) if self.uds is not None else (target.host, target.port)
         conn, reused = self._take_idle(key)
         if conn is None:
             conn = await self._connect(key)
         try:
-            return await self._exchange(conn, method, data)
+            return await self._exchange(conn, method, request)
         except _Stale as stale:
             if not (reused and method in IDEMPOTENT):
                 raise stale.error from None
@@ -369,7 +363,7 @@ class Client:
         # answered nothing: a GET goes once more, on a fresh connection.
         conn = await self._connect(key)
         try:
-            return await self._exchange(conn, method, data)
+            return await self._exchange(conn, method, request)
         except _Stale as stale:
             raise stale.error from None
 
@@ -388,9 +382,9 @@ class Client:
     async def _connect(self, key: tuple[str, int]) -> _Connection:
         try:
             if self.uds is not None:
-                reader, writer = await asyncio.open_unix_connection(self.uds, limit=MAX_HEAD_BYTES)
+                reader, writer = await asyncio.open_unix_connection(self.uds, limit=READ_SIZE)
             else:
-                reader, writer = await asyncio.open_connection(key[0], key[1], limit=MAX_HEAD_BYTES)
+                reader, writer = await asyncio.open_connection(key[0], key[1], limit=READ_SIZE)
         except OSError as exc:
             raise ConnectError(f"cannot connect: {exc.strerror or exc}") from exc
         conn = _Connection(key, reader, writer)
@@ -401,18 +395,22 @@ class Client:
         self._open.add(conn)
         return conn
 
-    async def _exchange(self, conn: _Connection, method: str, data: bytes) -> Response:
-        """Send ``data`` on ``conn`` and read the answer; the connection goes back
+    async def _exchange(self, conn: _Connection, method: str, request: h11.Request) -> Response:
+        """Send ``request`` on ``conn`` and read the answer; the connection goes back
         to the idle list if it can carry another request, else it is closed."""
         try:
-            conn.writer.write(data)
-            response, keep = await self._read_response(conn.reader, method)
+            data = conn.h11.send(request)
+            end = conn.h11.send(h11.EndOfMessage())
+            conn.writer.write(data + end if end else data)  # type: ignore[operator]
+            response = await self._read_response(conn)
         except BaseException:
             # Whatever happened (an error, the deadline, a cancel), the state of the
             # connection is unknown: drop it, unread data and all.
             self._forget(conn, abort=True)
             raise
-        if keep and not self._closed and self.max_idle:
+        h = conn.h11
+        if h.our_state is h11.DONE and h.their_state is h11.DONE and not self._closed and self.max_idle:
+            h.start_next_cycle()
             conn.idle_since = asyncio.get_running_loop().time()
             self._idle.append(conn)
             if len(self._idle) > self.max_idle:
@@ -421,103 +419,82 @@ class Client:
             self._forget(conn)
         return response
 
-    async def _read_response(self, reader: asyncio.StreamReader, method: str) -> tuple[Response, bool]:
-        """The answer to one request, and whether the connection can be used again."""
-        for interim in range(MAX_INTERIM_RESPONSES + 1):
+    async def _read_response(self, conn: _Connection) -> Response:
+        """The answer to the request just sent on ``conn``, body and all."""
+        h = conn.h11
+        reader = conn.reader
+        received = 0  # bytes read before the final answer's head was parsed
+        head_bytes = bytearray()  # kept only to name a refused Transfer-Encoding
+        interim = 0
+        while True:
             try:
-                head = await reader.readuntil(b"\r\n\r\n")
-            except asyncio.IncompleteReadError as exc:
-                if not exc.partial and not interim:
-                    raise _Stale(RemoteProtocolError("the server closed the connection without answering")) from None
-                raise RemoteProtocolError("the server closed the connection mid-response") from None
-            except asyncio.LimitOverrunError:
-                raise RemoteProtocolError(
-                    f"invalid response: headers larger than {_size_words(MAX_HEAD_BYTES)}"
-                ) from None
-            except (ConnectionError, OSError) as exc:
-                if not interim:
-                    raise _Stale(ReadError("connection reset")) from exc
-                raise ReadError("connection reset") from exc
-            version, status, reason, headers = _parse_head(head)
-            if status >= 200:
+                event = h.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise _protocol_error(exc, head_bytes) from None
+            if event is h11.NEED_DATA:
+                chunk = await self._read(reader, first=not received and not interim)
+                received += len(chunk)
+                if received > MAX_HEAD_BYTES + READ_SIZE:
+                    raise RemoteProtocolError(f"invalid response: headers larger than {_size_words(MAX_HEAD_BYTES)}")
+                if len(head_bytes) < MAX_HEAD_BYTES:
+                    head_bytes += chunk[: MAX_HEAD_BYTES - len(head_bytes)]
+                h.receive_data(chunk)
+                continue
+            if isinstance(event, h11.InformationalResponse):
+                interim += 1
+                if interim > MAX_INTERIM_RESPONSES:
+                    raise RemoteProtocolError(f"invalid response: more than {MAX_INTERIM_RESPONSES} interim answers")
+                continue
+            if isinstance(event, h11.Response):
                 break
-            if status == 101:
-                raise RemoteProtocolError("invalid response: 101 Switching Protocols, unasked")
-        else:
-            raise RemoteProtocolError(f"invalid response: more than {MAX_INTERIM_RESPONSES} interim answers")
-        keep = _keep_alive(version, headers)
+            raise RemoteProtocolError("the server closed the connection without answering")
+        if received - len(h.trailing_data[0]) > MAX_HEAD_BYTES:
+            raise RemoteProtocolError(f"invalid response: headers larger than {_size_words(MAX_HEAD_BYTES)}")
+        raw = [(bytes(n).decode("latin-1"), bytes(v).decode("latin-1")) for n, v in event.headers.raw_items()]
+        headers = Headers(raw)
+        length = headers.get("content-length")
+        if length is not None and "transfer-encoding" not in headers:
+            first = length.split(",", 1)[0].strip()
+            if first.isascii() and first.isdigit() and int(first) > self.max_body:
+                raise self._too_large()  # refused before reading a byte of it
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            try:
+                body_event = h.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise _protocol_error(exc, head_bytes) from None
+            if body_event is h11.NEED_DATA:
+                h.receive_data(await self._read(reader, first=False))
+            elif isinstance(body_event, h11.Data):
+                total += len(body_event.data)
+                if total > self.max_body:
+                    raise self._too_large()
+                chunks.append(bytes(body_event.data))
+            elif isinstance(body_event, h11.EndOfMessage):
+                break
+            else:  # ConnectionClosed mid-body is reported by h11 as an error; anything else is odd
+                raise RemoteProtocolError("the server closed the connection mid-response")
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        version = "HTTP/" + bytes(event.http_version).decode("ascii", "replace")
+        return Response(event.status_code, bytes(event.reason).decode("latin-1"), headers, body, version)
+
+    @staticmethod
+    async def _read(reader: asyncio.StreamReader, *, first: bool) -> bytes:
+        """The next bytes from the server (``b""``: it closed). ``first``: nothing of the
+        answer has come yet, so a reset or close there means the request was never answered."""
         try:
-            if method == "HEAD" or status in (204, 304):
-                body = b""
-            elif "transfer-encoding" in headers:
-                codings = [c.strip().lower() for c in headers["transfer-encoding"].split(",")]
-                if codings != ["chunked"]:
-                    raise RemoteProtocolError(
-                        f"invalid response: unsupported Transfer-Encoding {headers['transfer-encoding']!r}"
-                    )
-                if "content-length" in headers:
-                    keep = False  # both: the length is to be ignored, and the connection not trusted
-                body = await self._read_chunked(reader)
-            elif "content-length" in headers:
-                body = await self._read_length(reader, _content_length(headers))
-            else:
-                keep = False  # the body ends where the connection does
-                body = await self._read_to_eof(reader)
-        except asyncio.IncompleteReadError:
-            raise RemoteProtocolError("the server closed the connection mid-response") from None
-        except asyncio.LimitOverrunError:
-            raise RemoteProtocolError("invalid response: chunk-size or trailer line too long") from None
+            chunk = await reader.read(READ_SIZE)
         except (ConnectionError, OSError) as exc:
+            if first:
+                raise _Stale(ReadError("connection reset")) from exc
             raise ReadError("connection reset") from exc
-        return Response(status, reason, headers, body, f"HTTP/1.{version}"), keep
+        if not chunk and first:
+            raise _Stale(RemoteProtocolError("the server closed the connection without answering"))
+        return chunk
 
     def _too_large(self) -> ResponseTooLarge:
         return ResponseTooLarge(f"response larger than {_size_words(self.max_body)}")
-
-    async def _read_length(self, reader: asyncio.StreamReader, length: int) -> bytes:
-        if length > self.max_body:
-            raise self._too_large()  # refused before reading a byte of it
-        return await reader.readexactly(length) if length else b""
-
-    async def _read_chunked(self, reader: asyncio.StreamReader) -> bytes:
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            line = await reader.readuntil(b"\r\n")
-            size_text = line[:-2].split(b";", 1)[0].strip(b" \t")
-            if not _CHUNK_SIZE.fullmatch(size_text):
-                raise RemoteProtocolError("invalid response: bad chunk size")
-            size = int(size_text, 16)
-            if size == 0:
-                break
-            total += size
-            if total > self.max_body:
-                raise self._too_large()
-            chunk = await reader.readexactly(size + 2)
-            if chunk[-2:] != b"\r\n":
-                raise RemoteProtocolError("invalid response: chunk not followed by CRLF")
-            chunks.append(chunk[:-2])
-        trailer_bytes = 0
-        while True:  # trailers: read and dropped
-            line = await reader.readuntil(b"\r\n")
-            if line == b"\r\n":
-                break
-            trailer_bytes += len(line)
-            if trailer_bytes > MAX_HEAD_BYTES:
-                raise RemoteProtocolError("invalid response: trailers too long")
-        return b"".join(chunks)
-
-    async def _read_to_eof(self, reader: asyncio.StreamReader) -> bytes:
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            chunk = await reader.read(65536)
-            if not chunk:
-                return b"".join(chunks)
-            total += len(chunk)
-            if total > self.max_body:
-                raise self._too_large()
-            chunks.append(chunk)
 
     # ------------------------------------------------------------- lifetime
 
@@ -548,11 +525,12 @@ class Client:
         await self.aclose()
 
 
-# --------------------------------------------------------------------------- wire format
+# --------------------------------------------------------------------------- h11 glue
 
 
-def _request_bytes(method: str, target: _Target, items: Iterable[tuple[str, str]]) -> bytes:
-    lines = [f"{method} {target.path} HTTP/1.1", f"Host: {target.host_header}"]
+def _request_event(method: str, target: _Target, items: Iterable[tuple[str, str]]) -> h11.Request:
+    """The h11 request; header values checked here so that a refusal never echoes the value."""
+    headers = [("Host", target.host_header)]
     has_length = False
     for name, value in items:
         if not _STR_TOKEN.fullmatch(name):
@@ -563,80 +541,36 @@ def _request_bytes(method: str, target: _Target, items: Iterable[tuple[str, str]
         if name.lower() == "host":
             continue
         has_length = has_length or name.lower() == "content-length"
-        lines.append(f"{name}: {value}")
-    if method in ("POST", "PUT", "PATCH") and not has_length:
-        lines.append("Content-Length: 0")  # no body; some servers insist on being told
-    lines.append("\r\n")
-    return "\r\n".join(lines).encode("ascii")
-
-
-# A head with no folded lines and nothing odd in it, checked in one go (the
-# usual case); anything else takes the line-by-line path, which says what is wrong.
-_PLAIN_HEADERS = re.compile(r"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n\x00]*\r\n)*")
-
-
-def _parse_head(head: bytes) -> tuple[int, int, str, Headers]:
-    """``(minor version, status, reason, headers)`` from a head ending in a blank line."""
-    text = head.decode("latin-1")
-    status_line, _, rest = text.partition("\r\n")
-    match = _STATUS_LINE.fullmatch(status_line)
-    if match is None:
-        raise RemoteProtocolError("invalid response: bad status line")
-    minor, status, reason = int(match[1]), int(match[2]), (match[3] or "").strip()
-    if status < 100:
-        raise RemoteProtocolError("invalid response: bad status line")
-    rest = rest[:-2]  # each header line now ends in CRLF
-    if _PLAIN_HEADERS.fullmatch(rest):
-        raw = []
-        joined: dict[str, str] = {}
-        for line in rest.split("\r\n")[:-1]:
-            name, _, value = line.partition(":")
-            value = value.strip(" \t")
-            raw.append((name, value))
-            key = name.lower()
-            joined[key] = f"{joined[key]}, {value}" if key in joined else value
-        return minor, status, reason, Headers._make(raw, joined)
-    return minor, status, reason, Headers(_parse_header_lines(rest))
-
-
-def _parse_header_lines(rest: str) -> list[tuple[str, str]]:
-    headers: list[tuple[str, str]] = []
-    for line in rest.split("\r\n")[:-1]:
-        if line[:1] in (" ", "\t"):  # obs-fold: a continuation of the previous header
-            more = line.strip(" \t")
-            if not headers or _BAD_VALUE.search(more):
-                raise RemoteProtocolError("invalid response: bad header line")
-            name, value = headers[-1]
-            headers[-1] = (name, f"{value} {more}".strip())
-            continue
-        name, sep, value = line.partition(":")
-        if not sep or not _STR_TOKEN.fullmatch(name):  # "Name :" (space before colon) is refused too
-            raise RemoteProtocolError("invalid response: bad header line")
-        value = value.strip(" \t")
-        if _BAD_VALUE.search(value):
-            raise RemoteProtocolError("invalid response: bad header line")
         headers.append((name, value))
-    return headers
+    if method in ("POST", "PUT", "PATCH") and not has_length:
+        headers.append(("Content-Length", "0"))  # no body; some servers insist on being told
+    try:
+        return h11.Request(method=method, target=target.path, headers=headers)
+    except h11.LocalProtocolError:
+        raise LocalProtocolError("invalid request") from None
 
 
-def _content_length(headers: Headers) -> int:
-    value = headers["content-length"]
-    if "," in value:  # "5, 5" (a proxy joined two equal headers) is fine; "5, 6" is not
-        values = {v.strip() for v in value.split(",")}
-        if len(values) != 1:
-            raise RemoteProtocolError("invalid response: conflicting Content-Length")
-        (value,) = values
-    if not (value.isascii() and value.isdigit() and len(value) <= 19):
-        raise RemoteProtocolError("invalid response: bad Content-Length")
-    return int(value)
+#: h11's wording -> memdash's, by the start of h11's message.
+_H11_WORDS = (
+    ("illegal status line", "invalid response: bad status line"),
+    ("illegal header line", "invalid response: bad header line"),
+    ("conflicting content-length", "invalid response: conflicting Content-Length"),
+    ("bad content-length", "invalid response: bad Content-Length"),
+    ("illegal chunk header", "invalid response: bad chunk size"),
+    ("peer closed connection without sending complete", "the server closed the connection mid-response"),
+    ("receive buffer too long", f"invalid response: headers larger than {MAX_HEAD_BYTES // 1024} KB"),
+    ("received server _switch_upgrade", "invalid response: 101 Switching Protocols, unasked"),
+)
 
 
-def _keep_alive(minor: int, headers: Headers) -> bool:
-    """Whether the connection may carry another request after this answer."""
-    connection = headers.get("connection")
-    if connection is None:
-        return minor >= 1
-    tokens = {t.strip().lower() for t in connection.split(",")}
-    if "close" in tokens:
-        return False
-    return minor >= 1 or "keep-alive" in tokens
+def _protocol_error(exc: h11.RemoteProtocolError, head: bytes) -> RemoteProtocolError:
+    """h11's complaint in memdash's words (h11 quotes raw bytes; these never do)."""
+    text = str(exc).lower()
+    if text.startswith("only transfer-encoding: chunked"):
+        match = _TRANSFER_ENCODING.search(head)
+        coding = match[1].decode("latin-1").strip() if match else "?"
+        return RemoteProtocolError(f"invalid response: unsupported Transfer-Encoding {coding[:40]!r}")
+    for prefix, words in _H11_WORDS:
+        if text.startswith(prefix):
+            return RemoteProtocolError(words)
+    return RemoteProtocolError("invalid response: " + str(exc).split(":", 1)[0][:80])
