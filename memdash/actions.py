@@ -10,8 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from memdash.model import CleanupResult
+from memdash.probe.wire import ACTIONS
 
-#: action -> (key in the dashboard, what a person is told it does)
+__all__ = ["ACTIONS", "DESCRIPTIONS", "result_json"]
+
+#: action -> (key in the dashboard, what a person is told it does), for every
+#: action in :data:`~memdash.probe.wire.ACTIONS` (the one list), in its order.
 DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "gc": ("g", "run Python's garbage collector (gc.collect)"),
     "caches": ("c", "clear the service's tracked caches"),
@@ -19,6 +23,8 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "trim": ("t", "return free heap memory to the OS (glibc malloc_trim)"),
     "all": ("x", "all of the above"),
 }
+if tuple(DESCRIPTIONS) != ACTIONS:  # pragma: no cover - a new action needs its key and words here
+    raise ImportError("memdash.actions.DESCRIPTIONS does not describe memdash.probe.wire.ACTIONS")
 
 
 def result_json(r: CleanupResult) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from memdash.levels import Level
+from memdash.probe.wire import ACTIONS as _WIRE_ACTIONS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -186,8 +187,9 @@ class TorchDevice:
         return max(0, self.reserved_bytes - self.allocated_bytes)
 
 
-#: Cleanup actions memdash knows, in the order keys and menus show them.
-ACTIONS: tuple[str, ...] = ("gc", "caches", "cuda", "trim", "all")
+#: Cleanup actions memdash knows, in the order keys and menus show them (defined
+#: once, with the rest of the probe's wire schema, in :mod:`memdash.probe.wire`).
+ACTIONS: tuple[str, ...] = _WIRE_ACTIONS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

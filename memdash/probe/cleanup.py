@@ -26,6 +26,9 @@ from memdash.probe import native, procfs
 from memdash.probe.caches import REGISTRY
 from memdash.probe.errors import BadRequest, NotFound, RateLimited, Unavailable
 from memdash.probe.snapshot import SCHEMA, available_actions
+# Every action the probe knows (whether or not this process can run it) and the
+# options each accepts: the wire schema's.
+from memdash.probe.wire import ACTIONS, OPTIONS
 
 
 
@@ -34,12 +37,6 @@ def _log():  # logging is imported on the first cleanup, not with the probe
 
     return logging.getLogger("memdash.probe")
 
-#: Every action the probe knows, whether or not this process can run it.
-ACTIONS: tuple[str, ...] = ("gc", "caches", "cuda", "trim", "all")
-#: The options each action accepts.
-OPTIONS: dict[str, tuple[str, ...]] = {
-    "gc": ("generation",), "caches": ("name",), "cuda": (), "trim": (), "all": (),
-}
 DEFAULT_MIN_INTERVAL = 5.0
 #: How long a cleanup waits for another one to finish before answering 429.
 LOCK_WAIT_SECONDS = 30.0

@@ -20,9 +20,7 @@ if TYPE_CHECKING:
 from memdash.probe import native, procfs
 from memdash.probe.caches import REGISTRY
 from memdash.probe.gc_pauses import TIMER
-
-SCHEMA = 1
-PROBE_NAME = "memdash.probe"
+from memdash.probe.wire import PROBE_NAME, SCHEMA  # the wire schema's; other probe modules import them from here
 
 #: How long a read of the cgroup limit is reused, seconds. Limits change
 #: rarely (a ``systemctl set-property``), and re-reading costs ~10 file opens.

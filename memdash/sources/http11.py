@@ -420,78 +420,73 @@ class Client:
         return response
 
     async def _read_response(self, conn: _Connection) -> Response:
-        """The answer to the request just sent on ``conn``, body and all."""
+        """The answer to the request just sent on ``conn``, body and all.
+
+        One loop over h11's events (this runs for every poll of every target)."""
         h = conn.h11
         reader = conn.reader
+        response: h11.Response | None = None
+        headers: Headers | None = None
+        chunks: list[bytes] = []
+        total = 0  # body bytes
         received = 0  # bytes read before the final answer's head was parsed
-        head_bytes = bytearray()  # kept only to name a refused Transfer-Encoding
+        head: list[bytes] = []  # those reads (references, not copies), to name a refused Transfer-Encoding
         interim = 0
         while True:
             try:
                 event = h.next_event()
             except h11.RemoteProtocolError as exc:
-                raise _protocol_error(exc, head_bytes) from None
-            if event is h11.NEED_DATA:
-                chunk = await self._read(reader, first=not received and not interim)
-                received += len(chunk)
-                if received > MAX_HEAD_BYTES + READ_SIZE:
-                    raise RemoteProtocolError(f"invalid response: headers larger than {_size_words(MAX_HEAD_BYTES)}")
-                if len(head_bytes) < MAX_HEAD_BYTES:
-                    head_bytes += chunk[: MAX_HEAD_BYTES - len(head_bytes)]
+                raise _protocol_error(exc, b"".join(head)[:MAX_HEAD_BYTES]) from None
+            kind = type(event)
+            if kind is h11.Data:
+                total += len(event.data)  # type: ignore[union-attr]
+                if total > self.max_body:
+                    raise self._too_large()
+                chunks.append(event.data)  # type: ignore[union-attr]
+            elif event is h11.NEED_DATA:
+                nothing_yet = response is None and not received and not interim
+                try:
+                    chunk = await reader.read(READ_SIZE)
+                except (ConnectionError, OSError) as exc:
+                    if nothing_yet:
+                        raise _Stale(ReadError("connection reset")) from exc
+                    raise ReadError("connection reset") from exc
+                if response is None:
+                    if not chunk and nothing_yet:
+                        raise _Stale(RemoteProtocolError("the server closed the connection without answering"))
+                    received += len(chunk)
+                    if received > MAX_HEAD_BYTES + READ_SIZE:
+                        raise RemoteProtocolError(
+                            f"invalid response: headers larger than {_size_words(MAX_HEAD_BYTES)}")
+                    head.append(chunk)
                 h.receive_data(chunk)
-                continue
-            if isinstance(event, h11.InformationalResponse):
+            elif kind is h11.Response:
+                response = event  # type: ignore[assignment]
+                # h11 caps an incomplete head; a head that completed in the read
+                # that crossed the cap is caught here (what is left is body).
+                if received > MAX_HEAD_BYTES and received - len(h.trailing_data[0]) > MAX_HEAD_BYTES:
+                    raise RemoteProtocolError(f"invalid response: headers larger than {_size_words(MAX_HEAD_BYTES)}")
+                headers = Headers([(n.decode("latin-1"), v.decode("latin-1"))
+                                   for n, v in response.headers.raw_items()])  # type: ignore[union-attr]
+                length = headers.get("content-length")
+                if length is not None and "transfer-encoding" not in headers:
+                    first = length.split(",", 1)[0].strip()
+                    if first.isascii() and first.isdigit() and int(first) > self.max_body:
+                        raise self._too_large()  # refused before reading a byte of it
+            elif kind is h11.EndOfMessage:
+                break
+            elif kind is h11.InformationalResponse:
                 interim += 1
                 if interim > MAX_INTERIM_RESPONSES:
                     raise RemoteProtocolError(f"invalid response: more than {MAX_INTERIM_RESPONSES} interim answers")
-                continue
-            if isinstance(event, h11.Response):
-                break
-            raise RemoteProtocolError("the server closed the connection without answering")
-        if received - len(h.trailing_data[0]) > MAX_HEAD_BYTES:
-            raise RemoteProtocolError(f"invalid response: headers larger than {_size_words(MAX_HEAD_BYTES)}")
-        raw = [(bytes(n).decode("latin-1"), bytes(v).decode("latin-1")) for n, v in event.headers.raw_items()]
-        headers = Headers(raw)
-        length = headers.get("content-length")
-        if length is not None and "transfer-encoding" not in headers:
-            first = length.split(",", 1)[0].strip()
-            if first.isascii() and first.isdigit() and int(first) > self.max_body:
-                raise self._too_large()  # refused before reading a byte of it
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            try:
-                body_event = h.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise _protocol_error(exc, head_bytes) from None
-            if body_event is h11.NEED_DATA:
-                h.receive_data(await self._read(reader, first=False))
-            elif isinstance(body_event, h11.Data):
-                total += len(body_event.data)
-                if total > self.max_body:
-                    raise self._too_large()
-                chunks.append(bytes(body_event.data))
-            elif isinstance(body_event, h11.EndOfMessage):
-                break
-            else:  # ConnectionClosed mid-body is reported by h11 as an error; anything else is odd
+            elif response is None:
+                raise RemoteProtocolError("the server closed the connection without answering")
+            else:
                 raise RemoteProtocolError("the server closed the connection mid-response")
+        assert response is not None and headers is not None
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        version = "HTTP/" + bytes(event.http_version).decode("ascii", "replace")
-        return Response(event.status_code, bytes(event.reason).decode("latin-1"), headers, body, version)
-
-    @staticmethod
-    async def _read(reader: asyncio.StreamReader, *, first: bool) -> bytes:
-        """The next bytes from the server (``b""``: it closed). ``first``: nothing of the
-        answer has come yet, so a reset or close there means the request was never answered."""
-        try:
-            chunk = await reader.read(READ_SIZE)
-        except (ConnectionError, OSError) as exc:
-            if first:
-                raise _Stale(ReadError("connection reset")) from exc
-            raise ReadError("connection reset") from exc
-        if not chunk and first:
-            raise _Stale(RemoteProtocolError("the server closed the connection without answering"))
-        return chunk
+        version = "HTTP/" + response.http_version.decode("ascii", "replace")
+        return Response(response.status_code, response.reason.decode("latin-1"), headers, bytes(body), version)
 
     def _too_large(self) -> ResponseTooLarge:
         return ResponseTooLarge(f"response larger than {_size_words(self.max_body)}")

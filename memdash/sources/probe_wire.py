@@ -1,5 +1,8 @@
 """memdash.probe's JSON (docs/probe-wire.md, schema 1) -> samples and cleanup results.
 
+The schema itself (version, actions, routes, keys) is :mod:`memdash.probe.wire`,
+shared with the probe that writes it.
+
 Consumers ignore keys they do not know, so everything here reads with ``.get``
 and tolerates ``null`` anywhere. Standard library only; no I/O.
 """
@@ -8,16 +11,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from memdash.model import ACTIONS, CacheStats, CleanupResult, GcGeneration, GcStats, TargetSample, TorchDevice
+from memdash.model import CacheStats, CleanupResult, GcGeneration, GcStats, TargetSample, TorchDevice
+from memdash.probe.wire import ACTIONS, PROBE_NAME, SCHEMA, is_probe_document
 from memdash.sources.numbers import count, limit, number, percent, seconds, size
 
-PROBE_NAME = "memdash.probe"
-SCHEMA = 1
-
-
-def is_probe_document(doc: Any) -> bool:
-    """True for a probe snapshot or receipt: ``{"schema": ..., "probe": "memdash.probe"}``."""
-    return isinstance(doc, Mapping) and "schema" in doc and doc.get("probe") == PROBE_NAME
+__all__ = ["PROBE_NAME", "SCHEMA", "is_probe_document", "sample_from_probe", "result_from_receipt"]
 
 
 def _map(value: Any) -> Mapping[str, Any]:
