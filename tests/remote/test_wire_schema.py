@@ -3,20 +3,22 @@ used by everything that names an action."""
 
 from __future__ import annotations
 
+import importlib
+
 import memdash.actions
 import memdash.model
-import memdash.probe.cleanup
-import memdash.probe.snapshot
 from memdash.probe import cleanup, collect, wire
 from memdash.sources.probe_wire import result_from_receipt, sample_from_probe
 
 
 def test_every_action_list_is_the_wire_schemas() -> None:
     assert memdash.model.ACTIONS is wire.ACTIONS
-    assert memdash.probe.cleanup.ACTIONS is wire.ACTIONS and memdash.probe.cleanup.OPTIONS is wire.OPTIONS
+    probe_cleanup = importlib.import_module("memdash.probe.cleanup")  # the package exports a function of that name
+    snapshot = importlib.import_module("memdash.probe.snapshot")
+    assert probe_cleanup.ACTIONS is wire.ACTIONS and probe_cleanup.OPTIONS is wire.OPTIONS
     assert memdash.actions.ACTIONS is wire.ACTIONS and tuple(memdash.actions.DESCRIPTIONS) == wire.ACTIONS
     assert set(wire.OPTIONS) == set(wire.ACTIONS)
-    assert memdash.probe.snapshot.SCHEMA == wire.SCHEMA and memdash.probe.snapshot.PROBE_NAME == wire.PROBE_NAME
+    assert snapshot.SCHEMA == wire.SCHEMA and snapshot.PROBE_NAME == wire.PROBE_NAME
 
 
 def test_the_probes_snapshot_and_receipt_keep_to_the_schema() -> None:
