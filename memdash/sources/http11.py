@@ -399,9 +399,9 @@ class Client:
         """Send ``request`` on ``conn`` and read the answer; the connection goes back
         to the idle list if it can carry another request, else it is closed."""
         try:
-            data = conn.h11.send(request)
-            end = conn.h11.send(h11.EndOfMessage())
-            conn.writer.write(data + end if end else data)  # type: ignore[operator]
+            data = conn.h11.send(request) or b""
+            end = conn.h11.send(h11.EndOfMessage())  # b"": a request without a body
+            conn.writer.write(data + end if end else data)
             response = await self._read_response(conn)
         except BaseException:
             # Whatever happened (an error, the deadline, a cancel), the state of the

@@ -121,9 +121,9 @@ def sample_from_probe(doc: Mapping[str, Any], *, name: str, url: str, now: float
         if group_rss is not None:
             rss = group_rss
         for key in ("rss_bytes", "pss_bytes", "workers"):
-            v = number(group.get(key))
-            if v is not None:
-                metrics[f"group.{key}"] = v
+            figure = number(group.get(key))
+            if figure is not None:
+                metrics[f"group.{key}"] = figure
     uptime = number(doc.get("uptime_seconds"))
     if uptime is not None:
         metrics["uptime_seconds"] = uptime

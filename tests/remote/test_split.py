@@ -1,0 +1,93 @@
+"""The target code split by job: httpx only for https, kinds as a registry."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from flask import Flask, Response
+
+from memdash.config import TargetConfig
+from memdash.levels import Thresholds
+from memdash.model import TargetSample
+from memdash.sources import kinds
+from memdash.sources.remote import TargetPoller, supported_actions
+
+from .servers import free_port, wsgi_server
+
+POLL = textwrap.dedent(
+    """
+    import asyncio, sys
+    from memdash.config import TargetConfig
+    from memdash.sources.remote import TargetPoller
+
+    async def main(url):
+        async with TargetPoller([TargetConfig(name="t", url=url, timeout=2.0)]) as poller:
+            (s,) = await poller.poll_once()
+        print(s.error or "ok", "httpx" in sys.modules, "h11" in sys.modules)
+
+    asyncio.run(main(sys.argv[1]))
+    """
+)
+
+
+def poll_in_fresh_process(url: str) -> list[str]:
+    out = subprocess.run([sys.executable, "-c", POLL, url], capture_output=True, text=True, timeout=60, check=True)
+    return out.stdout.split()
+
+
+def test_plain_http_never_loads_httpx() -> None:
+    app = Flask("plain")
+
+    @app.get("/m")
+    def m():  # type: ignore[no-untyped-def]
+        return {"rss_mb": 10}
+
+    with wsgi_server(app) as base:
+        assert poll_in_fresh_process(base + "/m") == ["ok", "False", "True"]
+    # unix: and a refused http:// target: still no httpx
+    assert poll_in_fresh_process(f"http://127.0.0.1:{free_port()}/") == ["connection", "refused", "False", "True"]
+
+
+def test_https_loads_httpx_when_first_used() -> None:
+    words = poll_in_fresh_process(f"https://127.0.0.1:{free_port()}/")
+    assert words[-2:] == ["True", "True"] and " ".join(words[:-2]) == "connection refused"
+
+
+class TextKind(kinds.Kind):
+    """A made-up kind: ``rss <bytes>`` as plain text, read-only."""
+
+    name = "rsstext"
+
+    def claims(self, answer: kinds.Answer) -> bool:
+        return answer.response.body.startswith(b"rss ")
+
+    def read(self, answer: kinds.Answer, target: TargetConfig, *, url: str, now: float) -> TargetSample:
+        rss = int(answer.response.body.split()[1])
+        return TargetSample(name=target.name, url=url, kind=self.name, ok=True, time=now, rss_bytes=rss)
+
+
+async def test_a_new_kind_is_one_class_and_one_register_call() -> None:
+    app = Flask("text")
+
+    @app.get("/t")
+    def t():  # type: ignore[no-untyped-def]
+        return Response("rss 1048576\n", content_type="text/plain")
+
+    saved = dict(kinds.KINDS)
+    kinds.register(TextKind(), before="prometheus")
+    try:
+        with wsgi_server(app) as base:
+            targets = [TargetConfig(name="auto", url=base + "/t", limit_mb=4),
+                       TargetConfig(name="named", url=base + "/t", kind="rsstext")]
+            async with TargetPoller(targets, Thresholds()) as poller:
+                auto, named = await poller.poll_once()
+                result = await poller.cleanup("auto", "gc")
+        assert auto.ok and auto.kind == "rsstext" and auto.rss_bytes == 1048576 and auto.percent == 25.0
+        assert named.ok and named.rss_bytes == 1048576
+        assert not result.ok and result.error == "this target does not support gc"
+        assert supported_actions(auto) == ()
+    finally:
+        kinds.KINDS.clear()
+        kinds.KINDS.update(saved)
