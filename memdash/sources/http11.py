@@ -54,7 +54,7 @@ import functools
 import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import h11
@@ -82,6 +82,8 @@ READ_SIZE = 65536
 
 _BAD_REQUEST_VALUE = re.compile(r"[^\t\x20-\x7e]")
 _STR_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: h11 events are immutable: one end-of-request for every request.
+_END_OF_MESSAGE = h11.EndOfMessage()
 _TRANSFER_ENCODING = re.compile(rb"(?im)^transfer-encoding[ \t]*:[ \t]*([^\r\n]*)")
 
 
@@ -400,7 +402,7 @@ class Client:
         to the idle list if it can carry another request, else it is closed."""
         try:
             data = conn.h11.send(request) or b""
-            end = conn.h11.send(h11.EndOfMessage())  # b"": a request without a body
+            end = conn.h11.send(_END_OF_MESSAGE)  # b"": a request without a body
             conn.writer.write(data + end if end else data)
             response = await self._read_response(conn)
         except BaseException:
@@ -432,11 +434,18 @@ class Client:
         received = 0  # bytes read before the final answer's head was parsed
         head: list[bytes] = []  # those reads (references, not copies), to name a refused Transfer-Encoding
         interim = 0
+        # Nothing can have come back yet (unless the last answer left bytes behind):
+        # wait for data first, rather than have h11 look at an empty buffer.
+        first_read = not h.trailing_data[0]
         while True:
-            try:
-                event = h.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise _protocol_error(exc, b"".join(head)[:MAX_HEAD_BYTES]) from None
+            if first_read:
+                event: Any = h11.NEED_DATA
+                first_read = False
+            else:
+                try:
+                    event = h.next_event()
+                except h11.RemoteProtocolError as exc:
+                    raise _protocol_error(exc, b"".join(head)[:MAX_HEAD_BYTES]) from None
             kind = type(event)
             if kind is h11.Data:
                 total += len(event.data)  # type: ignore[union-attr]
