@@ -448,10 +448,10 @@ class Client:
                     raise _protocol_error(exc, b"".join(head)[:MAX_HEAD_BYTES]) from None
             kind = type(event)
             if kind is h11.Data:
-                total += len(event.data)  # type: ignore[union-attr]
+                total += len(event.data)
                 if total > self.max_body:
                     raise self._too_large()
-                chunks.append(event.data)  # type: ignore[union-attr]
+                chunks.append(event.data)
             elif event is h11.NEED_DATA:
                 nothing_yet = response is None and not received and not interim
                 try:
@@ -470,13 +470,13 @@ class Client:
                     head.append(chunk)
                 h.receive_data(chunk)
             elif kind is h11.Response:
-                response = event  # type: ignore[assignment]
+                response = event
                 # h11 caps an incomplete head; a head that completed in the read
                 # that crossed the cap is caught here (what is left is body).
                 if received > MAX_HEAD_BYTES and received - len(h.trailing_data[0]) > MAX_HEAD_BYTES:
                     raise RemoteProtocolError(f"invalid response: headers larger than {_size_words(MAX_HEAD_BYTES)}")
                 headers = Headers([(n.decode("latin-1"), v.decode("latin-1"))
-                                   for n, v in response.headers.raw_items()])  # type: ignore[union-attr]
+                                   for n, v in response.headers.raw_items()])
                 length = headers.get("content-length")
                 if length is not None and "transfer-encoding" not in headers:
                     first = length.split(",", 1)[0].strip()
