@@ -49,6 +49,53 @@ class _Family:
         return head + "\n".join(self.samples) + "\n"
 
 
+def _stat_value(text: str | None, *keys: str) -> int | None:
+    """The first of ``keys`` found in a ``key value`` file (memory.stat, memory.events)."""
+    for line in (text or "").splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] in keys:
+            try:
+                return int(parts[1])
+            except ValueError:
+                return None
+    return None
+
+
+def cgroup_memory() -> dict[str, Any]:
+    """This process's memory cgroup: usage, working set, limit and OOM kills.
+
+    Empty when the process sits in the root cgroup (its usage would be the
+    whole host's) or nothing is readable. Working set is usage less
+    ``inactive_file``, as cAdvisor and the kubelet compute it; v1 reads
+    ``total_inactive_file`` and ``memory.oom_control``, v2 ``inactive_file`` and
+    ``memory.events``. A few small reads, done per scrape, never per request.
+    """
+    try:
+        from memdash.sources import cgroup as cgm
+
+        text = cgm._read_text("/proc/self/cgroup")
+        if text is None:
+            return {}
+        v2_path, v1_path = cgm.parse_proc_cgroup(text)
+        reading = cgm.read_cgroup_text(text)
+        if reading is None or reading.path == "/":
+            return {}
+        roots = cgm.DEFAULT_ROOTS
+        if reading.version == 1:
+            base = cgm._resolve(cgm._v1_mount(roots) or "", v1_path or "/")
+            inactive = _stat_value(cgm._read_text(base + "/memory.stat"), "total_inactive_file")
+            oom = _stat_value(cgm._read_text(base + "/memory.oom_control"), "oom_kill")
+        else:
+            base = cgm._resolve(cgm._v2_mount(roots) or "", v2_path or "/")
+            inactive = _stat_value(cgm._read_text(base + "/memory.stat"), "inactive_file")
+            oom = _stat_value(cgm._read_text(base + "/memory.events"), "oom_kill")
+    except Exception:  # the host service never breaks over a figure
+        return {}
+    usage = reading.usage_bytes
+    ws = None if usage is None else max(0, usage - (inactive or 0))
+    return {"limit_bytes": reading.limit_bytes, "usage_bytes": usage, "working_set_bytes": ws, "oom_kills": oom}
+
+
 def render(snapshots: Iterable[dict[str, Any]], *, per_pid: bool = False,
            group: dict[str, Any] | None = None) -> str:
     """The exposition text for one snapshot, or a pre-fork group's (``per_pid``)."""
@@ -70,6 +117,11 @@ def render(snapshots: Iterable[dict[str, Any]], *, per_pid: bool = False,
         ("memdash_cache_maxsize", "gauge", "Capacity of the cache (same units as size)"),
         ("memdash_group_pss_bytes", "gauge", "Proportional set size of all pre-fork workers, shared pages counted once"),
         ("memdash_group_workers", "gauge", "Pre-fork workers answering"),
+        ("memdash_memory_limit_bytes", "gauge", "Memory limit of the process's cgroup (smallest up the tree), bytes"),
+        ("memdash_memory_usage_bytes", "gauge", "Memory charged to the process's cgroup, bytes"),
+        ("memdash_memory_working_set_bytes", "gauge",
+         "Cgroup usage less inactive page cache, bytes: what the kernel and kubelet judge against the limit"),
+        ("memdash_memory_oom_kills_total", "counter", "Processes the kernel OOM-killed in this cgroup"),
     )}
     for snap in snapshots:
         pid = {"pid": snap.get("pid")} if per_pid else {}
@@ -96,6 +148,12 @@ def render(snapshots: Iterable[dict[str, Any]], *, per_pid: bool = False,
             fam["memdash_cache_misses_total"].add(c.get("misses"), cache=name, **pid)
             fam["memdash_cache_size"].add(c.get("size"), cache=name, **pid)
             fam["memdash_cache_maxsize"].add(c.get("maxsize"), cache=name, **pid)
+    # The cgroup's figures once, not per worker: every worker shares the cgroup.
+    cg = cgroup_memory()
+    fam["memdash_memory_limit_bytes"].add(cg.get("limit_bytes"))
+    fam["memdash_memory_usage_bytes"].add(cg.get("usage_bytes"))
+    fam["memdash_memory_working_set_bytes"].add(cg.get("working_set_bytes"))
+    fam["memdash_memory_oom_kills_total"].add(cg.get("oom_kills"))
     if group:
         fam["memdash_group_pss_bytes"].add(group.get("pss_bytes"))
         fam["memdash_group_workers"].add(group.get("workers"))
