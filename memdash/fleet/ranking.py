@@ -1,0 +1,221 @@
+"""From query answers to ranked units: joins, levels, time to OOM, shares.
+
+Columns arrive as tagged samples (see :mod:`memdash.fleet.queries`); here they
+are joined by each kind's key labels into :class:`~memdash.fleet.model.FleetUnit`
+rows, judged with the same :class:`~memdash.levels.Thresholds` as local
+services (percent and time to OOM), and sorted worst first.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Mapping
+
+from memdash.fleet.model import FleetUnit, printable
+from memdash.fleet.promapi import Sample
+from memdash.fleet.queries import COLUMN_LABEL
+from memdash.levels import Level, Thresholds
+
+Key = tuple[str, ...]
+Row = tuple[dict[str, str], dict[str, float]]
+
+#: Labels kept on a row for display and drill-down (the rest is noise: id, image...).
+CONTAINER_LABELS = ("namespace", "pod", "container", "name", "instance", "job", "node")
+SERVICE_LABELS = ("job", "instance")
+HOST_LABELS = ("job", "instance", "nodename")
+
+
+def container_key(labels: Mapping[str, str]) -> Key | None:
+    """A container's key: namespace/pod/container on Kubernetes, else instance and name (or cgroup id).
+
+    ``None`` for rows that are not one container: a pod's own cgroup or its
+    pause container (a pod label with no container name).
+    """
+    pod = labels.get("pod") or labels.get("pod_name")
+    if pod:
+        container = labels.get("container") or labels.get("container_name") or ""
+        if not container or container == "POD":
+            return None
+        return (labels.get("namespace", ""), pod, container)
+    name = labels.get("name") or labels.get("id")
+    if not name:
+        return None
+    return (labels.get("instance", ""), name)
+
+
+def by_labels(*names: str) -> Callable[[Mapping[str, str]], Key | None]:
+    """A key function: the values of ``names``."""
+
+    def key(labels: Mapping[str, str]) -> Key | None:
+        return tuple(labels.get(n, "") for n in names)
+
+    return key
+
+
+def join(samples: Iterable[Sample], key: Callable[[Mapping[str, str]], Key | None],
+         keep: tuple[str, ...]) -> dict[Key, Row]:
+    """Tagged samples joined into rows: ``{key: (labels kept, {column: value})}``.
+
+    Two series with one key and column (the same container scraped twice)
+    keep the larger value: the worse figure is the one to rank by.
+    """
+    rows: dict[Key, Row] = {}
+    for s in samples:
+        col = s.labels.get(COLUMN_LABEL)
+        if not col:
+            continue
+        k = key(s.labels)
+        if k is None:
+            continue
+        row = rows.get(k)
+        if row is None:
+            row = ({n: s.labels[n] for n in keep if s.labels.get(n)}, {})
+            rows[k] = row
+        else:
+            for n in keep:
+                if n not in row[0] and s.labels.get(n):
+                    row[0][n] = s.labels[n]
+        cols = row[1]
+        if col not in cols or s.value > cols[col]:
+            cols[col] = s.value
+    return rows
+
+
+def _kills(value: float | None) -> int | None:
+    # increase() extrapolates to the window's edges: 1 kill reads 0.9-1.1.
+    if value is None:
+        return None
+    return 0 if value < 0.25 else max(1, int(round(value)))
+
+
+def eta_seconds(used: float | None, limit: float | None, growth_per_second: float | None) -> float | None:
+    """When ``used`` reaches ``limit`` at this growth, seconds from now; ``None`` if not growing.
+
+    This is where ``predict_linear(used[30m], t)`` crosses the limit (0 when
+    already there).
+    """
+    if used is None or limit is None or growth_per_second is None or growth_per_second <= 0:
+        return None
+    return max(0.0, (limit - used) / growth_per_second)
+
+
+def judge(thresholds: Thresholds, percent: float | None, eta: float | None,
+          kills_1h: int | None, kills_15m: int | None, *, host: bool = False) -> Level:
+    """The level: percent and time to OOM as for local services, then OOM kills.
+
+    A unit the kernel OOM-killed in the last 15 minutes is critical, in the
+    last hour at least a warning; a host's kill counter (any process on it)
+    makes the host a warning.
+    """
+    level = thresholds.classify_with_eta(percent, eta)
+    if host:
+        if kills_1h:
+            level = max(level, Level.WARNING)
+        return level
+    if kills_15m:
+        return Level.CRITICAL
+    if kills_1h:
+        level = max(level, Level.WARNING)
+    return level
+
+
+def _unit(kind: str, key: Key, name: str, labels: dict[str, str], used: float | None, used_kind: str,
+          limit: float | None, limit_source: str | None, slope: float | None, cols: dict[str, float],
+          thresholds: Thresholds, *, probe: bool = False, extra: dict[str, float] | None = None) -> FleetUnit:
+    percent = 100.0 * used / limit if used is not None and limit else None
+    eta = eta_seconds(used, limit, slope)
+    k1, k15 = _kills(cols.get("oom")), _kills(cols.get("oom15"))
+    return FleetUnit(
+        kind=kind, key=tuple(printable(k) for k in key), name=printable(name),
+        labels={printable(k, 60): printable(v) for k, v in labels.items()},
+        used_bytes=used, used_kind=used_kind, limit_bytes=limit, limit_source=limit_source, percent=percent,
+        growth_bytes_per_min=None if slope is None else slope * 60.0, oom_eta_seconds=eta,
+        oom_kills_1h=k1, oom_kills_15m=k15, level=judge(thresholds, percent, eta, k1, k15, host=kind == "host"),
+        probe=probe, extra=extra or {},
+    )
+
+
+def containers(samples: Iterable[Sample], thresholds: Thresholds) -> list[FleetUnit]:
+    """Container rows: working set against the cAdvisor limit, else kube-state-metrics'."""
+    out = []
+    for key, (labels, cols) in join(samples, container_key, CONTAINER_LABELS).items():
+        if "used" not in cols:
+            continue  # a limit from kube-state-metrics for a container cAdvisor does not see
+        if "limit" in cols:
+            limit, source = cols["limit"], "spec"
+        elif cols.get("klimit"):
+            limit, source = cols["klimit"], "kube-state-metrics"
+        else:
+            limit, source = None, None
+        name = "/".join(key[:3]) if len(key) == 3 else key[-1]
+        out.append(_unit("container", key, name, labels, cols["used"], "working set", limit, source,
+                         cols.get("slope"), cols, thresholds))
+    return out
+
+
+def host_part(instance: str) -> str:
+    """``'10.0.0.5:9100' -> '10.0.0.5'``, ``'[::1]:9100' -> '::1'``."""
+    if instance.startswith("["):
+        return instance[1:].split("]", 1)[0]
+    return instance.rsplit(":", 1)[0] if instance.count(":") == 1 else instance
+
+
+def services(samples: Iterable[Sample], thresholds: Thresholds,
+             host_ram: Mapping[str, float] | None = None) -> list[FleetUnit]:
+    """Service rows per (job, instance): a probe's cgroup working set against its limit,
+    else RSS against the RAM of the host at the same address (when node_exporter runs there)."""
+    out = []
+    host_ram = host_ram or {}
+    for key, (labels, cols) in join(samples, by_labels("job", "instance"), SERVICE_LABELS).items():
+        if "ws" in cols:
+            used, used_kind, slope = cols["ws"], "working set", cols.get("ws_slope")
+        elif "rss" in cols:
+            used, used_kind, slope = cols["rss"], "RSS", cols.get("rss_slope")
+        else:
+            continue
+        if cols.get("limit"):
+            limit, source = cols["limit"], "cgroup"
+        else:
+            limit = host_ram.get(host_part(labels.get("instance", "")))
+            source = "host RAM" if limit else None
+        extra = {k: cols[k] for k in ("rss", "gc_uncollectable", "hit_ratio") if k in cols}
+        name = f"{labels.get('job', '')} {labels.get('instance', '')}".strip()
+        out.append(_unit("service", key, name, labels, used, used_kind, limit, source, slope, cols, thresholds,
+                         probe="probe" in cols, extra=extra))
+    return out
+
+
+def hosts(samples: Iterable[Sample], thresholds: Thresholds) -> list[FleetUnit]:
+    """Host rows: MemTotal less MemAvailable against MemTotal."""
+    out = []
+    for key, (labels, cols) in join(samples, by_labels("job", "instance"), HOST_LABELS).items():
+        total, avail = cols.get("limit"), cols.get("available")
+        if total is None or avail is None:
+            continue
+        extra = {k: cols[k] for k in ("available", "psi_some", "psi_full") if k in cols}
+        out.append(_unit("host", key, labels.get("instance", ""), labels, total - avail, "used", total, "MemTotal",
+                         cols.get("slope"), cols, thresholds, extra=extra))
+    return out
+
+
+def host_ram_by_address(units: Iterable[FleetUnit]) -> dict[str, float]:
+    """MemTotal of each host, keyed by the address part of its instance."""
+    return {host_part(u.labels.get("instance", "")): u.limit_bytes for u in units
+            if u.kind == "host" and u.limit_bytes}
+
+
+def with_shares(units: list[FleetUnit]) -> list[FleetUnit]:
+    """Each unit's share of the memory used by all units of its kind."""
+    from dataclasses import replace
+
+    totals: dict[str, float] = {}
+    for u in units:
+        totals[u.kind] = totals.get(u.kind, 0.0) + (u.used_bytes or 0.0)
+    return [replace(u, share=100.0 * (u.used_bytes or 0.0) / totals[u.kind] if totals.get(u.kind) else None)
+            for u in units]
+
+
+def rank(units: Iterable[FleetUnit]) -> list[FleetUnit]:
+    """Worst first: level, then soonest OOM, then percent of limit, then size."""
+    inf = float("inf")
+    return sorted(units, key=lambda u: (-int(u.level), u.oom_eta_seconds if u.oom_eta_seconds is not None else inf,
+                                        -(u.percent if u.percent is not None else -1.0), -(u.used_bytes or 0.0), u.id))
