@@ -198,13 +198,14 @@ OOM_POD = ("data", "redis-0", "redis")
 class CadvisorExporter:
     """Serves container_* series for :data:`PODS`; :meth:`oom` raises redis-0's OOM counter."""
 
-    def __init__(self) -> None:
+    def __init__(self, pods: list | None = None) -> None:
+        self.pods = PODS if pods is None else pods
         self.oom_events = 0
         exporter = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
-                body = exporter.page().encode()
+                body = exporter.page().encode("utf-8")
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain; version=0.0.4")
                 self.send_header("Content-Length", str(len(body)))
@@ -231,7 +232,7 @@ class CadvisorExporter:
         out: list[str] = []
         for fam, (kind, text) in fams.items():
             out += [f"# HELP {fam} {text}", f"# TYPE {fam} {kind}"]
-            for i, (ns, pod, container, ws, limit) in enumerate(PODS):
+            for i, (ns, pod, container, ws, limit) in enumerate(self.pods):
                 uid = f"pod{i:04d}-1a2b-4c3d-9e8f-0123456789ab"
                 pod_id = f"/kubepods/burstable/{uid}"
                 cid = f"{i:02d}" + "c3f1e2d4b5a6978" * 4
