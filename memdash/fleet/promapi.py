@@ -19,6 +19,7 @@ The token is sent as a bearer header and never appears in an error text.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -115,6 +116,9 @@ class PromClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.stats = RequestStats()
+        # The screen's refresh and drill-down threads share the client: one
+        # request at a time keeps the counts right and Prometheus's load low.
+        self._lock = threading.Lock()
         headers = {"Accept": "application/json", "User-Agent": "memdash-fleet"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -216,6 +220,10 @@ class PromClient:
     # -- transport -------------------------------------------------------------
 
     def _get(self, path: str, params: Mapping[str, Any]) -> Answer:
+        with self._lock:
+            return self._get_locked(path, params)
+
+    def _get_locked(self, path: str, params: Mapping[str, Any]) -> Answer:
         started = time.monotonic()
         deadline = started + self.timeout
         self.stats.requests += 1
