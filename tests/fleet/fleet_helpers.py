@@ -111,7 +111,9 @@ def start_service(host: str, rate: int, cap: int, token: str, cgroup: Cgroup | N
     env = dict(os.environ, MEMDASH_PROBE_TOKEN=token, PYTHONUNBUFFERED="1")
     cmd = [sys.executable, str(SERVICE), host, str(rate), str(cap)]
     if netns:
-        cmd = ["ip", "netns", "exec", netns, *cmd]
+        # nsenter, not `ip netns exec`: that also mounts a fresh /sys, which hides
+        # /sys/fs/cgroup from the probe (and so its limit).
+        cmd = ["nsenter", f"--net=/var/run/netns/{netns}", *cmd]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
                             preexec_fn=cgroup.enter if cgroup else None)
     url = proc.stdout.readline().strip()  # type: ignore[union-attr]
