@@ -59,11 +59,12 @@ class FleetUnit:
     share: float | None = None
     probe: bool = False
     extra: Mapping[str, float] = field(default_factory=dict)
+    id: str = ""
+    """A stable identifier: kind and key (filled in when left empty)."""
 
-    @property
-    def id(self) -> str:
-        """A stable identifier: kind and key."""
-        return self.kind + ":" + "/".join(self.key)
+    def __post_init__(self) -> None:
+        if not self.id:
+            object.__setattr__(self, "id", self.kind + ":" + "/".join(self.key))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

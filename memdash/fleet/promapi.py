@@ -22,7 +22,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import httpx
 
@@ -47,9 +47,12 @@ class PromBadAnswer(PromError):
     """An HTTP error status, a body that is not the API's JSON, or ``status: error``."""
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One series of an instant vector: its labels and its value at the query time."""
+class Sample(NamedTuple):
+    """One series of an instant vector: its labels and its value at the query time.
+
+    A named tuple, not a dataclass: a refresh over a big fleet makes tens of
+    thousands of these, and a tuple costs a third of a frozen dataclass.
+    """
 
     labels: Mapping[str, str]
     value: float
@@ -116,8 +119,8 @@ class PromClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.stats = RequestStats()
-        # The screen's refresh and drill-down threads share the client: one
-        # request at a time keeps the counts right and Prometheus's load low.
+        # Threads share the client (a refresh's queries run side by side, the
+        # drill-down beside them): the counts are updated under this lock.
         self._lock = threading.Lock()
         headers = {"Accept": "application/json", "User-Agent": "memdash-fleet"}
         if token:
@@ -127,7 +130,7 @@ class PromClient:
             headers=headers,
             verify=verify_arg,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0)),
-            limits=httpx.Limits(max_connections=2, max_keepalive_connections=2),
+            limits=httpx.Limits(max_connections=4, max_keepalive_connections=4),
             follow_redirects=False,
         )
 
@@ -145,7 +148,7 @@ class PromClient:
 
     def query(self, expr: str, *, at: float | None = None) -> tuple[list[Sample], Answer]:
         """An instant query; the vector's samples (NaN values dropped) and the answer."""
-        params: dict[str, Any] = {"query": expr, "stats": "all", "timeout": f"{self.timeout:g}s"}
+        params: dict[str, Any] = {"query": expr, "stats": "timings", "timeout": f"{self.timeout:g}s"}
         if at is not None:
             params["time"] = f"{at:.3f}"
         answer = self._get("/api/v1/query", params)
@@ -156,20 +159,21 @@ class PromClient:
         if result["resultType"] == "scalar":
             value = _number(result["result"][1])
             return ([Sample({}, value)] if value == value else []), answer
+        append = samples.append
         for item in result.get("result") or []:
             try:
-                value = _number(item["value"][1])
+                value = float(item["value"][1])
             except (KeyError, IndexError, TypeError, ValueError):
                 continue
             if value != value:  # NaN: 0/0 in a ratio; no figure
                 continue
-            samples.append(Sample(item.get("metric") or {}, value))
+            append(Sample(item.get("metric") or {}, value))
         return samples, answer
 
     def query_range(self, expr: str, start: float, end: float, step: float) -> tuple[list[RangeSeries], Answer]:
         """A range query from ``start`` to ``end`` (unix seconds) every ``step`` seconds."""
         params = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{max(step, 1.0):g}",
-                  "stats": "all", "timeout": f"{self.timeout:g}s"}
+                  "stats": "timings", "timeout": f"{self.timeout:g}s"}
         answer = self._get("/api/v1/query_range", params)
         result = answer.result
         if not isinstance(result, dict) or result.get("resultType") != "matrix":
@@ -219,15 +223,18 @@ class PromClient:
 
     # -- transport -------------------------------------------------------------
 
-    def _get(self, path: str, params: Mapping[str, Any]) -> Answer:
+    def _count(self, path: str = "", wall: float = 0.0, server: float = 0.0) -> None:
         with self._lock:
-            return self._get_locked(path, params)
+            if path:
+                self.stats.requests += 1
+                self.stats.by_path[path] = self.stats.by_path.get(path, 0) + 1
+            self.stats.wall_seconds += wall
+            self.stats.server_seconds += server
 
-    def _get_locked(self, path: str, params: Mapping[str, Any]) -> Answer:
+    def _get(self, path: str, params: Mapping[str, Any]) -> Answer:
         started = time.monotonic()
         deadline = started + self.timeout
-        self.stats.requests += 1
-        self.stats.by_path[path] = self.stats.by_path.get(path, 0) + 1
+        self._count(path)
         where = f"{self.base_url}{path}"
         try:
             with self._client.stream("GET", where, params=params) as response:
@@ -250,7 +257,7 @@ class PromClient:
             raise PromDown(f"Prometheus at {self.base_url}: {type(exc).__name__}: {_reason(exc)}") from None
         finally:
             wall = time.monotonic() - started
-            self.stats.wall_seconds += wall
+            self._count(wall=wall)
         try:
             doc = json.loads(body)
         except ValueError:
@@ -270,7 +277,7 @@ class PromClient:
                 value = timings.get("execTotalTime", timings.get("evalTotalTime"))
                 if isinstance(value, (int, float)):
                     server = float(value)
-                    self.stats.server_seconds += server
+                    self._count(server=server)
         warnings = tuple(str(w)[:300] for w in doc.get("warnings") or [] if w)
         return Answer(result=data, warnings=warnings, server_seconds=server, wall_seconds=wall)
 

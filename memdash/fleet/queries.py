@@ -9,6 +9,10 @@ from the same page. Only families that exist (learned once a minute from
 ``/api/v1/label/__name__/values``) are asked for, so a fleet without, say,
 ``container_oom_events_total`` gets no OOM column instead of an empty one.
 
+Rare columns (OOM kills, memory pressure) come back only for rows where they
+are above zero (``> 0``): a missing value means 0 when the family exists, and a
+fleet of thousands does not send thousands of zeros every refresh.
+
 Growth is ``deriv(...[30m])`` (a least-squares slope, robust to one GC drop),
 and only for series that already existed ``eta_min_span`` ago (``and ...
 offset``): a young series has no slope worth projecting. Time to OOM is then
@@ -131,6 +135,9 @@ def _aged(series: str, min_span: float) -> str:
 
 
 CONTAINER_FILTER = ('image!=""', 'container!="POD"')
+#: What a container row keeps: ``max by`` these drops the long ``id`` and
+#: ``image`` labels, which halves the answer a big fleet sends every refresh.
+CONTAINER_BY = "by (namespace, pod, container, name, instance, job)"
 
 
 def container_query(found: set[str], sel: Selectors, min_span: float) -> str | None:
@@ -138,17 +145,20 @@ def container_query(found: set[str], sel: Selectors, min_span: float) -> str | N
     if CONTAINER_WS not in found:
         return None
     ws = sel(CONTAINER_WS, *CONTAINER_FILTER)
-    cols = [("used", ws), ("slope", f"(deriv({ws}[{WINDOW}]){_aged(ws, min_span)})")]
+    by = CONTAINER_BY
+    cols = [("used", f"max {by} ({ws})"), ("slope", f"max {by} (deriv({ws}[{WINDOW}]){_aged(ws, min_span)})")]
     if CONTAINER_LIMIT in found:
-        cols.append(("limit", f"{sel(CONTAINER_LIMIT, *CONTAINER_FILTER)} > 0"))
+        cols.append(("limit", f"max {by} ({sel(CONTAINER_LIMIT, *CONTAINER_FILTER)} > 0)"))
+    ksm = "by (namespace, pod, container)"
     if KSM_LIMIT in found:
-        cols.append(("klimit", sel(KSM_LIMIT, 'resource="memory"')))
+        memory = sel(KSM_LIMIT, 'resource="memory"')
+        cols.append(("klimit", f"max {ksm} ({memory})"))
     elif KSM_LIMIT_OLD in found:
-        cols.append(("klimit", sel(KSM_LIMIT_OLD)))
+        cols.append(("klimit", f"max {ksm} ({sel(KSM_LIMIT_OLD)})"))
     if CONTAINER_OOM in found:
         oom = sel(CONTAINER_OOM, *CONTAINER_FILTER)
-        cols.append(("oom", f"increase({oom}[1h])"))
-        cols.append(("oom15", f"increase({oom}[15m])"))
+        cols.append(("oom", f"max {by} (increase({oom}[1h])) > 0"))
+        cols.append(("oom15", f"max {by} (increase({oom}[15m])) > 0"))
     return _combine(cols)
 
 
@@ -158,8 +168,10 @@ def service_query(found: set[str], sel: Selectors, min_span: float) -> str | Non
         return None
     by = f"by ({', '.join(SERVICE_BY)})"
     rss = sel(PROCESS_RSS)
-    cols = [("rss", f"sum {by} ({rss})"),
-            ("rss_slope", f"sum {by} (deriv({rss}[{WINDOW}]){_aged(rss, min_span)})")]
+    # RSS only for services without a probe's working set: a probe's row is judged by the latter.
+    unless = f" unless on ({', '.join(SERVICE_BY)}) {sel(PROBE_WS)}" if PROBE_WS in found else ""
+    cols = [("rss", f"sum {by} ({rss}){unless}"),
+            ("rss_slope", f"sum {by} (deriv({rss}[{WINDOW}]){_aged(rss, min_span)}){unless}")]
     if PROBE_WS in found:
         ws = sel(PROBE_WS)
         cols.append(("ws", f"max {by} ({ws})"))
@@ -167,8 +179,8 @@ def service_query(found: set[str], sel: Selectors, min_span: float) -> str | Non
     if PROBE_LIMIT in found:
         cols.append(("limit", f"max {by} ({sel(PROBE_LIMIT)})"))
     if PROBE_OOM in found:
-        cols.append(("oom", f"max {by} (increase({sel(PROBE_OOM)}[1h]))"))
-        cols.append(("oom15", f"max {by} (increase({sel(PROBE_OOM)}[15m]))"))
+        cols.append(("oom", f"max {by} (increase({sel(PROBE_OOM)}[1h])) > 0"))
+        cols.append(("oom15", f"max {by} (increase({sel(PROBE_OOM)}[15m])) > 0"))
     if PROBE_MARK in found:
         cols.append(("probe", f"count {by} ({sel(PROBE_MARK)})"))
     if GC_UNCOLLECTABLE in found:
@@ -185,15 +197,16 @@ def host_query(found: set[str], sel: Selectors, min_span: float) -> str | None:
     if NODE_AVAILABLE not in found or NODE_TOTAL not in found:
         return None
     avail, total = sel(NODE_AVAILABLE), sel(NODE_TOTAL)
-    cols = [("limit", total), ("available", avail),
-            ("slope", f"(-deriv({avail}[{WINDOW}]){_aged(avail, min_span)})")]
+    by = f"by ({', '.join(HOST_BY)})"
+    cols = [("limit", f"max {by} ({total})"), ("available", f"max {by} ({avail})"),
+            ("slope", f"max {by} (-deriv({avail}[{WINDOW}]){_aged(avail, min_span)})")]
     if NODE_OOM in found:
-        cols.append(("oom", f"increase({sel(NODE_OOM)}[1h])"))
-        cols.append(("oom15", f"increase({sel(NODE_OOM)}[15m])"))
+        cols.append(("oom", f"max {by} (increase({sel(NODE_OOM)}[1h])) > 0"))
+        cols.append(("oom15", f"max {by} (increase({sel(NODE_OOM)}[15m])) > 0"))
     if NODE_PSI_SOME in found:
-        cols.append(("psi_some", f"rate({sel(NODE_PSI_SOME)}[5m])"))
+        cols.append(("psi_some", f"max {by} (rate({sel(NODE_PSI_SOME)}[5m])) > 0"))
     if NODE_PSI_FULL in found:
-        cols.append(("psi_full", f"rate({sel(NODE_PSI_FULL)}[5m])"))
+        cols.append(("psi_full", f"max {by} (rate({sel(NODE_PSI_FULL)}[5m])) > 0"))
     return _combine(cols)
 
 

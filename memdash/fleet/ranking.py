@@ -21,7 +21,7 @@ Row = tuple[dict[str, str], dict[str, float]]
 #: Labels kept on a row for display and drill-down (the rest is noise: id, image...).
 CONTAINER_LABELS = ("namespace", "pod", "container", "name", "instance", "job", "node")
 SERVICE_LABELS = ("job", "instance")
-HOST_LABELS = ("job", "instance", "nodename")
+HOST_LABELS = ("job", "instance")
 
 
 def container_key(labels: Mapping[str, str]) -> Key | None:
@@ -42,13 +42,9 @@ def container_key(labels: Mapping[str, str]) -> Key | None:
     return (labels.get("instance", ""), name)
 
 
-def by_labels(*names: str) -> Callable[[Mapping[str, str]], Key | None]:
-    """A key function: the values of ``names``."""
-
-    def key(labels: Mapping[str, str]) -> Key | None:
-        return tuple(labels.get(n, "") for n in names)
-
-    return key
+def job_instance(labels: Mapping[str, str]) -> Key | None:
+    """The key of services and hosts: ``(job, instance)``."""
+    return (labels.get("job", ""), labels.get("instance", ""))
 
 
 def join(samples: Iterable[Sample], key: Callable[[Mapping[str, str]], Key | None],
@@ -59,24 +55,25 @@ def join(samples: Iterable[Sample], key: Callable[[Mapping[str, str]], Key | Non
     keep the larger value: the worse figure is the one to rank by.
     """
     rows: dict[Key, Row] = {}
-    for s in samples:
-        col = s.labels.get(COLUMN_LABEL)
+    for labels, value in samples:
+        col = labels.get(COLUMN_LABEL)
         if not col:
             continue
-        k = key(s.labels)
+        k = key(labels)
         if k is None:
             continue
         row = rows.get(k)
         if row is None:
-            row = ({n: s.labels[n] for n in keep if s.labels.get(n)}, {})
-            rows[k] = row
-        else:
+            rows[k] = ({n: labels[n] for n in keep if labels.get(n)}, {col: value})
+            continue
+        kept = row[0]
+        if len(kept) < len(keep):
             for n in keep:
-                if n not in row[0] and s.labels.get(n):
-                    row[0][n] = s.labels[n]
+                if n not in kept and labels.get(n):
+                    kept[n] = labels[n]
         cols = row[1]
-        if col not in cols or s.value > cols[col]:
-            cols[col] = s.value
+        if col not in cols or value > cols[col]:
+            cols[col] = value
     return rows
 
 
@@ -120,24 +117,30 @@ def judge(thresholds: Thresholds, percent: float | None, eta: float | None,
 
 def _unit(kind: str, key: Key, name: str, labels: dict[str, str], used: float | None, used_kind: str,
           limit: float | None, limit_source: str | None, slope: float | None, cols: dict[str, float],
-          thresholds: Thresholds, *, probe: bool = False, extra: dict[str, float] | None = None) -> FleetUnit:
+          thresholds: Thresholds, *, probe: bool = False, extra: dict[str, float] | None = None,
+          total: float = 0.0, oom_known: bool = False) -> FleetUnit:
     percent = 100.0 * used / limit if used is not None and limit else None
     eta = eta_seconds(used, limit, slope)
-    k1, k15 = _kills(cols.get("oom")), _kills(cols.get("oom15"))
+    # The OOM columns come back only where above zero: absent is 0 when the family exists.
+    none = 0.0 if oom_known else None
+    k1, k15 = _kills(cols.get("oom", none)), _kills(cols.get("oom15", none))
     return FleetUnit(
-        kind=kind, key=tuple(printable(k) for k in key), name=printable(name),
-        labels={printable(k, 60): printable(v) for k, v in labels.items()},
+        # Label names are [a-zA-Z_][a-zA-Z0-9_]* by Prometheus's rules; values are anyone's text.
+        kind=kind, key=key, name=printable(name),
+        labels={k: v if v.isprintable() and len(v) <= 200 else printable(v) for k, v in labels.items()},
         used_bytes=used, used_kind=used_kind, limit_bytes=limit, limit_source=limit_source, percent=percent,
         growth_bytes_per_min=None if slope is None else slope * 60.0, oom_eta_seconds=eta,
         oom_kills_1h=k1, oom_kills_15m=k15, level=judge(thresholds, percent, eta, k1, k15, host=kind == "host"),
-        probe=probe, extra=extra or {},
+        probe=probe, extra=extra or {}, share=100.0 * (used or 0.0) / total if total else None,
     )
 
 
-def containers(samples: Iterable[Sample], thresholds: Thresholds) -> list[FleetUnit]:
+def containers(samples: Iterable[Sample], thresholds: Thresholds, *, oom_known: bool = False) -> list[FleetUnit]:
     """Container rows: working set against the cAdvisor limit, else kube-state-metrics'."""
     out = []
-    for key, (labels, cols) in join(samples, container_key, CONTAINER_LABELS).items():
+    rows = join(samples, container_key, CONTAINER_LABELS)
+    total = sum(cols.get("used", 0.0) for _, cols in rows.values())
+    for key, (labels, cols) in rows.items():
         if "used" not in cols:
             continue  # a limit from kube-state-metrics for a container cAdvisor does not see
         if "limit" in cols:
@@ -148,7 +151,7 @@ def containers(samples: Iterable[Sample], thresholds: Thresholds) -> list[FleetU
             limit, source = None, None
         name = "/".join(key[:3]) if len(key) == 3 else key[-1]
         out.append(_unit("container", key, name, labels, cols["used"], "working set", limit, source,
-                         cols.get("slope"), cols, thresholds))
+                         cols.get("slope"), cols, thresholds, total=total, oom_known=oom_known))
     return out
 
 
@@ -160,12 +163,14 @@ def host_part(instance: str) -> str:
 
 
 def services(samples: Iterable[Sample], thresholds: Thresholds,
-             host_ram: Mapping[str, float] | None = None) -> list[FleetUnit]:
+             host_ram: Mapping[str, float] | None = None, *, oom_known: bool = False) -> list[FleetUnit]:
     """Service rows per (job, instance): a probe's cgroup working set against its limit,
     else RSS against the RAM of the host at the same address (when node_exporter runs there)."""
     out = []
     host_ram = host_ram or {}
-    for key, (labels, cols) in join(samples, by_labels("job", "instance"), SERVICE_LABELS).items():
+    rows = join(samples, job_instance, SERVICE_LABELS)
+    total = sum(cols.get("ws", cols.get("rss", 0.0)) for _, cols in rows.values())
+    for key, (labels, cols) in rows.items():
         if "ws" in cols:
             used, used_kind, slope = cols["ws"], "working set", cols.get("ws_slope")
         elif "rss" in cols:
@@ -180,20 +185,23 @@ def services(samples: Iterable[Sample], thresholds: Thresholds,
         extra = {k: cols[k] for k in ("rss", "gc_uncollectable", "hit_ratio") if k in cols}
         name = f"{labels.get('job', '')} {labels.get('instance', '')}".strip()
         out.append(_unit("service", key, name, labels, used, used_kind, limit, source, slope, cols, thresholds,
-                         probe="probe" in cols, extra=extra))
+                         probe="probe" in cols, extra=extra, total=total,
+                         oom_known=oom_known and ("ws" in cols or "limit" in cols)))
     return out
 
 
-def hosts(samples: Iterable[Sample], thresholds: Thresholds) -> list[FleetUnit]:
+def hosts(samples: Iterable[Sample], thresholds: Thresholds, *, oom_known: bool = False) -> list[FleetUnit]:
     """Host rows: MemTotal less MemAvailable against MemTotal."""
     out = []
-    for key, (labels, cols) in join(samples, by_labels("job", "instance"), HOST_LABELS).items():
+    rows = join(samples, job_instance, HOST_LABELS)
+    used_all = sum(c["limit"] - c["available"] for _, c in rows.values() if "limit" in c and "available" in c)
+    for key, (labels, cols) in rows.items():
         total, avail = cols.get("limit"), cols.get("available")
         if total is None or avail is None:
             continue
         extra = {k: cols[k] for k in ("available", "psi_some", "psi_full") if k in cols}
         out.append(_unit("host", key, labels.get("instance", ""), labels, total - avail, "used", total, "MemTotal",
-                         cols.get("slope"), cols, thresholds, extra=extra))
+                         cols.get("slope"), cols, thresholds, extra=extra, total=used_all, oom_known=oom_known))
     return out
 
 
@@ -201,17 +209,6 @@ def host_ram_by_address(units: Iterable[FleetUnit]) -> dict[str, float]:
     """MemTotal of each host, keyed by the address part of its instance."""
     return {host_part(u.labels.get("instance", "")): u.limit_bytes for u in units
             if u.kind == "host" and u.limit_bytes}
-
-
-def with_shares(units: list[FleetUnit]) -> list[FleetUnit]:
-    """Each unit's share of the memory used by all units of its kind."""
-    from dataclasses import replace
-
-    totals: dict[str, float] = {}
-    for u in units:
-        totals[u.kind] = totals.get(u.kind, 0.0) + (u.used_bytes or 0.0)
-    return [replace(u, share=100.0 * (u.used_bytes or 0.0) / totals[u.kind] if totals.get(u.kind) else None)
-            for u in units]
 
 
 def rank(units: Iterable[FleetUnit]) -> list[FleetUnit]:

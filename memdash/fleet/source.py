@@ -11,6 +11,7 @@ Textual; the screen and ``--json`` both use it.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
@@ -63,9 +64,13 @@ class FleetSource:
         self.families: frozenset[str] | None = None
         self._discovered_at = -1e18
         self._last: dict[str, list[FleetUnit]] = {}
+        # The kinds' queries go out side by side: Prometheus evaluates them in
+        # parallel, so a refresh waits for the slowest, not for the sum.
+        self._pool = ThreadPoolExecutor(max_workers=len(q.QUERIES), thread_name_prefix="memdash-fleet")
 
     def close(self) -> None:
-        """Close the client's connections."""
+        """Close the client's connections and the query threads."""
+        self._pool.shutdown(wait=True)
         self.client.close()
 
     # -- ranking -----------------------------------------------------------------
@@ -98,13 +103,16 @@ class FleetSource:
                 units.extend(kept)
         else:
             min_span = self.thresholds.eta_min_span
+            pending = {}
             for kind in ("host", "container", "service"):
                 expr = q.QUERIES[kind](found, self.sel, min_span)
                 if expr is None:
                     self._last.pop(kind, None)
-                    continue
+                else:
+                    pending[kind] = self._pool.submit(self.client.query, expr)
+            for kind, future in pending.items():  # hosts first: services use their RAM
                 try:
-                    samples, answer = self.client.query(expr)
+                    samples, answer = future.result()
                 except PromError as exc:
                     errors.append(f"{kind}s: {printable(str(exc), 400)}")
                     kept = self._last.get(kind, [])
@@ -115,15 +123,16 @@ class FleetSource:
                     partial = True
                     errors.append(f"{kind}s: partial answer: {printable(w, 300)}")
                 if kind == "host":
-                    built = ranking.hosts(samples, self.thresholds)
+                    built = ranking.hosts(samples, self.thresholds, oom_known=q.NODE_OOM in found)
                 elif kind == "container":
-                    built = ranking.containers(samples, self.thresholds)
+                    built = ranking.containers(samples, self.thresholds, oom_known=q.CONTAINER_OOM in found)
                 else:
                     built = ranking.services(samples, self.thresholds,
-                                             ranking.host_ram_by_address(u for u in units if u.kind == "host"))
+                                             ranking.host_ram_by_address(u for u in units if u.kind == "host"),
+                                             oom_known=q.PROBE_OOM in found)
                 self._last[kind] = built
                 units.extend(built)
-        ranked = ranking.rank(ranking.with_shares(units))
+        ranked = ranking.rank(units)
         server = stats.server_seconds - server0
         return FleetFrame(
             at=now, prometheus=self.client.base_url, units=tuple(ranked),

@@ -72,19 +72,37 @@ def unit_cells(u: FleetUnit, columns: tuple[str, ...]) -> tuple[Cell, ...]:
     return tuple(values[c] for c in ("kind", "name", *columns) if c in values)
 
 
+#: Rows the table shows: the worst first, so the rest can wait (``--json`` has them
+#: all, and a selector narrows the fleet). Formatting 6,000 rows every refresh
+#: would cost more than everything else the screen does.
+MAX_ROWS = 500
+
+
 class FleetTable(LineTable):
-    """The ranked units; Enter opens one."""
+    """The ranked units (the worst :data:`MAX_ROWS`); Enter opens one."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.units: dict[str, FleetUnit] = {}
+        self._shown: tuple[FleetFrame, LevelPalette] | None = None
+
+    def on_resize(self, event: Any) -> None:
+        super().on_resize(event)
+        if self._shown is not None:
+            self.show(*self._shown)  # the name column takes the new width
 
     def show(self, frame: FleetFrame, palette: LevelPalette) -> None:
+        self._shown = (frame, palette)
         cols = tuple(c for c in frame.columns if c in COLUMN_SPECS)
+        fixed = sum(COLUMN_SPECS[k][1] + 1 for k in ("kind", *cols))
+        # The name takes what is left, less the vertical scrollbar's two cells.
+        name_width = max(16, self.size.width - fixed - 3)
         specs = [ColumnSpec(k, *COLUMN_SPECS[k]) for k in ("kind", "name", *cols)]
+        specs[1] = ColumnSpec("name", "NAME", name_width, True)
         self.set_columns(specs)
-        self.units = {u.id: u for u in frame.units}
-        self.set_rows([(u.id, unit_cells(u, cols)) for u in frame.units], palette)
+        shown = frame.units[:MAX_ROWS]
+        self.units = {u.id: u for u in shown}
+        self.set_rows([(u.id, unit_cells(u, cols)) for u in shown], palette)
 
     @property
     def cursor_unit(self) -> FleetUnit | None:
@@ -107,6 +125,8 @@ def header_text(frame: FleetFrame | None, interval: float, palette: LevelPalette
     t.append(printable(frame.prometheus))
     counts = {k: sum(1 for u in frame.units if u.kind == k) for k in ("container", "service", "host")}
     t.append(f"  {counts['container']} containers, {counts['service']} services, {counts['host']} hosts  ")
+    if len(frame.units) > MAX_ROWS:
+        t.append(f"(the worst {MAX_ROWS} shown)  ")
     t.append(worst.label.upper() if worst is not Level.UNKNOWN else "UNKNOWN", style=palette.styles[worst])
     fams = ", ".join(frame.families) if frame.families else "none of the memory families"
     cost = f"{time.strftime('%H:%M:%S', time.localtime(frame.at))} every {interval:g}s, {frame.queries} queries"
@@ -309,11 +329,14 @@ class FleetApp(App[object]):
     @work(thread=True, exclusive=True, group="fleet", exit_on_error=False)
     def _poll(self) -> None:
         while not self._stop.is_set():
+            started = time.monotonic()
             frame = self.source.refresh()
             if self._stop.is_set():
                 return
             self.call_from_thread(self.apply_frame, frame)
-            self._wake.wait(self.interval)
+            # A refresh every `interval` from start to start, and a pause of at
+            # least a second even when Prometheus is slower than that.
+            self._wake.wait(max(1.0, self.interval - (time.monotonic() - started)))
             self._wake.clear()
 
     def apply_frame(self, frame: FleetFrame) -> None:
