@@ -90,20 +90,23 @@ class FleetSource:
         errors: list[str] = []
         partial = False
         stale = False
+        discovery_failed = False
         if self.families is None or time.monotonic() - self._discovered_at > DISCOVERY_SECONDS:
             try:
                 self.discover()
-            except PromError as exc:
-                errors.append(printable(str(exc), 400))
+            except Exception as exc:  # noqa: BLE001 - a refresh reports, never raises
+                errors.append(_sentence(exc))
+                discovery_failed = True
         found = set(self.families or ())
         units: list[FleetUnit] = []
-        if self.families is None:
+        if self.families is None or discovery_failed:  # Prometheus is not answering: no more requests now
             stale = bool(self._last)
             for kept in self._last.values():
                 units.extend(kept)
         else:
             min_span = self.thresholds.eta_min_span
             pending = {}
+            failed: dict[str, list[str]] = {}  # one sentence for kinds that failed alike
             for kind in ("host", "container", "service"):
                 expr = q.QUERIES[kind](found, self.sel, min_span)
                 if expr is None:
@@ -113,8 +116,8 @@ class FleetSource:
             for kind, future in pending.items():  # hosts first: services use their RAM
                 try:
                     samples, answer = future.result()
-                except PromError as exc:
-                    errors.append(f"{kind}s: {printable(str(exc), 400)}")
+                except Exception as exc:  # noqa: BLE001 - a refresh reports, never raises
+                    failed.setdefault(_sentence(exc), []).append(f"{kind}s")
                     kept = self._last.get(kind, [])
                     stale = stale or bool(kept)
                     units.extend(kept)
@@ -132,6 +135,7 @@ class FleetSource:
                                              oom_known=q.PROBE_OOM in found)
                 self._last[kind] = built
                 units.extend(built)
+            errors.extend(f"{', '.join(kinds)}: {text}" for text, kinds in failed.items())
         ranked = ranking.rank(units)
         server = stats.server_seconds - server0
         return FleetFrame(
@@ -208,6 +212,12 @@ class FleetSource:
                     return base[: -len("/metrics")] or None
                 return None
         return None
+
+
+def _sentence(exc: BaseException) -> str:
+    """An error as one printable sentence for the error row."""
+    text = str(exc) if isinstance(exc, PromError) else f"{type(exc).__name__}: {exc}"
+    return printable(text, 400)
 
 
 def _columns(units: list[FleetUnit], found: set[str]) -> tuple[str, ...]:

@@ -54,10 +54,16 @@ class AttachRequest:
     unit_id: str
 
 
-def unit_cells(u: FleetUnit, columns: tuple[str, ...]) -> tuple[Cell, ...]:
+SHORT_KINDS = {"container": "ctr", "service": "svc", "host": "host"}
+#: Below this width the table drops LIMIT and SHARE and shortens KIND, so names keep some room.
+NARROW = 110
+
+
+def unit_cells(u: FleetUnit, columns: tuple[str, ...], *, short: bool = False) -> tuple[Cell, ...]:
     """One table row: the cells of ``columns`` (plus kind and name) for ``u``."""
+    kind = SHORT_KINDS.get(u.kind, u.kind) if short else u.kind
     values: dict[str, Cell] = {
-        "kind": (u.kind + ("*" if u.probe else ""), Level.UNKNOWN),
+        "kind": (kind + ("*" if u.probe else ""), Level.UNKNOWN),
         "name": (u.name, Level.UNKNOWN),
         "used": (human_bytes(u.used_bytes), Level.UNKNOWN),
         "limit": (human_bytes(u.limit_bytes), Level.UNKNOWN),
@@ -93,16 +99,18 @@ class FleetTable(LineTable):
 
     def show(self, frame: FleetFrame, palette: LevelPalette) -> None:
         self._shown = (frame, palette)
-        cols = tuple(c for c in frame.columns if c in COLUMN_SPECS)
-        fixed = sum(COLUMN_SPECS[k][1] + 1 for k in ("kind", *cols))
-        # The name takes what is left, less the vertical scrollbar's two cells.
-        name_width = max(16, self.size.width - fixed - 3)
+        short = 0 < self.size.width < NARROW
+        cols = tuple(c for c in frame.columns if c in COLUMN_SPECS and not (short and c in ("limit", "share")))
         specs = [ColumnSpec(k, *COLUMN_SPECS[k]) for k in ("kind", "name", *cols)]
-        specs[1] = ColumnSpec("name", "NAME", name_width, True)
+        if short:
+            specs[0] = ColumnSpec("kind", "KIND", 4, True)
+        fixed = sum(spec.width + 1 for spec in specs if spec.key != "name")
+        # The name takes what is left, less the vertical scrollbar's two cells.
+        specs[1] = ColumnSpec("name", "NAME", max(12, self.size.width - fixed - 3), True)
         self.set_columns(specs)
         shown = frame.units[:MAX_ROWS]
         self.units = {u.id: u for u in shown}
-        self.set_rows([(u.id, unit_cells(u, cols)) for u in shown], palette)
+        self.set_rows([(u.id, unit_cells(u, cols, short=short)) for u in shown], palette)
 
     @property
     def cursor_unit(self) -> FleetUnit | None:
@@ -130,7 +138,7 @@ def header_text(frame: FleetFrame | None, interval: float, palette: LevelPalette
     t.append(worst.label.upper() if worst is not Level.UNKNOWN else "UNKNOWN", style=palette.styles[worst])
     fams = ", ".join(frame.families) if frame.families else "none of the memory families"
     cost = f"{time.strftime('%H:%M:%S', time.localtime(frame.at))} every {interval:g}s, {frame.queries} queries"
-    if frame.server_seconds is not None:
+    if frame.server_seconds:
         cost += f" ({frame.server_seconds * 1000:.1f} ms in Prometheus)"
     t.append(f"\n{cost}; families found: {fams}", style="dim")
     return t
@@ -150,7 +158,7 @@ class FleetScreen(Screen[None]):
     """The ranked fleet."""
 
     DEFAULT_CSS = """
-    FleetScreen #f-header { height: auto; max-height: 4; padding: 0 1; background: $panel; }
+    FleetScreen #f-header { height: auto; max-height: 8; padding: 0 1; background: $panel; }
     FleetScreen #f-errors { height: auto; max-height: 3; padding: 0 1; background: $boost; }
     FleetScreen FleetTable { height: 1fr; }
     """
