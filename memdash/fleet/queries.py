@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 #: The window of the slope behind growth and time to OOM.
 WINDOW = "30m"
@@ -135,20 +136,31 @@ def _aged(series: str, min_span: float) -> str:
 
 
 CONTAINER_FILTER = ('image!=""', 'container!="POD"')
-#: What a container row keeps: ``max by`` these drops the long ``id`` and
-#: ``image`` labels, which halves the answer a big fleet sends every refresh.
-CONTAINER_BY = "by (namespace, pod, container, name, instance, job)"
+#: What a container row keeps. ``max by`` these drops ``id``, ``image`` and (on
+#: Kubernetes) ``name``, long labels that would double what a big fleet sends
+#: every refresh; containers outside Kubernetes (no ``pod``) keep their ``name``.
+K8S_BY = "by (namespace, pod, container, instance)"
+OTHER_BY = "by (name, instance)"
+
+
+def _per_container(make: Callable[[tuple[str, ...]], str], agg: str = "max", cond: str = "") -> str:
+    """``make(filters)`` aggregated per container, on Kubernetes and off it."""
+    on_k8s, off_k8s = make(CONTAINER_FILTER + ('pod!=""',)), make(CONTAINER_FILTER + ('pod=""',))
+    return f"({agg} {K8S_BY} ({on_k8s}){cond} or {agg} {OTHER_BY} ({off_k8s}){cond})"
 
 
 def container_query(found: set[str], sel: Selectors, min_span: float) -> str | None:
     """Columns ``used``, ``slope``, ``limit``, ``klimit``, ``oom``, ``oom15`` for containers."""
     if CONTAINER_WS not in found:
         return None
-    ws = sel(CONTAINER_WS, *CONTAINER_FILTER)
-    by = CONTAINER_BY
-    cols = [("used", f"max {by} ({ws})"), ("slope", f"max {by} (deriv({ws}[{WINDOW}]){_aged(ws, min_span)})")]
+
+    def ws(f: tuple[str, ...]) -> str:
+        return sel(CONTAINER_WS, *f)
+
+    cols = [("used", _per_container(ws)),
+            ("slope", _per_container(lambda f: f"deriv({ws(f)}[{WINDOW}]){_aged(ws(f), min_span)}"))]
     if CONTAINER_LIMIT in found:
-        cols.append(("limit", f"max {by} ({sel(CONTAINER_LIMIT, *CONTAINER_FILTER)} > 0)"))
+        cols.append(("limit", _per_container(lambda f: f"{sel(CONTAINER_LIMIT, *f)} > 0")))
     ksm = "by (namespace, pod, container)"
     if KSM_LIMIT in found:
         memory = sel(KSM_LIMIT, 'resource="memory"')
@@ -156,9 +168,8 @@ def container_query(found: set[str], sel: Selectors, min_span: float) -> str | N
     elif KSM_LIMIT_OLD in found:
         cols.append(("klimit", f"max {ksm} ({sel(KSM_LIMIT_OLD)})"))
     if CONTAINER_OOM in found:
-        oom = sel(CONTAINER_OOM, *CONTAINER_FILTER)
-        cols.append(("oom", f"max {by} (increase({oom}[1h])) > 0"))
-        cols.append(("oom15", f"max {by} (increase({oom}[15m])) > 0"))
+        cols.append(("oom", _per_container(lambda f: f"increase({sel(CONTAINER_OOM, *f)}[1h])", cond=" > 0")))
+        cols.append(("oom15", _per_container(lambda f: f"increase({sel(CONTAINER_OOM, *f)}[15m])", cond=" > 0")))
     return _combine(cols)
 
 
@@ -181,8 +192,8 @@ def service_query(found: set[str], sel: Selectors, min_span: float) -> str | Non
     if PROBE_OOM in found:
         cols.append(("oom", f"max {by} (increase({sel(PROBE_OOM)}[1h])) > 0"))
         cols.append(("oom15", f"max {by} (increase({sel(PROBE_OOM)}[15m])) > 0"))
-    if PROBE_MARK in found:
-        cols.append(("probe", f"count {by} ({sel(PROBE_MARK)})"))
+    if PROBE_MARK in found:  # a row with a probe's working set is a probe already
+        cols.append(("probe", f"count {by} ({sel(PROBE_MARK)}){unless}"))
     if GC_UNCOLLECTABLE in found:
         cols.append(("gc_uncollectable", f"sum {by} (increase({sel(GC_UNCOLLECTABLE)}[10m]))"))
     if CACHE_HITS in found and CACHE_MISSES in found:

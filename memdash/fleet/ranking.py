@@ -185,7 +185,7 @@ def services(samples: Iterable[Sample], thresholds: Thresholds,
         extra = {k: cols[k] for k in ("rss", "gc_uncollectable", "hit_ratio") if k in cols}
         name = f"{labels.get('job', '')} {labels.get('instance', '')}".strip()
         out.append(_unit("service", key, name, labels, used, used_kind, limit, source, slope, cols, thresholds,
-                         probe="probe" in cols, extra=extra, total=total,
+                         probe="probe" in cols or "ws" in cols, extra=extra, total=total,
                          oom_known=oom_known and ("ws" in cols or "limit" in cols)))
     return out
 

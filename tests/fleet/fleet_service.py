@@ -9,7 +9,6 @@ environment), prints its URL, then, if asked, grows by GROW bytes a second
 
 import sys
 import threading
-import time
 
 from memdash.probe import serve
 

@@ -41,7 +41,7 @@ def test_selector_is_checked_and_added_to_every_series() -> None:
     sel = q.Selectors(q.parse_selector('{env="prod"}'))
     query = q.container_query({q.CONTAINER_WS, q.CONTAINER_LIMIT}, sel, 60)
     assert query is not None
-    assert query.count('env="prod"') == 4  # used, slope (twice: deriv and its age filter), limit
+    assert query.count('env="prod"') == 8  # used, slope (deriv and its age filter), limit; on and off Kubernetes
     assert "offset 60s" in query and "[30m]" in query
 
 
