@@ -110,8 +110,10 @@ class Exposition:
             [f"node_memory_MemAvailable_bytes{{{lab}}} {(8 * 1024 + i % 4096) * MIB - int(t * (i % 20) * 1000)}"
              for i, lab in enumerate(hosts)])
         fam("node_vmstat_oom_kill", "untyped", [f"node_vmstat_oom_kill{{{lab}}} 0" for lab in hosts])
+        # Memory pressure stalls only the hosts short of memory (1 in 50 here); the rest read 0, as healthy hosts do.
         fam("node_pressure_memory_waiting_seconds_total", "counter",
-            [f"node_pressure_memory_waiting_seconds_total{{{lab}}} {t * 0.001:.4f}" for lab in hosts])
+            [f"node_pressure_memory_waiting_seconds_total{{{lab}}} {t * 0.001 if i % 50 == 0 else 0:.4f}"
+             for i, lab in enumerate(hosts)])
         return "\n".join(out) + "\n"
 
 
