@@ -21,6 +21,7 @@ from typing import Sequence
 
 from memdash.config import Config, ConfigError, FleetConfig, TargetConfig, load_config
 from memdash.levels import Level
+from memdash.textsafe import printable
 
 EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_UNKNOWN = 0, 1, 2, 3
 
@@ -183,12 +184,12 @@ def main(argv: Sequence[str]) -> int:
     try:
         return run_fleet(rest) if command == "fleet" else run_rules(rest)
     except (ConfigError, UsageError) as exc:
-        print(f"memdash: error: {exc}", file=sys.stderr)
+        print(f"memdash: error: {printable(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # never a traceback for users
         if os.environ.get("MEMDASH_DEBUG"):
             raise
-        print(f"memdash: error: {type(exc).__name__}: {exc} (set MEMDASH_DEBUG=1 for details)", file=sys.stderr)
+        print(f"memdash: error: {type(exc).__name__}: {printable(exc)} (set MEMDASH_DEBUG=1 for details)", file=sys.stderr)
         return 3

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from memdash.levels import Level
+from memdash.textsafe import printable as _printable
 
 #: Unit kinds, in the order their columns are explained.
 KINDS = ("container", "service", "host")
@@ -22,12 +23,9 @@ COLUMNS = ("used", "limit", "percent", "growth", "eta", "oom", "level", "share")
 
 
 def printable(text: object, limit: int = 200) -> str:
-    """``text`` with control characters shown as escapes, cut to ``limit`` characters."""
-    s = str(text)
-    if s.isprintable() and len(s) <= limit:
-        return s
-    out = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in s)
-    return out if len(out) <= limit else out[: limit - 1] + "…"
+    """``text`` on one line with controls and bidi characters escaped
+    (:func:`memdash.textsafe.printable`), cut to ``limit`` characters."""
+    return _printable(text, limit)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -70,7 +70,7 @@ async def test_ranking_labels_and_drill_down(prom: dict) -> None:
         assert kinds == {"container", "service", "host"}
         # someone else's label is text: escaped control bytes, markup and a click action shown as they are
         evil = next(r for r in rows if r[1].startswith("evil/"))
-        assert "\x1b" not in evil[1] and "\\x1b[2J" in evil[1] and "[@click=app.quit]" in evil[1]
+        assert "\x1b" not in evil[1] and "\\e[2J" in evil[1] and "[@click=app.quit]" in evil[1]
         # worst first: levels never rise down the table
         order = {"critical": 3, "warning": 2, "good": 1, "excellent": 0, "-": -1}
         level_col = [s.key for s in table.columns].index("level")

@@ -3,7 +3,8 @@
 A thread worker asks :class:`~memdash.fleet.source.FleetSource` for a frame
 every ``interval`` seconds and hands it to the screen; widgets only render.
 Everything from outside (labels, error texts) is shown as plain text: the table
-paints segments, the other widgets get :class:`rich.text.Text`, never markup.
+paints segments (through :mod:`memdash.textsafe`), the other widgets get text built by
+:mod:`memdash.tui.safe`, never markup.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Hashable, Mapping
 
-from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -25,6 +25,7 @@ from memdash.config import Config
 from memdash.fleet.model import FleetFrame, FleetUnit, printable
 from memdash.fleet.source import RANGES, FleetSource, HistoryView
 from memdash.levels import Level
+from memdash.tui import safe
 from memdash.tui.palette import LevelPalette
 from memdash.tui.themes import level_defaults, load_themes
 from memdash.tui.widgets.line_table import Cell, ColumnSpec, LineTable
@@ -123,35 +124,33 @@ class FleetTable(LineTable):
             self.app.push_screen(FleetDetail(unit))
 
 
-def header_text(frame: FleetFrame | None, interval: float, palette: LevelPalette) -> Text:
-    """The line above the table: where, how many, what it cost, which families exist."""
+def header_rows(frame: FleetFrame | None, interval: float, palette: LevelPalette) -> list[list[Any]]:
+    """The lines above the table, as parts for :func:`safe.lines`: where, how many,
+    the worst level, what the refresh cost, and which families the fleet exports."""
     if frame is None:
-        return Text("memdash fleet: asking Prometheus...")
-    t = Text()
+        return [["memdash fleet: asking Prometheus..."]]
     worst = max((u.level for u in frame.units), default=Level.UNKNOWN)
-    t.append("memdash fleet  ", style="bold")
-    t.append(printable(frame.prometheus))
     counts = {k: sum(1 for u in frame.units if u.kind == k) for k in ("container", "service", "host")}
-    t.append(f"  {counts['container']} containers, {counts['service']} services, {counts['host']} hosts  ")
+    first: list[Any] = [("memdash fleet  ", "bold"), frame.prometheus,
+                        f"  {counts['container']} containers, {counts['service']} services, {counts['host']} hosts  "]
     if len(frame.units) > MAX_ROWS:
-        t.append(f"(the worst {MAX_ROWS} shown)  ")
-    t.append(worst.label.upper() if worst is not Level.UNKNOWN else "UNKNOWN", style=palette.styles[worst])
+        first.append(f"(the worst {MAX_ROWS} shown)  ")
+    first.append((worst.label.upper() if worst is not Level.UNKNOWN else "UNKNOWN", palette.styles[worst]))
     fams = ", ".join(frame.families) if frame.families else "none of the memory families"
     cost = f"{time.strftime('%H:%M:%S', time.localtime(frame.at))} every {interval:g}s, {frame.queries} queries"
     if frame.server_seconds:
         cost += f" ({frame.server_seconds * 1000:.1f} ms in Prometheus)"
-    t.append(f"\n{cost}; families found: {fams}", style="dim")
-    return t
+    # The families wrap over several lines on narrow screens: one part, no line breaks of our own.
+    return [first, [(f"{cost}; families found: {fams}", "dim")]]
 
 
-def error_text(frame: FleetFrame | None, palette: LevelPalette) -> Text | None:
+def error_parts(frame: FleetFrame | None, palette: LevelPalette) -> list[Any] | None:
+    """The error row's parts, or ``None`` when the refresh went well."""
     if frame is None or not frame.errors:
         return None
-    t = Text()
+    style = palette.styles[Level.CRITICAL]
     lead = "showing the last good ranking; " if frame.stale else ""
-    t.append("Prometheus: " + lead, style=palette.styles[Level.CRITICAL])
-    t.append("  |  ".join(frame.errors), style=palette.styles[Level.CRITICAL])
-    return t
+    return [("Prometheus: " + lead, style), ("  |  ".join(frame.errors), style)]
 
 
 class FleetScreen(Screen[None]):
@@ -169,8 +168,8 @@ class FleetScreen(Screen[None]):
     ]
 
     def compose(self) -> ComposeResult:
-        yield Static(Text("memdash fleet: asking Prometheus..."), id="f-header")
-        yield Static(Text(""), id="f-errors")
+        yield Static(safe.text("memdash fleet: asking Prometheus..."), id="f-header")
+        yield Static(safe.text(""), id="f-errors")
         yield FleetTable(id="fleet-table")
         yield Footer()
 
@@ -182,12 +181,12 @@ class FleetScreen(Screen[None]):
             self.show(app.frame, app.interval, app.palette)  # type: ignore[attr-defined]
 
     def show(self, frame: FleetFrame, interval: float, palette: LevelPalette) -> None:
-        self.query_one("#f-header", Static).update(header_text(frame, interval, palette))
-        err = error_text(frame, palette)
+        self.query_one("#f-header", Static).update(safe.lines(*header_rows(frame, interval, palette)))
+        err = error_parts(frame, palette)
         box = self.query_one("#f-errors", Static)
         box.display = err is not None
         if err is not None:
-            box.update(err)
+            box.update(safe.text(*err))
         self.query_one(FleetTable).show(frame, palette)
 
     def action_attach(self) -> None:
@@ -241,29 +240,29 @@ class FleetDetail(Screen[None]):
         self.view: HistoryView | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(self._title(), id="d-title")
+        yield Static(safe.lines(*self._title_rows()), id="d-title")
         yield HistoryPlot(id="d-plot")
-        yield Static(Text("siblings: loading"), id="d-siblings")
+        yield Static(safe.text("siblings: loading"), id="d-siblings")
         yield Footer()
 
-    def _title(self) -> Text:
+    def _title_rows(self) -> list[list[Any]]:
         u = self.unit
-        t = Text()
-        t.append(f"{u.kind} {u.name}", style="bold")
-        t.append("  " + "  ".join(f"{k}={v}" for k, v in u.labels.items()))
-        t.append(f"\n{u.used_kind} {human_bytes(u.used_bytes)} of {human_bytes(u.limit_bytes)}"
-                 f" ({u.limit_source or 'no limit'})  {human_percent(u.percent)}  growth {human_rate(u.growth_bytes_per_min)}"
-                 f"  OOM in {human_duration(u.oom_eta_seconds)}  OOM kills 1h {u.oom_kills_1h if u.oom_kills_1h is not None else '-'}"
-                 f"  level {u.level.label}")
+        rows: list[list[Any]] = [
+            [(f"{u.kind} {u.name}", "bold"), "  " + "  ".join(f"{k}={v}" for k, v in u.labels.items())],
+            [f"{u.used_kind} {human_bytes(u.used_bytes)} of {human_bytes(u.limit_bytes)}"
+             f" ({u.limit_source or 'no limit'})  {human_percent(u.percent)}  growth {human_rate(u.growth_bytes_per_min)}"
+             f"  OOM in {human_duration(u.oom_eta_seconds)}"
+             f"  OOM kills 1h {u.oom_kills_1h if u.oom_kills_1h is not None else '-'}  level {u.level.label}"],
+        ]
         extras = {"gc_uncollectable": "GC uncollectable +10m", "hit_ratio": "cache hit rate", "psi_some": "PSI some",
                   "psi_full": "PSI full", "rss": "RSS"}
         shown = [f"{label} {u.extra[k]:.3g}" if k != "rss" else f"RSS {human_bytes(u.extra[k])}"
                  for k, label in extras.items() if k in u.extra]
         if shown:
-            t.append("\n" + "  ".join(shown))
+            rows.append(["  ".join(shown)])
         if u.probe:
-            t.append("\nmemdash probe: press a to attach")
-        return t
+            rows.append(["memdash probe: press a to attach"])
+        return rows
 
     def on_mount(self) -> None:
         self.load()
@@ -284,14 +283,14 @@ class FleetDetail(Screen[None]):
     def show(self, view: HistoryView) -> None:
         self.view = view
         self.query_one(HistoryPlot).draw(view)
-        t = Text()
+        box = self.query_one("#d-siblings", Static)
         if view.error:
-            t.append(f"history: {view.error}", style=self.app.palette.styles[Level.CRITICAL])  # type: ignore[attr-defined]
+            style = self.app.palette.styles[Level.CRITICAL]  # type: ignore[attr-defined]
+            box.update(safe.text((f"history: {view.error}", style)))
         else:
             last = {name: pts[-1][1] for name, pts in view.siblings if pts}
-            t.append(f"{len(view.points)} points every {human_duration(view.step)}; siblings: ")
-            t.append(", ".join(f"{n} {human_bytes(v)}" for n, v in last.items()) or "none")
-        self.query_one("#d-siblings", Static).update(t)
+            box.update(safe.text(f"{len(view.points)} points every {human_duration(view.step)}; siblings: ",
+                                 ", ".join(f"{n} {human_bytes(v)}" for n, v in last.items()) or "none"))
 
 
 class FleetApp(App[object]):
@@ -364,7 +363,7 @@ class FleetApp(App[object]):
     def attach(self, unit: FleetUnit) -> None:
         """Find ``unit``'s probe URL (a request to Prometheus: a thread), then leave to attach."""
         if not unit.probe:
-            self.notify(f"{unit.name} is not a memdash probe: nothing to attach to", severity="warning", markup=False)
+            safe.notify(self, f"{unit.name} is not a memdash probe: nothing to attach to", severity="warning")
             return
         self._find_probe(unit)
 
@@ -375,7 +374,7 @@ class FleetApp(App[object]):
 
     def _attach_to(self, unit: FleetUnit, url: str | None) -> None:
         if url is None:
-            self.notify(f"no URL for {unit.name}'s probe: Prometheus does not list its target; "
-                        "map its instance in [fleet] probes", severity="warning", markup=False)
+            safe.notify(self, f"no URL for {unit.name}'s probe: Prometheus does not list its target; "
+                        "map its instance in [fleet] probes", severity="warning")
             return
         self.exit(AttachRequest(name=unit.name[:40], url=url, unit_id=unit.id))
