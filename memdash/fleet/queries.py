@@ -9,6 +9,10 @@ from the same page. Only families that exist (learned once a minute from
 ``/api/v1/label/__name__/values``) are asked for, so a fleet without, say,
 ``container_oom_events_total`` gets no OOM column instead of an empty one.
 
+Limits (``limit``, ``klimit``, MemTotal) change rarely: the source asks for
+them once a minute, and when a row appears it has not seen, and fills the
+refreshes between from its cache (``limits=False`` leaves them out).
+
 Rare columns (OOM kills, memory pressure) come back only for rows where they
 are above zero (``> 0``): a missing value means 0 when the family exists, and a
 fleet of thousands does not send thousands of zeros every refresh.
@@ -149,8 +153,8 @@ def _per_container(make: Callable[[tuple[str, ...]], str], agg: str = "max", con
     return f"({agg} {K8S_BY} ({on_k8s}){cond} or {agg} {OTHER_BY} ({off_k8s}){cond})"
 
 
-def container_query(found: set[str], sel: Selectors, min_span: float) -> str | None:
-    """Columns ``used``, ``slope``, ``limit``, ``klimit``, ``oom``, ``oom15`` for containers."""
+def container_query(found: set[str], sel: Selectors, min_span: float, limits: bool = True) -> str | None:
+    """Columns ``used``, ``slope``, ``limit``, ``klimit`` (with ``limits``), ``oom``, ``oom15`` for containers."""
     if CONTAINER_WS not in found:
         return None
 
@@ -159,10 +163,12 @@ def container_query(found: set[str], sel: Selectors, min_span: float) -> str | N
 
     cols = [("used", _per_container(ws)),
             ("slope", _per_container(lambda f: f"deriv({ws(f)}[{WINDOW}]){_aged(ws(f), min_span)}"))]
-    if CONTAINER_LIMIT in found:
+    if limits and CONTAINER_LIMIT in found:
         cols.append(("limit", _per_container(lambda f: f"{sel(CONTAINER_LIMIT, *f)} > 0")))
     ksm = "by (namespace, pod, container)"
-    if KSM_LIMIT in found:
+    if not limits:
+        pass
+    elif KSM_LIMIT in found:
         memory = sel(KSM_LIMIT, 'resource="memory"')
         cols.append(("klimit", f"max {ksm} ({memory})"))
     elif KSM_LIMIT_OLD in found:
@@ -173,7 +179,7 @@ def container_query(found: set[str], sel: Selectors, min_span: float) -> str | N
     return _combine(cols)
 
 
-def service_query(found: set[str], sel: Selectors, min_span: float) -> str | None:
+def service_query(found: set[str], sel: Selectors, min_span: float, limits: bool = True) -> str | None:
     """Columns for services scraped directly, one row per (job, instance)."""
     if PROCESS_RSS not in found:
         return None
@@ -187,7 +193,7 @@ def service_query(found: set[str], sel: Selectors, min_span: float) -> str | Non
         ws = sel(PROBE_WS)
         cols.append(("ws", f"max {by} ({ws})"))
         cols.append(("ws_slope", f"max {by} (deriv({ws}[{WINDOW}]){_aged(ws, min_span)})"))
-    if PROBE_LIMIT in found:
+    if limits and PROBE_LIMIT in found:
         cols.append(("limit", f"max {by} ({sel(PROBE_LIMIT)})"))
     if PROBE_OOM in found:
         cols.append(("oom", f"max {by} (increase({sel(PROBE_OOM)}[1h])) > 0"))
@@ -203,13 +209,14 @@ def service_query(found: set[str], sel: Selectors, min_span: float) -> str | Non
     return _combine(cols)
 
 
-def host_query(found: set[str], sel: Selectors, min_span: float) -> str | None:
+def host_query(found: set[str], sel: Selectors, min_span: float, limits: bool = True) -> str | None:
     """Columns for hosts (node_exporter), one row per (job, instance)."""
     if NODE_AVAILABLE not in found or NODE_TOTAL not in found:
         return None
     avail, total = sel(NODE_AVAILABLE), sel(NODE_TOTAL)
     by = f"by ({', '.join(HOST_BY)})"
-    cols = [("limit", f"max {by} ({total})"), ("available", f"max {by} ({avail})"),
+    cols = [("limit", f"max {by} ({total})")] if limits else []
+    cols += [("available", f"max {by} ({avail})"),
             ("slope", f"max {by} (-deriv({avail}[{WINDOW}]){_aged(avail, min_span)})")]
     if NODE_OOM in found:
         cols.append(("oom", f"max {by} (increase({sel(NODE_OOM)}[1h])) > 0"))

@@ -77,6 +77,38 @@ def join(samples: Iterable[Sample], key: Callable[[Mapping[str, str]], Key | Non
     return rows
 
 
+#: The columns :class:`LimitCache` keeps between refreshes.
+LIMIT_COLUMNS = ("limit", "klimit")
+
+
+class LimitCache:
+    """Limit columns by row key, kept between refreshes.
+
+    Limits change rarely, so the source asks for them once a minute (and at
+    the next refresh after a row appears that the cache has not seen) and fills
+    the refreshes between from here: a third less for a big fleet to send.
+    """
+
+    def __init__(self) -> None:
+        self.values: dict[Key, dict[str, float]] = {}
+        #: A row came that the cache has never seen: ask for limits next time.
+        self.missing = False
+
+    def merge(self, rows: dict[Key, Row], fresh: bool) -> None:
+        """Take the limits of ``rows`` (``fresh``: this answer carried them) or fill them in."""
+        if fresh:
+            self.values = {k: {c: cols[c] for c in LIMIT_COLUMNS if c in cols} for k, (_, cols) in rows.items()}
+            self.missing = False
+            return
+        for k, (_, cols) in rows.items():
+            known = self.values.get(k)
+            if known is None:
+                self.missing = True
+            else:
+                for c, v in known.items():
+                    cols.setdefault(c, v)
+
+
 def _kills(value: float | None) -> int | None:
     # increase() extrapolates to the window's edges: 1 kill reads 0.9-1.1.
     if value is None:
@@ -135,10 +167,13 @@ def _unit(kind: str, key: Key, name: str, labels: dict[str, str], used: float | 
     )
 
 
-def containers(samples: Iterable[Sample], thresholds: Thresholds, *, oom_known: bool = False) -> list[FleetUnit]:
+def containers(samples: Iterable[Sample], thresholds: Thresholds, *, oom_known: bool = False,
+               limits: LimitCache | None = None, fresh: bool = True) -> list[FleetUnit]:
     """Container rows: working set against the cAdvisor limit, else kube-state-metrics'."""
     out = []
     rows = join(samples, container_key, CONTAINER_LABELS)
+    if limits is not None:
+        limits.merge(rows, fresh)
     total = sum(cols.get("used", 0.0) for _, cols in rows.values())
     for key, (labels, cols) in rows.items():
         if "used" not in cols:
@@ -163,12 +198,15 @@ def host_part(instance: str) -> str:
 
 
 def services(samples: Iterable[Sample], thresholds: Thresholds,
-             host_ram: Mapping[str, float] | None = None, *, oom_known: bool = False) -> list[FleetUnit]:
+             host_ram: Mapping[str, float] | None = None, *, oom_known: bool = False,
+             limits: LimitCache | None = None, fresh: bool = True) -> list[FleetUnit]:
     """Service rows per (job, instance): a probe's cgroup working set against its limit,
     else RSS against the RAM of the host at the same address (when node_exporter runs there)."""
     out = []
     host_ram = host_ram or {}
     rows = join(samples, job_instance, SERVICE_LABELS)
+    if limits is not None:
+        limits.merge(rows, fresh)
     total = sum(cols.get("ws", cols.get("rss", 0.0)) for _, cols in rows.values())
     for key, (labels, cols) in rows.items():
         if "ws" in cols:
@@ -190,10 +228,13 @@ def services(samples: Iterable[Sample], thresholds: Thresholds,
     return out
 
 
-def hosts(samples: Iterable[Sample], thresholds: Thresholds, *, oom_known: bool = False) -> list[FleetUnit]:
+def hosts(samples: Iterable[Sample], thresholds: Thresholds, *, oom_known: bool = False,
+          limits: LimitCache | None = None, fresh: bool = True) -> list[FleetUnit]:
     """Host rows: MemTotal less MemAvailable against MemTotal."""
     out = []
     rows = join(samples, job_instance, HOST_LABELS)
+    if limits is not None:
+        limits.merge(rows, fresh)
     used_all = sum(c["limit"] - c["available"] for _, c in rows.values() if "limit" in c and "available" in c)
     for key, (labels, cols) in rows.items():
         total, avail = cols.get("limit"), cols.get("available")

@@ -1,7 +1,8 @@
 """The fleet source: asks Prometheus, builds a ranked :class:`FleetFrame`.
 
 Bounded by design: each refresh sends one instant query per unit kind whose
-families exist (three at most), plus one names-only discovery request a minute;
+families exist (three at most; limits only once a minute, cached between),
+plus one names-only discovery request a minute;
 a caller refreshes every ``interval`` seconds (5 by default, 1 at the least).
 Every request has a deadline. A kind whose query fails keeps its last good rows,
 marked stale, and the frame carries the error as a sentence. Knows nothing of
@@ -23,6 +24,8 @@ from memdash.levels import Thresholds
 
 #: How often the set of families is learned again, seconds.
 DISCOVERY_SECONDS = 60.0
+#: How often limits are asked for again (between, they come from a cache), seconds.
+LIMITS_SECONDS = 60.0
 #: Siblings drawn beside a unit in the drill-down.
 MAX_SIBLINGS = 8
 #: The ranges the drill-down offers, seconds.
@@ -64,6 +67,8 @@ class FleetSource:
         self.families: frozenset[str] | None = None
         self._discovered_at = -1e18
         self._last: dict[str, list[FleetUnit]] = {}
+        self._limits = {kind: ranking.LimitCache() for kind in q.QUERIES}
+        self._limits_at: dict[str, float] = {}
         # The kinds' queries go out side by side: Prometheus evaluates them in
         # parallel, so a refresh waits for the slowest, not for the sum.
         self._pool = ThreadPoolExecutor(max_workers=len(q.QUERIES), thread_name_prefix="memdash-fleet")
@@ -78,7 +83,10 @@ class FleetSource:
     def discover(self) -> frozenset[str]:
         """Learn which families exist (names only, over the last hour)."""
         names = self.client.metric_names(q.discovery_matchers(self.sel), start=self.clock() - 3600)
-        self.families = frozenset(n for n in names if n in q.ALL_FAMILIES)
+        families = frozenset(n for n in names if n in q.ALL_FAMILIES)
+        if families != self.families:
+            self._limits_at.clear()  # a limit family may have come or gone
+        self.families = families
         self._discovered_at = time.monotonic()
         return self.families
 
@@ -106,9 +114,13 @@ class FleetSource:
         else:
             min_span = self.thresholds.eta_min_span
             pending = {}
+            fresh: dict[str, bool] = {}
             failed: dict[str, list[str]] = {}  # one sentence for kinds that failed alike
+            tick = time.monotonic()
             for kind in ("host", "container", "service"):
-                expr = q.QUERIES[kind](found, self.sel, min_span)
+                fresh[kind] = (self._limits[kind].missing
+                               or tick - self._limits_at.get(kind, -1e18) > LIMITS_SECONDS)
+                expr = q.QUERIES[kind](found, self.sel, min_span, fresh[kind])
                 if expr is None:
                     self._last.pop(kind, None)
                 else:
@@ -125,14 +137,17 @@ class FleetSource:
                 for w in answer.warnings:
                     partial = True
                     errors.append(f"{kind}s: partial answer: {printable(w, 300)}")
+                cache = {"limits": self._limits[kind], "fresh": fresh[kind]}
+                if fresh[kind]:
+                    self._limits_at[kind] = tick
                 if kind == "host":
-                    built = ranking.hosts(samples, self.thresholds, oom_known=q.NODE_OOM in found)
+                    built = ranking.hosts(samples, self.thresholds, oom_known=q.NODE_OOM in found, **cache)
                 elif kind == "container":
-                    built = ranking.containers(samples, self.thresholds, oom_known=q.CONTAINER_OOM in found)
+                    built = ranking.containers(samples, self.thresholds, oom_known=q.CONTAINER_OOM in found, **cache)
                 else:
                     built = ranking.services(samples, self.thresholds,
                                              ranking.host_ram_by_address(u for u in units if u.kind == "host"),
-                                             oom_known=q.PROBE_OOM in found)
+                                             oom_known=q.PROBE_OOM in found, **cache)
                 self._last[kind] = built
                 units.extend(built)
             errors.extend(f"{', '.join(kinds)}: {text}" for text, kinds in failed.items())

@@ -120,6 +120,15 @@ def test_ranking_eta_oom_hosts_and_rules(fleet: dict) -> None:
     assert "container_oom_events_total" in doc["families"] and "oom" in doc["columns"]
     assert abs(sum(u["share_percent"] for u in containers.values()) - 100) < 0.01
 
+    # limits come once a minute and from memdash's cache between: the same on the next refreshes
+    from memdash.fleet.source import open_source
+
+    source = open_source(prom.url)
+    first_limits = {u.id: u.limit_bytes for u in source.refresh().units}
+    again = source.refresh()
+    source.close()
+    assert again.queries == 3 and {u.id: u.limit_bytes for u in again.units} == first_limits
+
     # the host shows node_exporter's figures, equal to /proc/meminfo within 2 %
     host = next(u for u in units if u["kind"] == "host")
     mi = meminfo()

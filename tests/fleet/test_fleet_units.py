@@ -244,3 +244,20 @@ def test_not_prometheus_and_partial_answers(odd_server: tuple[str, dict]) -> Non
     source.close()
     assert frame.partial and [u.percent for u in frame.units] == [75.0]
     assert any("partial answer" in e and "\\e[31m" in e and "\x1b" not in e for e in frame.errors)
+
+
+def test_limits_are_cached_between_refreshes_and_asked_for_new_rows() -> None:
+    cache = ranking.LimitCache()
+    pod = {"namespace": "ns", "pod": "p", "container": "c"}
+    [u] = ranking.containers([tagged("used", 100.0, **pod), tagged("limit", 400.0, **pod)], Thresholds(),
+                             limits=cache, fresh=True)
+    assert u.limit_bytes == 400.0 and not cache.missing
+    # the next refresh leaves limits out of its query: the cache fills them in
+    [u] = ranking.containers([tagged("used", 120.0, **pod)], Thresholds(), limits=cache, fresh=False)
+    assert (u.used_bytes, u.limit_bytes, u.percent) == (120.0, 400.0, 30.0)
+    # a container the cache has not seen has no limit yet, and the next refresh asks again
+    other = {"namespace": "ns", "pod": "q", "container": "c"}
+    units = ranking.containers([tagged("used", 120.0, **pod), tagged("used", 50.0, **other)], Thresholds(),
+                               limits=cache, fresh=False)
+    assert {x.key[1]: x.limit_bytes for x in units} == {"p": 400.0, "q": None} and cache.missing
+    assert "limit" not in (q.container_query({q.CONTAINER_WS, q.CONTAINER_LIMIT}, q.Selectors(), 60, False) or "")
