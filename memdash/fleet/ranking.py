@@ -178,6 +178,8 @@ def containers(samples: Iterable[Sample], thresholds: Thresholds, *, oom_known: 
     for key, (labels, cols) in rows.items():
         if "used" not in cols:
             continue  # a limit from kube-state-metrics for a container cAdvisor does not see
+        limit: float | None
+        source: str | None
         if "limit" in cols:
             limit, source = cols["limit"], "spec"
         elif cols.get("klimit"):
@@ -215,12 +217,14 @@ def services(samples: Iterable[Sample], thresholds: Thresholds,
             used, used_kind, slope = cols["rss"], "RSS", cols.get("rss_slope")
         else:
             continue
+        limit: float | None
+        source: str | None
         if cols.get("limit"):
             limit, source = cols["limit"], "cgroup"
         else:
             limit = host_ram.get(host_part(labels.get("instance", "")))
             source = "host RAM" if limit else None
-        extra = {k: cols[k] for k in ("rss", "gc_uncollectable", "hit_ratio") if k in cols}
+        extra: dict[str, float] = {k: cols[k] for k in ("rss", "gc_uncollectable", "hit_ratio") if k in cols}
         name = f"{labels.get('job', '')} {labels.get('instance', '')}".strip()
         out.append(_unit("service", key, name, labels, used, used_kind, limit, source, slope, cols, thresholds,
                          probe="probe" in cols or "ws" in cols, extra=extra, total=total,
@@ -240,7 +244,7 @@ def hosts(samples: Iterable[Sample], thresholds: Thresholds, *, oom_known: bool 
         total, avail = cols.get("limit"), cols.get("available")
         if total is None or avail is None:
             continue
-        extra = {k: cols[k] for k in ("available", "psi_some", "psi_full") if k in cols}
+        extra: dict[str, float] = {k: cols[k] for k in ("available", "psi_some", "psi_full") if k in cols}
         out.append(_unit("host", key, labels.get("instance", ""), labels, total - avail, "used", total, "MemTotal",
                          cols.get("slope"), cols, thresholds, extra=extra, total=used_all, oom_known=oom_known))
     return out

@@ -137,17 +137,19 @@ class FleetSource:
                 for w in answer.warnings:
                     partial = True
                     errors.append(f"{kind}s: partial answer: {printable(w, 300)}")
-                cache = {"limits": self._limits[kind], "fresh": fresh[kind]}
-                if fresh[kind]:
+                limits, is_fresh = self._limits[kind], fresh[kind]
+                if is_fresh:
                     self._limits_at[kind] = tick
                 if kind == "host":
-                    built = ranking.hosts(samples, self.thresholds, oom_known=q.NODE_OOM in found, **cache)
+                    built = ranking.hosts(samples, self.thresholds, oom_known=q.NODE_OOM in found,
+                                          limits=limits, fresh=is_fresh)
                 elif kind == "container":
-                    built = ranking.containers(samples, self.thresholds, oom_known=q.CONTAINER_OOM in found, **cache)
+                    built = ranking.containers(samples, self.thresholds, oom_known=q.CONTAINER_OOM in found,
+                                               limits=limits, fresh=is_fresh)
                 else:
                     built = ranking.services(samples, self.thresholds,
                                              ranking.host_ram_by_address(u for u in units if u.kind == "host"),
-                                             oom_known=q.PROBE_OOM in found, **cache)
+                                             oom_known=q.PROBE_OOM in found, limits=limits, fresh=is_fresh)
                 self._last[kind] = built
                 units.extend(built)
             errors.extend(f"{', '.join(kinds)}: {text}" for text, kinds in failed.items())
@@ -194,7 +196,7 @@ class FleetSource:
         except PromError as exc:
             return HistoryView(unit, seconds, step, (), (), error=printable(str(exc), 400))
         mine: tuple[tuple[float, float], ...] = ()
-        siblings = []
+        siblings: list[tuple[str, tuple[tuple[float, float], ...]]] = []
         for s in series:
             name = printable(name_of(s.labels))
             if name == unit.name and not mine:

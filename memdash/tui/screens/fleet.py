@@ -313,9 +313,9 @@ class FleetApp(App[object]):
         loaded = load_themes()
         for theme in loaded.loaded:
             self.register_theme(theme)
-        theme = config.theme if config is not None else "memdash-dark"
+        wanted = config.theme if config is not None else "memdash-dark"
         try:
-            self.theme = theme
+            self.theme = wanted
         except Exception:
             self.theme = "memdash-dark"
         if config is not None and config.keymap:
