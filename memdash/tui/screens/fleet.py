@@ -289,7 +289,8 @@ class FleetDetail(Screen[None]):
             box.update(safe.text((f"history: {view.error}", style)))
         else:
             last = {name: pts[-1][1] for name, pts in view.siblings if pts}
-            box.update(safe.text(f"{len(view.points)} points every {human_duration(view.step)}; siblings: ",
+            n = len(view.points)
+            box.update(safe.text(f"{n} point{'' if n == 1 else 's'} every {human_duration(view.step)}; siblings: ",
                                  ", ".join(f"{n} {human_bytes(v)}" for n, v in last.items()) or "none"))
 
 
