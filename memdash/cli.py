@@ -293,6 +293,10 @@ def run_demo(argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``memdash`` command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("fleet", "rules"):  # the fleet view over Prometheus (memdash/fleet/cli.py)
+        from memdash.fleet.cli import main as fleet_main
+
+        return fleet_main(argv)
     command = argv[0] if argv and argv[0] in COMMANDS else None
     escape_log_output()  # log lines may quote remote text: escaped on stderr
     try:

@@ -34,6 +34,10 @@ A missing default file is fine (defaults apply); a file named by ``--config`` or
 
     [keymap]                     # binding id -> keys, e.g. force_gc = "G"
 
+    [fleet]                      # `memdash fleet`: see docs/fleet.md
+    prometheus = "https://prom.example:9090"
+    token_env = "PROM_TOKEN"     # or token_file; ca, verify, selector, interval, timeout
+
 Every problem is a :class:`ConfigError` naming the file, the key and what is wrong.
 """
 
@@ -186,6 +190,37 @@ class TargetConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FleetConfig:
+    """The ``[fleet]`` table: which Prometheus ``memdash fleet`` reads, and how.
+
+    ``selector`` (``{env="prod"}``) is added to every series memdash asks for;
+    ``interval`` is the refresh (at least 1 s, default 5 s) and ``timeout`` the
+    deadline of each request; ``probes`` maps an ``instance`` label to the URL
+    of the memdash probe there, for the attach key. As for targets, the token
+    is read from ``token_env`` or ``token_file`` when needed, never stored.
+    """
+
+    prometheus: str | None = None
+    token_env: str | None = None
+    token_file: str | None = None
+    ca: str | None = None
+    verify: bool = True
+    selector: str | None = None
+    interval: float = 5.0
+    timeout: float = 4.0
+    probes: Mapping[str, str] = field(default_factory=dict)
+
+    def token(self) -> str | None:
+        """The bearer token for Prometheus, read now; ``None`` if unset."""
+        reader = TargetConfig(name="fleet", url=self.prometheus or "http://unset", token_env=self.token_env,
+                              token_file=self.token_file)
+        try:
+            return reader.token()
+        except ConfigError as exc:
+            raise ConfigError(None, "fleet.token_file", exc.message) from None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     """Everything the config file (and defaults) decide. Immutable."""
 
@@ -199,6 +234,7 @@ class Config:
     gpu_thresholds: Thresholds = Thresholds()
     targets: tuple[TargetConfig, ...] = ()
     keymap: Mapping[str, str] = field(default_factory=dict)
+    fleet: FleetConfig = FleetConfig()
 
 
 def default_config_path() -> Path:
@@ -249,7 +285,7 @@ def load_config(explicit: str | None = None) -> Config:
 def config_from_mapping(data: Mapping[str, Any], *, path: str | None = None) -> Config:
     """Build a :class:`Config` from parsed TOML, rejecting unknown or invalid keys."""
     r = _Reader(path)
-    r.known(data, "", {"theme", "interval", "top", "read_only", "discover", "thresholds", "targets", "keymap"})
+    r.known(data, "", {"theme", "interval", "top", "read_only", "discover", "thresholds", "targets", "keymap", "fleet"})
     thresholds = r.thresholds(data.get("thresholds", {}), "thresholds", Thresholds(), allow_gpu=True)
     gpu_raw = data.get("thresholds", {}).get("gpu", {}) if isinstance(data.get("thresholds"), dict) else {}
     gpu_thresholds = r.thresholds(gpu_raw, "thresholds.gpu", thresholds)
@@ -277,6 +313,7 @@ def config_from_mapping(data: Mapping[str, Any], *, path: str | None = None) -> 
         gpu_thresholds=gpu_thresholds,
         targets=targets,
         keymap=dict(keymap_raw),
+        fleet=r.fleet(data.get("fleet", {})),
     )
 
 
@@ -375,6 +412,35 @@ class _Reader:
             return Thresholds(**values)
         except ValueError as exc:
             raise self.fail(prefix, str(exc)) from None
+
+    def fleet(self, data: Any) -> FleetConfig:
+        p = "fleet."
+        self.known(data, p, {"prometheus", "token_env", "token_file", "token", "ca", "verify", "selector",
+                             "interval", "timeout", "probes"})
+        if "token" in data:
+            raise self.fail(p + "token", "tokens are not read from the config file; use token_env or token_file")
+        url = self.string(data, "prometheus", None, prefix=p)
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise self.fail(p + "prometheus", f"must start with http:// or https://, got {url!r}")
+        selector = self.string(data, "selector", None, prefix=p)
+        if selector:
+            from memdash.fleet.queries import SelectorError, parse_selector
+
+            try:
+                parse_selector(selector)
+            except SelectorError as exc:
+                raise self.fail(p + "selector", str(exc)) from None
+        return FleetConfig(
+            prometheus=url,
+            token_env=self.string(data, "token_env", None, prefix=p),
+            token_file=self.string(data, "token_file", None, prefix=p),
+            ca=self.string(data, "ca", None, prefix=p),
+            verify=self.boolean(data, "verify", True, prefix=p),
+            selector=selector,
+            interval=self.number(data, "interval", 5.0, low=1, high=3600, prefix=p),
+            timeout=self.number(data, "timeout", 4.0, low=0.1, high=300, prefix=p),
+            probes=self.string_map(data, "probes", p),
+        )
 
     def target(self, data: Any, where: str, thresholds: Thresholds) -> TargetConfig:
         if not isinstance(data, Mapping):
