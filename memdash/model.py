@@ -265,3 +265,119 @@ class Snapshot:
     targets: tuple[TargetSample, ...] = ()
     errors: tuple[str, ...] = ()
     level: Level = Level.UNKNOWN
+
+
+# -- services: worker pools and containers against their limit (docs/services.md) --
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemoryBreakdown:
+    """What a cgroup's charge is made of, from ``memory.stat``.
+
+    ``file_bytes`` is page cache *without* shmem (``memory.stat`` counts tmpfs and
+    shared memory in ``file``/``cache``; here they are ``shmem_bytes`` alone), so
+    the parts do not overlap. ``kernel_bytes`` is all kernel memory charged to the
+    cgroup (``kernel`` on v2, ``memory.kmem.usage_in_bytes`` on v1) and includes
+    ``slab_bytes``. ``inactive_file_bytes`` is the page cache the kernel reclaims
+    first: the part of usage that does not count towards the working set.
+    """
+
+    anon_bytes: int | None = None
+    file_bytes: int | None = None
+    kernel_bytes: int | None = None
+    slab_bytes: int | None = None
+    shmem_bytes: int | None = None
+    sock_bytes: int | None = None
+    inactive_file_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemoryPressure:
+    """Pressure stall information: the share of the last 10 s (0-100) in which
+    some (``some_avg10``) or all (``full_avg10``) runnable tasks waited for memory."""
+
+    some_avg10: float | None = None
+    full_avg10: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OomKills:
+    """OOM kills the kernel counted for a cgroup (or the host).
+
+    ``count`` is the kernel's counter as read. ``rose_at`` is when memdash first
+    saw it rise while watching, or when the kernel log dated a kill; ``None`` in a
+    one-shot read, which never invents a time. ``recent`` is true for 15 minutes
+    after that time.
+    """
+
+    count: int | None = None
+    rose_at: float | None = None
+    recent: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceWorker:
+    """One process of a service. ``role`` is ``master`` (the pre-fork parent),
+    ``worker`` (its children) or ``process`` (any other process in the cgroup)."""
+
+    pid: int
+    ppid: int | None
+    name: str
+    cmdline: str
+    role: str
+    rss_bytes: int
+    pss_bytes: int | None = None
+    uss_bytes: int | None = None
+    swap_bytes: int | None = None
+    growth_bytes_per_min: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceMemory:
+    """A service: the processes of one memory cgroup (container, unit, pod, or
+    any cgroup with a limit), or a pre-fork master and its workers where no
+    cgroup separates them.
+
+    ``key`` identifies the service across refreshes (``cgroup:<path>`` or
+    ``prefork:<master pid>:<start time>``). Sums (``rss_bytes``, ``pss_bytes``,
+    ``uss_bytes``, ``swap_bytes``) are over :attr:`workers`; a PSS/USS/swap sum
+    is ``None`` unless every process's figure could be read. The cgroup figures
+    are ``None`` for a pool outside any service cgroup. ``limit_bytes`` is the
+    limit that binds: the cgroup's smallest finite one (``limit_source``
+    ``cgroup``), else the host's (memdash's own box limit, or physical memory;
+    ``host``). ``percent`` is ``working_set_bytes`` (RSS sum without a cgroup)
+    against it, the figure the kernel and the kubelet act on. ``growth_bytes_per_min`` and ``oom_eta_seconds`` come from
+    the working set's slope (RSS sum where there is no cgroup); ``None`` until
+    enough samples, and the ETA also when not growing or no limit. ``reasons``
+    say in words why the level is what it is (``"OOM kill 3 min ago"``).
+    """
+
+    key: str
+    name: str
+    kind: str  # cgroup | prefork
+    program: str | None = None
+    cgroup_path: str | None = None
+    cgroup_version: int | None = None
+    container_id: str | None = None
+    master_pid: int | None = None
+    worker_count: int
+    process_count: int
+    workers: tuple[ServiceWorker, ...] = ()
+    rss_bytes: int
+    pss_bytes: int | None = None
+    uss_bytes: int | None = None
+    swap_bytes: int | None = None
+    usage_bytes: int | None = None
+    limit_bytes: int | None = None
+    limit_source: str | None = None  # cgroup | host
+    high_bytes: int | None = None
+    working_set_bytes: int | None = None
+    percent: float | None = None
+    breakdown: MemoryBreakdown | None = None
+    pressure: MemoryPressure | None = None
+    oom_kills: OomKills = field(default_factory=OomKills)
+    growth_bytes_per_min: float | None = None
+    oom_eta_seconds: float | None = None
+    growing_after_gc: bool = False
+    reasons: tuple[str, ...] = ()
+    level: Level = Level.UNKNOWN
