@@ -438,20 +438,27 @@ class KernelLog:
                 break
             if not data:
                 break
-            parsed = parse_kmsg_record(data.decode("utf-8", "replace"))
-            if parsed is None:
-                continue
-            stamp, message = parsed
-            m = _OOM_KILL.search(message)
-            if m:
-                if len(self._memcg) > 256:
-                    self._memcg.clear()
-                self._memcg[int(m.group(2))] = m.group(1)
-                continue
-            m = _KILLED.search(message)
-            if m:
-                pid = int(m.group(1))
-                kill = KernelKill(time=boot + stamp, pid=pid, name=m.group(2), memcg=self._memcg.pop(pid, None))
-                self.kills.append(kill)
-                new.append(kill)
+            # /dev/kmsg returns one record per read; a recorded file returns many.
+            for line in data.decode("utf-8", "replace").split("\n"):
+                kill = self._record(line, boot)
+                if kill is not None:
+                    self.kills.append(kill)
+                    new.append(kill)
         return tuple(new)
+
+    def _record(self, line: str, boot: float) -> KernelKill | None:
+        parsed = parse_kmsg_record(line)
+        if parsed is None:
+            return None  # a continuation line (" KEY=value") or garbage
+        stamp, message = parsed
+        m = _OOM_KILL.search(message)
+        if m:
+            if len(self._memcg) > 256:
+                self._memcg.clear()
+            self._memcg[int(m.group(2))] = m.group(1)
+            return None
+        m = _KILLED.search(message)
+        if m is None:
+            return None
+        pid = int(m.group(1))
+        return KernelKill(time=boot + stamp, pid=pid, name=m.group(2), memcg=self._memcg.pop(pid, None))

@@ -54,6 +54,7 @@ PREFORK_PROGRAMS = frozenset({"gunicorn", "uvicorn", "celery", "uwsgi", "hyperco
 _PYTHON = re.compile(r"^python[0-9.]*[a-z]?$")
 _MP_CHILD = ("--multiprocessing-fork", "multiprocessing.spawn", "multiprocessing.forkserver")
 _MP_HELPER = "multiprocessing.resource_tracker"
+_MP_FORKSERVER = "multiprocessing.forkserver"
 _HEX64 = r"[0-9a-f]{64}"
 _CONTAINER = re.compile(rf"^(?:(docker|cri-containerd|crio|libpod|containerd|podman)-)?({_HEX64})(?:\.scope)?$")
 _POD = re.compile(r"pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})")
@@ -140,6 +141,11 @@ def find_pools(processes: Sequence[ProcInfo]) -> list[Pool]:
         c = by_pid[child]
         if _MP_HELPER in c.cmdline:
             return "helper" if python else None
+        if _MP_FORKSERVER in c.cmdline:
+            # the fork server is a helper; what it forks (same command line) are the workers
+            parent = by_pid.get(c.ppid) if c.ppid is not None else None
+            forked = parent is not None and _MP_FORKSERVER in parent.cmdline
+            return ("worker" if forked else "helper") if python else None
         cp = programs[child]
         if cp == program or (python and cp == "multiprocessing"):
             return "worker"
