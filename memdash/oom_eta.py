@@ -129,13 +129,14 @@ class WorkingSetTrend:
         min_span: seconds the samples must span before any figure is given.
     """
 
-    __slots__ = ("window", "min_span", "points", "_cache")
+    __slots__ = ("window", "min_span", "points", "_cache", "_cache_t")
 
     def __init__(self, *, window: float = 600.0, min_span: float = 60.0) -> None:
         self.window = window
         self.min_span = min_span
         self.points: deque[tuple[float, float]] = deque(maxlen=MAX_POINTS)
         self._cache: float | None = None
+        self._cache_t = float("-inf")
 
     def add(self, t: float, value: float | None) -> None:
         """Add a sample (``None`` is skipped); samples out of time order reset the window."""
@@ -144,16 +145,16 @@ class WorkingSetTrend:
         if self.points and t <= self.points[-1][0]:
             if t == self.points[-1][0]:
                 return
-            self.points.clear()  # the clock went back: old samples cannot be compared
+            self.reset()  # the clock went back: old samples cannot be compared
         self.points.append((t, float(value)))
         while self.points and self.points[0][0] < t - self.window:
             self.points.popleft()
-        self._cache = None
 
     def reset(self) -> None:
         """Forget every sample."""
         self.points.clear()
         self._cache = None
+        self._cache_t = float("-inf")
 
     @property
     def span(self) -> float:
@@ -161,11 +162,19 @@ class WorkingSetTrend:
         return self.points[-1][0] - self.points[0][0] if len(self.points) > 1 else 0.0
 
     def slope(self) -> float | None:
-        """Bytes per second, or ``None`` before ``min_span`` seconds of samples."""
+        """Bytes per second, or ``None`` before ``min_span`` seconds of samples.
+
+        The fit is redone once a fit bucket's worth of time has passed
+        (``span / FIT_POINTS``, at least 1 s: ~19 s over a full 10 min window),
+        not on every sample: a slope over minutes barely moves in seconds, and
+        dozens of services refitted every refresh would cost the dashboard.
+        """
         if len(self.points) < 3 or self.span < self.min_span:
             return None
-        if self._cache is None:
+        last = self.points[-1][0]
+        if self._cache is None or last - self._cache_t >= max(1.0, self.span / FIT_POINTS):
             self._cache = slope_per_second(list(self.points))
+            self._cache_t = last
         return self._cache
 
     def trend(self, limit: float | None) -> Trend:

@@ -13,16 +13,31 @@ samples) and one kill watch per service seen in the last refresh.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from memdash.levels import Level, Thresholds
-from memdash.model import MemoryPressure, OomKills, ProcessMemory, ServiceMemory, ServiceWorker
+from memdash.model import MemoryPressure, OomKills, ServiceMemory, ServiceWorker
 from memdash.oom_eta import OOM_RECENT_SECONDS, OomKillWatch, WorkingSetTrend, ago, is_recent
 from memdash.sources.cgroup import DEFAULT_ROOTS, CgroupRoots
 from memdash.sources.cgroup_stats import CgroupStats, CgroupStatsReader, HostOomStats, KernelKill, KernelLog, read_host
 from memdash.sources.processes import ProcessScanner, RawProcess
-from memdash.sources.services import Proc, ServiceGroup, environ_name, group_services
+from memdash.sources.services import Proc, ServiceGroup, environ_name, group_pids, group_services
 from memdash.units import human_duration, human_rate
+
+
+class MemberRow(NamedTuple):
+    """What a service needs of one process: a light stand-in for a
+    :class:`~memdash.model.ProcessMemory` (no percent or level to compute)."""
+
+    pid: int
+    ppid: int | None
+    name: str
+    cmdline: str
+    rss_bytes: int
+    pss_bytes: int | None
+    uss_bytes: int | None
+    swap_bytes: int | None
+    growth_bytes_per_min: float | None
 
 
 def _sum(values: Iterable[int | None]) -> int | None:
@@ -36,12 +51,20 @@ def _sum(values: Iterable[int | None]) -> int | None:
 
 
 class _State:
-    __slots__ = ("trend", "kills", "pids")
+    __slots__ = ("trend", "kills", "pids", "workers", "worker_tuple", "rss", "pss", "uss", "swap", "rows", "group")
 
     def __init__(self, window: float, min_span: float) -> None:
         self.trend = WorkingSetTrend(window=window, min_span=min_span)
         self.kills = OomKillWatch()
         self.pids: frozenset[int] = frozenset()
+        self.workers: dict[int, ServiceWorker] = {}
+        self.worker_tuple: tuple[ServiceWorker, ...] = ()
+        self.rss = 0
+        self.pss: int | None = None
+        self.uss: int | None = None
+        self.swap: int | None = None
+        self.rows: object = None
+        self.group: object = None
 
 
 class ServiceWatch:
@@ -80,20 +103,28 @@ class ServiceWatch:
     def update(
         self,
         groups: Iterable[ServiceGroup],
-        rows: Mapping[int, ProcessMemory],
+        rows: Mapping[int, MemberRow],
         now: float,
         *,
         kills: Iterable[KernelKill] = (),
         growing_after_gc: Mapping[str, bool] | None = None,
+        rss: Mapping[int, int] | None = None,
+        cgroups: Mapping[str, CgroupStats | None] | None = None,
     ) -> tuple[ServiceMemory, ...]:
         """This refresh's services.
 
         Args:
             groups: from :func:`~memdash.sources.services.group_services`.
-            rows: this refresh's process rows by pid.
+            rows: process rows by pid (:class:`~memdash.model.ProcessMemory`
+                rows, or :class:`MemberRow`). Passing the very same mapping as
+                last time says the rows are unchanged: each service's worker
+                rows and PSS/USS sums are then reused.
             now: Unix time of the refresh.
             kills: kills the kernel log reported since the last call.
             growing_after_gc: service keys whose probed targets are growing after GC.
+            rss: this refresh's RSS by pid, when fresher than ``rows``.
+            cgroups: this refresh's cgroup figures by service key, when fresher
+                than the groups' own.
         """
         self._logged.extend(kills)
         self._logged = [k for k in self._logged if is_recent(k.time, now, OOM_RECENT_SECONDS)][-256:]
@@ -104,24 +135,56 @@ class ServiceWatch:
             state = self._states.get(g.key)
             if state is None:
                 state = self._states[g.key] = _State(self.window, self.thresholds.eta_min_span)
-            out.append(self._one(g, state, rows, now, bool(growing_after_gc and growing_after_gc.get(g.key))))
+            cg = cgroups.get(g.key, g.cgroup) if cgroups is not None else g.cgroup
+            leak = bool(growing_after_gc and growing_after_gc.get(g.key))
+            out.append(self._one(g, state, rows, now, leak, rss, cg))
         for key in self._states.keys() - seen:
             del self._states[key]
         return tuple(out)
 
-    def _one(self, g: ServiceGroup, state: _State, rows: Mapping[int, ProcessMemory], now: float,
-             leak: bool) -> ServiceMemory:
+    @staticmethod
+    def _members(g: ServiceGroup, state: _State, rows: Mapping[int, MemberRow]) -> None:
+        """Rebuild a service's worker rows and their sums from ``rows``."""
         members = [rows[pid] for pid in g.pids if pid in rows]
-        workers = tuple(
-            ServiceWorker(
-                pid=p.pid, ppid=p.ppid, name=p.name, cmdline=p.cmdline, role=g.roles.get(p.pid, "process"),
-                rss_bytes=p.rss_bytes, pss_bytes=p.pss_bytes, uss_bytes=p.uss_bytes, swap_bytes=p.swap_bytes,
-                growth_bytes_per_min=p.growth_bytes_per_min,
-            )
-            for p in sorted(members, key=lambda p: (p.pid != g.master_pid, p.pid))
-        )
-        rss = sum(p.rss_bytes for p in members)
-        cg = g.cgroup
+        members.sort(key=lambda p: (p.pid != g.master_pid, p.pid))
+        cache = state.workers
+        workers_list = []
+        for p in members:
+            role = g.roles.get(p.pid, "process")
+            w = cache.get(p.pid)
+            # Most processes do not change between refreshes: reuse their row
+            # (a frozen dataclass costs more to build than to compare).
+            if w is None or w.rss_bytes != p.rss_bytes or w.pss_bytes != p.pss_bytes or w.role != role \
+                    or w.uss_bytes != p.uss_bytes or w.swap_bytes != p.swap_bytes \
+                    or w.growth_bytes_per_min != p.growth_bytes_per_min:
+                w = ServiceWorker(
+                    pid=p.pid, ppid=p.ppid, name=p.name, cmdline=p.cmdline, role=role,
+                    rss_bytes=p.rss_bytes, pss_bytes=p.pss_bytes, uss_bytes=p.uss_bytes, swap_bytes=p.swap_bytes,
+                    growth_bytes_per_min=p.growth_bytes_per_min,
+                )
+            workers_list.append(w)
+        state.worker_tuple = tuple(workers_list)
+        state.workers = {w.pid: w for w in workers_list}
+        state.rss = sum(p.rss_bytes for p in members)
+        state.pss = _sum(p.pss_bytes for p in members) if members else None
+        state.uss = _sum(p.uss_bytes for p in members) if members else None
+        state.swap = _sum(p.swap_bytes for p in members) if members else None
+        state.rows = rows
+        state.group = g
+
+    def _one(self, g: ServiceGroup, state: _State, rows: Mapping[int, MemberRow], now: float,
+             leak: bool, rss_now: Mapping[int, int] | None, cg: CgroupStats | None) -> ServiceMemory:
+        if state.rows is not rows or state.group is not g:
+            self._members(g, state, rows)
+        workers = state.worker_tuple
+        if rss_now is None:
+            rss = state.rss
+        else:
+            rss = 0
+            for pid in g.pids:
+                value = rss_now.get(pid)
+                if value is not None:
+                    rss += value
         if cg is not None and cg.limit_bytes is not None:
             limit, source = cg.limit_bytes, "cgroup"
         else:
@@ -162,11 +225,8 @@ class ServiceWatch:
             cgroup_path=cg.path if cg is not None else None,
             cgroup_version=cg.version if cg is not None else None,
             container_id=g.identity.container_id if g.identity is not None else None,
-            master_pid=g.master_pid, worker_count=g.worker_count, process_count=len(members),
-            workers=workers, rss_bytes=rss,
-            pss_bytes=_sum(p.pss_bytes for p in members) if members else None,
-            uss_bytes=_sum(p.uss_bytes for p in members) if members else None,
-            swap_bytes=_sum(p.swap_bytes for p in members) if members else None,
+            master_pid=g.master_pid, worker_count=g.worker_count, process_count=len(workers),
+            workers=workers, rss_bytes=rss, pss_bytes=state.pss, uss_bytes=state.uss, swap_bytes=state.swap,
             usage_bytes=cg.usage_bytes if cg is not None else None,
             limit_bytes=limit, limit_source=source,
             high_bytes=cg.high_bytes if cg is not None else None,
@@ -201,25 +261,61 @@ class ServiceCollector:
         self.kernel_log = KernelLog() if kernel_log else None
         self.host: OomKills = OomKills()
         self.host_pressure: MemoryPressure | None = None
+        self._groups: list[ServiceGroup] | None = None
+        self._pids: set[int] = set()
+        self._rows: dict[int, MemberRow] = {}
+        self._rows_at = float("-inf")
+        self._rows_due = float("-inf")
 
     def close(self) -> None:
-        """Close the kernel log."""
+        """Close the kernel log and the kept cgroup files."""
         if self.kernel_log is not None:
             self.kernel_log.close()
+        self.reader.close()
 
     def collect(self, raw: Sequence[RawProcess], scanner: ProcessScanner, now: float, *,
                 smaps_max_age: float = 0.0, growth: Callable[[int], float | None] | None = None,
                 growing_after_gc: Mapping[str, bool] | None = None) -> tuple[ServiceMemory, ...]:
-        """Services from this refresh's :meth:`ProcessScanner.scan_raw` tuples."""
+        """Services from this refresh's :meth:`ProcessScanner.scan_raw` tuples.
+
+        What is read each call: every service cgroup's figures, and RSS (from
+        the scan). Grouping is redone only when the set of processes changed;
+        members' worker rows (with USS/PSS from ``smaps_rollup``) are rebuilt
+        when it did, or once ``smaps_max_age`` seconds have passed (0: always),
+        and so are v1's kernel and socket memory figures.
+        """
         reader = self.reader
-        reader.clear()
+        detail = now >= self._rows_due or now < self._rows_at
+        reader.clear(detail=detail)
+        rss = {r[0]: r[1] for r in raw}
+        regroup = self._groups is None or rss.keys() != self._pids
+        if regroup:
+            self._regroup(raw)
+            self._pids = set(rss)
+        groups = self._groups
+        assert groups is not None
+        if regroup or detail:
+            self._rows = self._member_rows(groups, raw, scanner, smaps_max_age, growth)
+            self._rows_at = now
+            self._rows_due = now + smaps_max_age
+        cgroups = {}
+        for g in groups:
+            if g.cgroup is not None:
+                cgroups[g.key] = reader.read(g.cgroup.version, g.cgroup.path)
+        kills = self.kernel_log.poll() if self.kernel_log is not None else ()
+        host = read_host(self.roots.proc)
+        self.host = self.watch.host_oom(host, now)
+        self.host_pressure = host.pressure
+        return self.watch.update(groups, self._rows, now, kills=kills, growing_after_gc=growing_after_gc,
+                                 rss=rss, cgroups=cgroups)
+
+    def _regroup(self, raw: Sequence[RawProcess]) -> None:
+        reader = self.reader
         infos: list[Proc] = []
         cgroup_of: dict[int, str | None] = {}
         cgroups: dict[str, CgroupStats | None] = {}
-        by_pid: dict[int, RawProcess] = {}
         for r in raw:
             pid, st = r[0], r[3]
-            by_pid[pid] = r
             infos.append(Proc(pid, st.ppid, st.name, st.cmdline))
             found = reader.locate(st.cgroup_text)
             if found is None:
@@ -228,18 +324,25 @@ class ServiceCollector:
             cgroup_of[pid] = path
             if path not in cgroups:
                 cgroups[path] = reader.read(*found)
-        groups = group_services(infos, cgroup_of, cgroups, names=self._names(infos, cgroup_of))
-        rows: dict[int, ProcessMemory] = {}
-        for g in groups:
-            for pid in g.pids:
-                r = by_pid[pid]
-                rows[pid] = scanner.materialize(r, smaps=scanner.smaps(pid, smaps_max_age),
-                                                growth_bytes_per_min=growth(pid) if growth else None)
-        kills = self.kernel_log.poll() if self.kernel_log is not None else ()
-        host = read_host(self.roots.proc)
-        self.host = self.watch.host_oom(host, now)
-        self.host_pressure = host.pressure
-        return self.watch.update(groups, rows, now, kills=kills, growing_after_gc=growing_after_gc)
+        self._groups = group_services(infos, cgroup_of, cgroups, names=self._names(infos, cgroup_of))
+
+    @staticmethod
+    def _member_rows(groups: Sequence[ServiceGroup], raw: Sequence[RawProcess], scanner: ProcessScanner,
+                     smaps_max_age: float, growth: Callable[[int], float | None] | None) -> dict[int, MemberRow]:
+        wanted = group_pids(groups)
+        rows: dict[int, MemberRow] = {}
+        for r in raw:
+            pid = r[0]
+            if pid not in wanted:
+                continue
+            st = r[3]
+            sm = scanner.smaps(pid, smaps_max_age)
+            rows[pid] = MemberRow(
+                pid, st.ppid, st.name, st.cmdline, r[1],
+                sm.pss_bytes if sm else None, sm.uss_bytes if sm else None, sm.swap_bytes if sm else None,
+                growth(pid) if growth else None,
+            )
+        return rows
 
     def _names(self, infos: Sequence[Proc], cgroup_of: Mapping[int, str | None]) -> dict[int, str]:
         """Pod names from ``HOSTNAME``, one process per container cgroup."""

@@ -35,6 +35,7 @@ import re
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Callable
 
 from memdash.model import MemoryBreakdown, MemoryPressure
 from memdash.sources.cgroup import DEFAULT_ROOTS, CgroupRoots, parse_proc_cgroup
@@ -43,12 +44,22 @@ from memdash.sources.cgroup import DEFAULT_ROOTS, CgroupRoots, parse_proc_cgroup
 _HUGE = 1 << 60
 
 
+_O_RDONLY = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+
+
 def _read_text(path: str) -> str | None:
+    # os.open/os.read skip io.open's buffered text machinery: about half the
+    # cost, and a refresh reads a few files from each of dozens of cgroups.
     try:
-        with open(path, encoding="ascii", errors="replace") as f:
-            return f.read()
-    except OSError:  # gone, denied, or EOPNOTSUPP (PSI disabled)
+        fd = os.open(path, _O_RDONLY)
+    except OSError:
         return None
+    try:
+        return os.read(fd, 65536).decode("ascii", "replace")
+    except OSError:  # EOPNOTSUPP (PSI disabled), or gone
+        return None
+    finally:
+        os.close(fd)
 
 
 def parse_limit(text: str | None, total_bytes: int | None = None) -> int | None:
@@ -88,13 +99,35 @@ def parse_flat_keyed(text: str | None) -> dict[str, int]:
     out: dict[str, int] = {}
     if not text:
         return out
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) == 2:
-            try:
-                out[parts[0]] = int(parts[1])
-            except ValueError:
-                continue
+    for line in text.split("\n"):
+        key, sep, value = line.partition(" ")
+        if sep and value.isdigit():
+            out[key] = int(value)
+    return out
+
+
+_V1_STAT_KEYS = ("total_rss", "rss", "total_cache", "cache", "total_shmem", "shmem", "total_inactive_file",
+                 "inactive_file")
+_V2_STAT_KEYS = ("anon", "file", "shmem", "inactive_file", "slab", "slab_reclaimable", "slab_unreclaimable", "kernel",
+                 "kernel_stack", "pagetables", "sec_pagetables", "percpu", "sock")
+
+
+def pick_keyed(text: str | None, keys: tuple[str, ...]) -> dict[str, int]:
+    """Only ``keys`` from ``key value`` lines: a handful of substring searches
+    cost far less than splitting a ~60-line ``memory.stat`` every refresh."""
+    out: dict[str, int] = {}
+    if not text:
+        return out
+    text = "\n" + text
+    for key in keys:
+        i = text.find(f"\n{key} ")
+        if i < 0:
+            continue
+        start = i + len(key) + 2
+        end = text.find("\n", start)
+        value = text[start:] if end < 0 else text[start:end]
+        if value.isdigit():
+            out[key] = int(value)
     return out
 
 
@@ -211,47 +244,63 @@ def _ancestors(directory: str, mount: str):
         d = os.path.dirname(d)
 
 
-def read_v2(directory: str, mount: str, path: str, total_bytes: int | None = None) -> CgroupStats:
+def _cached_limit(path: str, total_bytes: int | None, cache: dict[str, int | None] | None,
+                  read: Callable[[str], str | None]) -> int | None:
+    """An ancestor's limit, read once per refresh when a ``cache`` is given (siblings share parents)."""
+    if cache is None:
+        return parse_limit(read(path), total_bytes)
+    if path not in cache:
+        cache[path] = parse_limit(read(path), total_bytes)
+    return cache[path]
+
+
+def read_v2(directory: str, mount: str, path: str, total_bytes: int | None = None,
+            limits: dict[str, int | None] | None = None, read: Callable[[str], str | None] | None = None) -> CgroupStats:
     """A v2 cgroup's figures (``directory`` under the unified ``mount``)."""
-    j = os.path.join
-    usage = _parse_int(_read_text(j(directory, "memory.current")))
-    own = parse_limit(_read_text(j(directory, "memory.max")), total_bytes)
+    read = read or _read_text
+    usage = _parse_int(read(directory + "/memory.current"))
+    own = parse_limit(read(directory + "/memory.max"), total_bytes)
     limit = own
     for d in _ancestors(os.path.dirname(directory), mount) if directory != mount else ():
-        value = parse_limit(_read_text(j(d, "memory.max")), total_bytes)
+        value = _cached_limit(d + "/memory.max", total_bytes, limits, read)
         if value is not None and (limit is None or value < limit):
             limit = value
-    high = parse_limit(_read_text(j(directory, "memory.high")), total_bytes)
-    stat = parse_flat_keyed(_read_text(j(directory, "memory.stat")))
+    high = parse_limit(read(directory + "/memory.high"), total_bytes)
+    stat = pick_keyed(read(directory + "/memory.stat"), _V2_STAT_KEYS)
     breakdown = breakdown_from_stat(stat, 2)
-    events = _read_text(j(directory, "memory.events"))
-    oom = parse_flat_keyed(events).get("oom_kill") if events is not None else None
+    events = read(directory + "/memory.events")
+    oom = pick_keyed(events, ("oom_kill",)).get("oom_kill") if events is not None else None
     return CgroupStats(
         path=path, version=2, usage_bytes=usage, limit_bytes=limit, own_limit_bytes=own, high_bytes=high,
         working_set_bytes=working_set(usage, breakdown.inactive_file_bytes if breakdown else None),
-        breakdown=breakdown, pressure=parse_pressure(_read_text(j(directory, "memory.pressure"))),
+        breakdown=breakdown, pressure=parse_pressure(read(directory + "/memory.pressure")),
         oom_kills=oom,
     )
 
 
-def read_v1(directory: str, mount: str, path: str, total_bytes: int | None = None) -> CgroupStats:
-    """A v1 cgroup's figures (``directory`` under the memory controller's ``mount``)."""
-    j = os.path.join
-    usage = _parse_int(_read_text(j(directory, "memory.usage_in_bytes")))
-    own = parse_limit(_read_text(j(directory, "memory.limit_in_bytes")), total_bytes)
+def read_v1(directory: str, mount: str, path: str, total_bytes: int | None = None,
+            limits: dict[str, int | None] | None = None, read: Callable[[str], str | None] | None = None,
+            kmem: tuple[int | None, int | None] | None = None) -> CgroupStats:
+    """A v1 cgroup's figures (``directory`` under the memory controller's ``mount``).
+
+    ``kmem``: kernel and socket memory already read (the caller reads those two
+    files less often); ``None`` reads them.
+    """
+    read = read or _read_text
+    usage = _parse_int(read(directory + "/memory.usage_in_bytes"))
+    own = parse_limit(read(directory + "/memory.limit_in_bytes"), total_bytes)
     limit = own
     for d in _ancestors(os.path.dirname(directory), mount) if directory != mount else ():
-        value = parse_limit(_read_text(j(d, "memory.limit_in_bytes")), total_bytes)
+        value = _cached_limit(d + "/memory.limit_in_bytes", total_bytes, limits, read)
         if value is not None and (limit is None or value < limit):
             limit = value
-    stat = parse_flat_keyed(_read_text(j(directory, "memory.stat")))
-    breakdown = breakdown_from_stat(
-        stat, 1,
-        kmem=_parse_int(_read_text(j(directory, "memory.kmem.usage_in_bytes"))),
-        kmem_tcp=_parse_int(_read_text(j(directory, "memory.kmem.tcp.usage_in_bytes"))),
-    )
-    control = _read_text(j(directory, "memory.oom_control"))
-    oom = parse_flat_keyed(control).get("oom_kill") if control is not None else None
+    stat = pick_keyed(read(directory + "/memory.stat"), _V1_STAT_KEYS)
+    if kmem is None:
+        kmem = (_parse_int(read(directory + "/memory.kmem.usage_in_bytes")),
+                _parse_int(read(directory + "/memory.kmem.tcp.usage_in_bytes")))
+    breakdown = breakdown_from_stat(stat, 1, kmem=kmem[0], kmem_tcp=kmem[1])
+    control = read(directory + "/memory.oom_control")
+    oom = pick_keyed(control, ("oom_kill",)).get("oom_kill") if control is not None else None
     return CgroupStats(
         path=path, version=1, usage_bytes=usage, limit_bytes=limit, own_limit_bytes=own, high_bytes=None,
         working_set_bytes=working_set(usage, breakdown.inactive_file_bytes if breakdown else None),
@@ -268,9 +317,13 @@ class CgroupStatsReader:
     Args:
         roots: ``/proc`` and ``/sys/fs/cgroup`` (tests point them at recorded trees).
         total_bytes: the machine's RAM; a limit at or above it is no limit.
+        max_fds: cgroup files kept open between refreshes. Opening a cgroup file
+            costs several times reading it again with ``pread`` through a kept
+            descriptor; past this many, files are opened and closed each time.
     """
 
-    def __init__(self, roots: CgroupRoots = DEFAULT_ROOTS, *, total_bytes: int | None = None) -> None:
+    def __init__(self, roots: CgroupRoots = DEFAULT_ROOTS, *, total_bytes: int | None = None,
+                 max_fds: int = 1024) -> None:
         self.roots = roots
         self.total_bytes = total_bytes
         base = roots.sys_fs_cgroup
@@ -283,12 +336,58 @@ class CgroupStatsReader:
             self.v2_mount = os.path.join(base, "unified")
         self._paths: dict[str, tuple[int, str] | None] = {}
         self._stats: dict[tuple[int, str], CgroupStats | None] = {}
+        self._limits: dict[str, int | None] = {}
+        self._fds: dict[str, int] = {}
+        self._dirs: dict[tuple[int, str], tuple[str, str]] = {}
+        self._kmem: dict[str, tuple[int | None, int | None]] = {}
+        self._detail = True
+        self._used: set[str] = set()
+        self.max_fds = max_fds
 
-    def clear(self) -> None:
-        """Forget this refresh's readings (the path lookups stay: texts do not change meaning)."""
+    def clear(self, *, detail: bool = True) -> None:
+        """Forget this refresh's readings (the path lookups stay: texts do not
+        change meaning); close the files of cgroups not read since the last clear.
+
+        ``detail`` False keeps v1's kernel and socket memory from the last
+        detailed refresh (two files per cgroup that only feed the breakdown).
+        """
+        self._detail = detail
         self._stats.clear()
+        self._limits.clear()
+        for path in self._fds.keys() - self._used:
+            os.close(self._fds.pop(path))
+        self._used.clear()
         if len(self._paths) > 4096:  # bounded: texts of processes long gone
             self._paths.clear()
+
+    def close(self) -> None:
+        """Close every kept file."""
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def __del__(self) -> None:
+        self.close()
+
+    def _read(self, path: str) -> str | None:
+        fd = self._fds.get(path)
+        if fd is None:
+            if len(self._fds) >= self.max_fds:
+                return _read_text(path)
+            try:
+                fd = os.open(path, _O_RDONLY)
+            except OSError:
+                return None
+            self._fds[path] = fd
+        self._used.add(path)
+        try:
+            data = os.pread(fd, 65536, 0)
+        except OSError:
+            # the cgroup was removed (ENODEV), or the file cannot be read now
+            os.close(self._fds.pop(path))
+            self._used.discard(path)
+            return None
+        return data.decode("ascii", "replace")
 
     def locate(self, cgroup_text: str | None) -> tuple[int, str] | None:
         """``(version, path)`` of the memory cgroup a ``/proc/PID/cgroup`` text names.
@@ -310,6 +409,9 @@ class CgroupStatsReader:
         return found
 
     def _directory(self, version: int, path: str) -> tuple[str, str] | None:
+        found = self._dirs.get((version, path))
+        if found is not None:
+            return found
         mount = self.v1_mount if version == 1 else self.v2_mount
         if mount is None:
             return None
@@ -318,6 +420,9 @@ class CgroupStatsReader:
             return None  # ".." in a path: not ours to follow
         if not os.path.isdir(directory):
             return None  # not visible from here (another cgroup namespace) or gone
+        if len(self._dirs) > 4096:
+            self._dirs.clear()
+        self._dirs[(version, path)] = (directory, mount)  # a removed cgroup's reads fail: see read()
         return directory, mount
 
     def read(self, version: int, path: str) -> CgroupStats | None:
@@ -328,8 +433,20 @@ class CgroupStatsReader:
             if where is None:
                 self._stats[key] = None
             else:
-                reader = read_v1 if version == 1 else read_v2
-                self._stats[key] = reader(where[0], where[1], path, self.total_bytes)
+                if version == 1:
+                    kmem = None if self._detail else self._kmem.get(path)
+                    st = read_v1(where[0], where[1], path, self.total_bytes, self._limits, self._read, kmem)
+                    b = st.breakdown
+                    if len(self._kmem) > 4096:
+                        self._kmem.clear()
+                    self._kmem[path] = (b.kernel_bytes, b.sock_bytes) if b is not None else (None, None)
+                else:
+                    st = read_v2(where[0], where[1], path, self.total_bytes, self._limits, self._read)
+                if st.usage_bytes is None:
+                    # gone (or never a memory cgroup): look the directory up afresh next time
+                    self._dirs.pop(key, None)
+                    st = None if not os.path.isdir(where[0]) else st
+                self._stats[key] = st
         return self._stats[key]
 
     def for_text(self, cgroup_text: str | None) -> CgroupStats | None:

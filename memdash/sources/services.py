@@ -20,6 +20,7 @@ is a Kubernetes pod's name), from that name.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass, field
@@ -62,6 +63,7 @@ _RUNTIME_NAMES = {"cri-containerd": "containerd", "crio": "cri-o", "libpod": "po
                   "docker": "docker", "containerd": "containerd"}
 
 
+@functools.lru_cache(maxsize=4096)
 def program_of(cmdline: str, name: str = "") -> str:
     """What a process runs, for telling a pool's members apart from others.
 
