@@ -263,6 +263,9 @@ class Snapshot:
     process_count: int
     gpus: GpuStatus
     targets: tuple[TargetSample, ...] = ()
+    services: tuple[ServiceMemory, ...] = ()
+    host_oom: OomKills | None = None  # the host-wide OOM-kill counter (/proc/vmstat)
+    host_pressure: MemoryPressure | None = None  # /proc/pressure/memory
     errors: tuple[str, ...] = ()
     level: Level = Level.UNKNOWN
 

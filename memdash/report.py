@@ -31,7 +31,10 @@ from memdash.model import (
     CacheStats,
     GcStats,
     GpuStatus,
+    MemoryPressure,
+    OomKills,
     ProcessMemory,
+    ServiceMemory,
     Snapshot,
     SystemMemory,
     TargetSample,
@@ -217,6 +220,73 @@ def target_json(t: TargetSample) -> dict[str, Any]:
     }
 
 
+def _finite(x: float | None, digits: int = 2) -> float | None:
+    """``x`` rounded, or ``None`` for NaN/infinity: the JSON stays strict."""
+    if x is None or x != x or x in (float("inf"), float("-inf")):
+        return None
+    return round(x, digits)
+
+
+def pressure_json(p: MemoryPressure | None) -> dict[str, Any] | None:
+    """``{"some_avg10": …, "full_avg10": …}`` (percent of the last 10 s), or ``null``."""
+    if p is None:
+        return None
+    return {"some_avg10": _finite(p.some_avg10), "full_avg10": _finite(p.full_avg10)}
+
+
+def oom_json(o: OomKills | None) -> dict[str, Any] | None:
+    """An OOM-kill counter: ``count``, ``rose_at`` (when memdash saw it rise, or the kernel log dated a kill;
+    ``null`` in a one-shot read) and ``recent`` (within 15 minutes)."""
+    if o is None:
+        return None
+    return {"count": o.count, "rose_at": _iso(o.rose_at), "recent": o.recent}
+
+
+def service_json(s: ServiceMemory) -> dict[str, Any]:
+    """One entry of ``services`` (docs/services.md)."""
+    b = s.breakdown
+    return {
+        "key": s.key,
+        "name": s.name,
+        "kind": s.kind,
+        "program": s.program,
+        "level": _level(s.level),
+        "reasons": list(s.reasons),
+        "cgroup": s.cgroup_path,
+        "cgroup_version": s.cgroup_version,
+        "container_id": s.container_id,
+        "master_pid": s.master_pid,
+        "worker_count": s.worker_count,
+        "process_count": s.process_count,
+        "rss_bytes": s.rss_bytes,
+        "pss_bytes": s.pss_bytes,
+        "uss_bytes": s.uss_bytes,
+        "swap_bytes": s.swap_bytes,
+        "usage_bytes": s.usage_bytes,
+        "limit_bytes": s.limit_bytes,
+        "limit_source": s.limit_source,
+        "high_bytes": s.high_bytes,
+        "working_set_bytes": s.working_set_bytes,
+        "percent": _finite(s.percent),
+        "breakdown": None if b is None else {
+            "anon_bytes": b.anon_bytes, "file_bytes": b.file_bytes, "kernel_bytes": b.kernel_bytes,
+            "slab_bytes": b.slab_bytes, "shmem_bytes": b.shmem_bytes, "sock_bytes": b.sock_bytes,
+            "inactive_file_bytes": b.inactive_file_bytes,
+        },
+        "pressure": pressure_json(s.pressure),
+        "oom_kills": oom_json(s.oom_kills),
+        "growth_bytes_per_min": _finite(s.growth_bytes_per_min, 0),
+        "oom_eta_seconds": _finite(s.oom_eta_seconds, 1),
+        "growing_after_gc": s.growing_after_gc,
+        "workers": [
+            {"pid": w.pid, "ppid": w.ppid, "role": w.role, "name": w.name, "cmdline": w.cmdline,
+             "rss_bytes": w.rss_bytes, "pss_bytes": w.pss_bytes, "uss_bytes": w.uss_bytes, "swap_bytes": w.swap_bytes,
+             "growth_bytes_per_min": _finite(w.growth_bytes_per_min, 0)}
+            for w in s.workers
+        ],
+    }
+
+
 def snapshot_json(snap: Snapshot) -> dict[str, Any]:
     """The whole document, ``"schema": 1``."""
     return {
@@ -229,6 +299,9 @@ def snapshot_json(snap: Snapshot) -> dict[str, Any]:
         "processes": [process_json(p) for p in snap.processes],
         "gpus": gpus_json(snap.gpus),
         "targets": [target_json(t) for t in snap.targets],
+        "services": [service_json(s) for s in snap.services],
+        "host_oom_kills": oom_json(snap.host_oom),
+        "host_pressure": pressure_json(snap.host_pressure),
         "errors": list(snap.errors),
     }
 

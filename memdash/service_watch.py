@@ -185,6 +185,8 @@ class ServiceWatch:
                 value = rss_now.get(pid)
                 if value is not None:
                     rss += value
+        limit: int | None
+        source: str | None
         if cg is not None and cg.limit_bytes is not None:
             limit, source = cg.limit_bytes, "cgroup"
         else:

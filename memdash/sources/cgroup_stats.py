@@ -445,7 +445,9 @@ class CgroupStatsReader:
                 if st.usage_bytes is None:
                     # gone (or never a memory cgroup): look the directory up afresh next time
                     self._dirs.pop(key, None)
-                    st = None if not os.path.isdir(where[0]) else st
+                    if not os.path.isdir(where[0]):
+                        self._stats[key] = None
+                        return None
                 self._stats[key] = st
         return self._stats[key]
 
