@@ -17,7 +17,8 @@ import psutil
 from memdash.config import Config
 from memdash.history import History
 from memdash.levels import Level, worst
-from memdash.model import GpuStatus, Snapshot, SystemMemory
+from memdash.model import GpuStatus, ServiceMemory, Snapshot, SystemMemory
+from memdash.service_watch import ServiceCollector
 from memdash.sources.processes import ProcessScanner
 from memdash.sources.system import read_system_memory
 
@@ -40,7 +41,8 @@ class LocalCollector:
     SMAPS_MAX_AGE_SECONDS = 10.0
 
     def __init__(
-        self, config: Config, *, history: History | None = None, gpu: bool = True, smaps_max_age: float = 0.0
+        self, config: Config, *, history: History | None = None, gpu: bool = True, smaps_max_age: float = 0.0,
+        services: bool = True,
     ) -> None:
         self.config = config
         #: How old a USS/PSS/swap reading may be (0: always fresh, as for a
@@ -57,6 +59,9 @@ class LocalCollector:
         self._gpu: GpuSource | None = None
         self._gpu_enabled = gpu
         self._gpu_unavailable_reason: str | None = None if gpu else "GPU polling disabled"
+        #: groups processes into services (docs/services.md); None when turned off
+        self.services: ServiceCollector | None = None
+        self._services_enabled = services
 
     def _gpu_source(self) -> GpuSource | None:
         if self._gpu is None and self._gpu_enabled and self._gpu_unavailable_reason is None:
@@ -84,6 +89,8 @@ class LocalCollector:
             self._gpu.close()
         if self._scanner is not None:
             self._scanner.close()
+        if self.services is not None:
+            self.services.close()
 
     def poll(
         self,
@@ -156,6 +163,17 @@ class LocalCollector:
             for r in kept
         ]
 
+        services: tuple[ServiceMemory, ...] = ()
+        if self._services_enabled:
+            if self.services is None:
+                ram = system.total_bytes if system else None
+                self.services = ServiceCollector(
+                    self.config.thresholds, total_bytes=ram,
+                    host_limit_bytes=(system.limit_bytes or ram) if system else None,
+                )
+            services = self.services.collect(raw, scanner, now, smaps_max_age=self.smaps_max_age,
+                                             growth=history.growth)
+
         if system is not None:
             self.history.record("system.percent", now, system.percent)
             used = system.cgroup.usage_bytes if system.limit_bytes and system.cgroup else system.used_bytes
@@ -170,6 +188,10 @@ class LocalCollector:
         if system is not None:
             levels.append(system.level)
         levels.extend(d.level for d in gpus.devices)
+        levels.extend(sv.level for sv in services)
+        host_oom = self.services.host if self.services is not None else None
+        if self.services is not None:
+            levels.append(self.services.watch.host_level(now))  # warning for 15 min after a host-wide kill
         return Snapshot(
             host=self.host,
             time=now,
@@ -178,6 +200,9 @@ class LocalCollector:
             processes=tuple(out),
             process_count=len(raw),
             gpus=gpus,
+            services=services,
+            host_oom=host_oom,
+            host_pressure=self.services.host_pressure if self.services is not None else None,
             errors=tuple(errors),
             level=worst(levels),
         )
