@@ -17,6 +17,7 @@ everything started (load, cgroups, tmux server) is removed on exit.
 
     python bench/bench_services.py                  # 120 refreshes of each
     python bench/bench_services.py --refreshes 30 --cgroups 20
+    python bench/bench_services.py --snapshot       # and `memdash snapshot --json --all`
 """
 
 from __future__ import annotations
@@ -89,6 +90,8 @@ def main() -> int:
     ap.add_argument("--refreshes", type=int, default=120, help="refreshes of each kind (default 120)")
     ap.add_argument("--cgroups", type=int, default=40, help="memory cgroups to spread the load over (default 40)")
     ap.add_argument("--blocks", type=int, default=6, help="interleaved blocks (default 6)")
+    ap.add_argument("--snapshot", action="store_true",
+                    help="also time `memdash snapshot --json --all` under the same load (median of 5)")
     args = ap.parse_args()
     if os.geteuid() != 0 or not (V1 / "memory.usage_in_bytes").exists():
         print("needs root and the cgroup v1 memory controller at /sys/fs/cgroup/memory", file=sys.stderr)
@@ -145,6 +148,16 @@ def main() -> int:
                   f"  = +{result['services_over_refresh_percent']}% of the refresh")
             if htop_cpu is not None:
                 print(f"  htop -d 10, same period  {result['htop_ms_per_refresh']:7.2f} ms CPU per 1 s refresh")
+            if args.snapshot:
+                walls = []
+                for _ in range(5):
+                    w0 = time.monotonic()
+                    subprocess.run([sys.executable, "-m", "memdash", "snapshot", "--json", "--all", "--no-gpu",
+                                    "--no-discover"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+                    walls.append(time.monotonic() - w0)
+                walls.sort()
+                result["snapshot_all_seconds"] = round(walls[2], 3)
+                print(f"  snapshot --json --all    {walls[2]:7.3f} s wall (median of 5)")
             out = Path(__file__).parent / "out"
             out.mkdir(exist_ok=True)
             (out / "services.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -172,7 +172,7 @@ class LocalCollector:
                     host_limit_bytes=(system.limit_bytes or ram) if system else None,
                 )
             services = self.services.collect(raw, scanner, now, smaps_max_age=self.smaps_max_age,
-                                             growth=history.growth)
+                                             growth=history.growth, known={p.pid: p for p in out})
 
         if system is not None:
             self.history.record("system.percent", now, system.percent)

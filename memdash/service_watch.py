@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from memdash.levels import Level, Thresholds
-from memdash.model import MemoryPressure, OomKills, ServiceMemory, ServiceWorker
+from memdash.model import MemoryPressure, OomKills, ProcessMemory, ServiceMemory, ServiceWorker
 from memdash.oom_eta import OOM_RECENT_SECONDS, OomKillWatch, WorkingSetTrend, ago, is_recent
 from memdash.sources.cgroup import DEFAULT_ROOTS, CgroupRoots
 from memdash.sources.cgroup_stats import CgroupStats, CgroupStatsReader, HostOomStats, KernelKill, KernelLog, read_host
@@ -277,8 +277,12 @@ class ServiceCollector:
 
     def collect(self, raw: Sequence[RawProcess], scanner: ProcessScanner, now: float, *,
                 smaps_max_age: float = 0.0, growth: Callable[[int], float | None] | None = None,
-                growing_after_gc: Mapping[str, bool] | None = None) -> tuple[ServiceMemory, ...]:
+                growing_after_gc: Mapping[str, bool] | None = None,
+                known: Mapping[int, ProcessMemory] | None = None) -> tuple[ServiceMemory, ...]:
         """Services from this refresh's :meth:`ProcessScanner.scan_raw` tuples.
+
+        ``known``: process rows this refresh already read USS/PSS for (they are
+        not read twice).
 
         What is read each call: every service cgroup's figures, and RSS (from
         the scan). Grouping is redone only when the set of processes changed;
@@ -297,7 +301,7 @@ class ServiceCollector:
         groups = self._groups
         assert groups is not None
         if regroup or detail:
-            self._rows = self._member_rows(groups, raw, scanner, smaps_max_age, growth)
+            self._rows = self._member_rows(groups, raw, scanner, smaps_max_age, growth, known or {})
             self._rows_at = now
             self._rows_due = now + smaps_max_age
         cgroups = {}
@@ -330,7 +334,8 @@ class ServiceCollector:
 
     @staticmethod
     def _member_rows(groups: Sequence[ServiceGroup], raw: Sequence[RawProcess], scanner: ProcessScanner,
-                     smaps_max_age: float, growth: Callable[[int], float | None] | None) -> dict[int, MemberRow]:
+                     smaps_max_age: float, growth: Callable[[int], float | None] | None,
+                     known: Mapping[int, ProcessMemory]) -> dict[int, MemberRow]:
         wanted = group_pids(groups)
         rows: dict[int, MemberRow] = {}
         for r in raw:
@@ -338,6 +343,11 @@ class ServiceCollector:
             if pid not in wanted:
                 continue
             st = r[3]
+            p = known.get(pid)
+            if p is not None and p.pss_bytes is not None:
+                rows[pid] = MemberRow(pid, st.ppid, st.name, st.cmdline, r[1], p.pss_bytes, p.uss_bytes,
+                                      p.swap_bytes, p.growth_bytes_per_min)
+                continue
             sm = scanner.smaps(pid, smaps_max_age)
             rows[pid] = MemberRow(
                 pid, st.ppid, st.name, st.cmdline, r[1],
