@@ -26,6 +26,11 @@ if TYPE_CHECKING:
     from memdash.sources.gpu import GpuSource
 
 
+def service_series_key(key: str) -> str:
+    """The history series of a service's working set, percent of its limit."""
+    return f"service.{key}.percent"
+
+
 class LocalCollector:
     """Polls local sources and keeps their bounded history.
 
@@ -62,6 +67,7 @@ class LocalCollector:
         #: groups processes into services (docs/services.md); None when turned off
         self.services: ServiceCollector | None = None
         self._services_enabled = services
+        self._service_series: set[str] = set()
 
     def _gpu_source(self) -> GpuSource | None:
         if self._gpu is None and self._gpu_enabled and self._gpu_unavailable_reason is None:
@@ -173,6 +179,16 @@ class LocalCollector:
                 )
             services = self.services.collect(raw, scanner, now, smaps_max_age=self.smaps_max_age,
                                              growth=history.growth, known={p.pid: p for p in out})
+            # Each service's working set against its limit, for the service view's
+            # chart; series of services that are gone are dropped (bounded).
+            keys = set()
+            for sv in services:
+                key = service_series_key(sv.key)
+                keys.add(key)
+                history.record(key, now, sv.percent)
+            for key in self._service_series - keys:
+                history.discard(key)
+            self._service_series = keys
 
         if system is not None:
             self.history.record("system.percent", now, system.percent)

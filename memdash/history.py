@@ -148,6 +148,10 @@ class History:
         """The series named ``key``, ``None`` if there is none (nothing is created)."""
         return self._series.get(key)
 
+    def discard(self, key: str) -> None:
+        """Drop series ``key`` (a service that is gone), if it exists."""
+        self._series.pop(key, None)
+
     def record_processes(self, t: float, rss_by_pid: dict[int, int]) -> None:
         """Append each live pid's RSS and drop the series of pids that are gone."""
         procs = self._procs
