@@ -4,6 +4,7 @@
 
     memdash [URL ...]                      the dashboard (local box, plus targets)
     memdash snapshot [--json] [URL ...]    one poll, printed; exit status per level
+    memdash snapshot --watch S [--count N] one document every S seconds (JSON Lines with --json)
     memdash cleanup TARGET ACTION          run a cleanup on a target from a script
     memdash demo [--serve-only]            a demo service with the probe, and the dashboard on it
 
@@ -95,6 +96,10 @@ def snapshot_parser() -> argparse.ArgumentParser:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--top", type=int, metavar="N", help="the N processes with most RSS (default: config 'top', 25)")
     g.add_argument("--all", action="store_true", help="every process")
+    p.add_argument("--watch", type=float, metavar="SECONDS",
+                   help="keep polling: print one document every SECONDS (JSON Lines with --json) until interrupted,"
+                        " so slopes, times to OOM and OOM kills show")
+    p.add_argument("--count", type=int, metavar="N", help="with --watch: stop after N documents")
     return p
 
 
@@ -152,6 +157,14 @@ def run_snapshot(argv: Sequence[str]) -> int:
     from memdash.report import dumps, exit_status, snapshot_json, snapshot_text
 
     limit = None if args.all else (args.top or config.top)
+    if args.count is not None and args.watch is None:
+        raise UsageError("--count needs --watch")
+    if args.watch is not None:
+        if not args.watch > 0 or args.watch != args.watch or args.watch == float("inf"):
+            raise UsageError("--watch needs a number of seconds above 0")
+        if args.count is not None and args.count < 1:
+            raise UsageError("--count must be at least 1")
+        return _watch(config, args, limit)
     engine = _engine(config, args)
     try:
         # USS/PSS/swap are read for every row that is printed, and only those.
@@ -165,6 +178,57 @@ def run_snapshot(argv: Sequence[str]) -> int:
 
         print(snapshot_text(snap, width=shutil.get_terminal_size((120, 24)).columns))
     return exit_status(snap)
+
+
+def _watch(config: Config, args: argparse.Namespace, limit: int | None) -> int:
+    """``snapshot --watch``: the dashboard's engine, one document per refresh.
+
+    Frames come from the engine's own thread through a bounded queue; this
+    thread only prints. The exit status is the last document's. The engine's
+    first frame (RSS only, before USS/PSS are read) is not printed: the next
+    one follows at once.
+    """
+    import json
+    import queue
+    import shutil
+
+    from memdash.engine import Engine, Frame, frame_json
+    from memdash.report import exit_status, snapshot_text
+
+    config = dataclasses.replace(config, interval=args.watch)
+    engine = Engine(config, gpu=not args.no_gpu, discover=not args.no_discover and config.discover)
+    engine.set_view(need_all=limit is None, top=limit or config.top)
+    frames: queue.Queue[Frame | None] = queue.Queue(maxsize=8)
+
+    def hand(frame: Frame) -> None:
+        if frame.seq == 1:
+            return
+        try:
+            frames.put_nowait(frame)
+        except queue.Full:  # a slow terminal: drop this one rather than hold the engine
+            pass
+
+    engine.subscribe(hand, lambda: frames.put(None))
+    engine.start()
+    status = 3
+    printed = 0
+    try:
+        while args.count is None or printed < args.count:
+            frame = frames.get()
+            if frame is None:
+                break
+            snap = frame.as_snapshot()
+            if args.json:
+                print(json.dumps(frame_json(frame), separators=(",", ":")), flush=True)
+            else:
+                print(snapshot_text(snap, width=shutil.get_terminal_size((120, 24)).columns) + "\n", flush=True)
+            status = exit_status(snap)
+            printed += 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.close()
+    return status
 
 
 def run_cleanup(argv: Sequence[str]) -> int:

@@ -18,7 +18,16 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from memdash.levels import Level
-from memdash.model import GpuStatus, ProcessMemory, Snapshot, SystemMemory, TargetSample
+from memdash.model import (
+    GpuStatus,
+    MemoryPressure,
+    OomKills,
+    ProcessMemory,
+    ServiceMemory,
+    Snapshot,
+    SystemMemory,
+    TargetSample,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +76,9 @@ class Frame:
             rows by RSS plus the rows the view asked for (every row when it asked
             for all); ``process_count`` counts every process on the box.
         targets: the latest sample of every target, sorted by name.
+        services, host_oom, host_pressure: worker pools and containers against
+            their limits, and the host's OOM-kill counter and memory pressure
+            (docs/services.md).
         changed_targets: names of the targets with a new sample since the previous
             frame (screens repaint only those rows).
         events: what happened since the previous frame, oldest first.
@@ -89,6 +101,9 @@ class Frame:
     process_count: int = 0
     gpus: GpuStatus
     targets: tuple[TargetSample, ...] = ()
+    services: tuple[ServiceMemory, ...] = ()
+    host_oom: OomKills | None = None
+    host_pressure: MemoryPressure | None = None
     changed_targets: frozenset[str] = frozenset()
     events: tuple[Event, ...] = ()
     errors: tuple[str, ...] = ()
@@ -118,6 +133,9 @@ class Frame:
             process_count=self.process_count,
             gpus=self.gpus,
             targets=self.targets,
+            services=self.services,
+            host_oom=self.host_oom,
+            host_pressure=self.host_pressure,
             errors=self.errors,
             level=self.level,
         )
