@@ -23,6 +23,7 @@ from textual.widgets import Footer, Input, Label, Static
 
 from memdash.actions import DESCRIPTIONS
 from memdash.config import Config
+from memdash.collector import service_series_key
 from memdash.engine import Engine, Frame, SeriesView, target_series_keys
 from memdash.model import ProcessMemory, TargetSample, TorchDevice
 from memdash.textsafe import NO_CONTROLS
@@ -35,12 +36,20 @@ from memdash.tui.widgets.gpu_panel import GpuPanel, gpu_history_key
 from memdash.tui.widgets.header import StatusHeader
 from memdash.tui.widgets.memory import MemoryPanel
 from memdash.tui.widgets.process_table import COLUMN_BY_KEY, SORTABLE, ProcessTable
+from memdash.tui.widgets.services_table import SORTS as SERVICE_SORTS
+from memdash.tui.widgets.services_table import ServicesTable
 from memdash.tui.widgets.targets_table import TargetsTable
 from memdash.tui.widgets.text import set_text
 
 INTERVALS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 THEME_CYCLE = ("memdash-dark", "memdash-light", "memdash-contrast", "textual-dark", "nord", "gruvbox")
 MIB = 1024 * 1024
+
+
+def _service_screen(screen: object) -> Any:
+    """``screen`` if it is the service view, else ``None`` (imported when first opened)."""
+    mod = sys.modules.get("memdash.tui.screens.service")
+    return screen if mod is not None and isinstance(screen, mod.ServiceScreen) else None
 
 
 def _target_screen(screen: object) -> Any:
@@ -134,6 +143,7 @@ class MemdashApp(App[int]):
         if self.frame is not None:
             self.query_one(ProcessTable).repaint(self.palette)
             self.query_one(TargetsTable).repaint(self.palette)
+            self.query_one(ServicesTable).repaint(self.palette)
             self._render_targets(self.frame)
 
     # -- layout ----------------------------------------------------------
@@ -145,6 +155,8 @@ class MemdashApp(App[int]):
             yield GpuPanel()
             yield Label("Targets", id="targets-title", classes="section")
             yield TargetsTable(id="targets")
+            yield Label("Services", id="services-title", classes="section")
+            yield ServicesTable(id="services")
             yield Label("Processes", id="procs-title", classes="section")
             yield ProcessTable(id="processes")
         yield Input(placeholder="filter: part of a command, user or pid (enter to apply, escape to clear)", id="filter",
@@ -160,6 +172,10 @@ class MemdashApp(App[int]):
         has_targets = bool(self.config.targets)
         self.query_one("#targets-title").display = has_targets
         self.query_one(TargetsTable).display = has_targets
+        self.query_one("#services-title").display = False
+        services = self.query_one(ServicesTable)
+        services.display = False
+        services.thresholds = self.config.thresholds
         self.query_one("#status").display = False
         self.query_one(ProcessTable).focus()
         for message in self._theme_errors:
@@ -195,9 +211,13 @@ class MemdashApp(App[int]):
             self._render_gpus(frame)
             self._render_processes(frame)
             self._render_targets(frame)
+            self._render_services(frame)
             screen = _target_screen(self.screen)
+            service_screen = _service_screen(self.screen)
             if screen is not None:
                 self._show_target(screen, frame)
+            elif service_screen is not None:
+                self._show_service(service_screen, frame)
             elif self.engine.view.series:
                 self.engine.set_view(series=())  # the target view closed: stop copying its history
         if self.select_target is not None and frame.target(self.select_target) is not None:
@@ -277,6 +297,43 @@ class MemdashApp(App[int]):
             self.query_one("#targets-title").display = True
             table.display = True
         table.show(frame.targets, self.palette)
+
+    # -- services ---------------------------------------------------------------
+
+    def _render_services(self, frame: Frame) -> None:
+        table = self.query_one(ServicesTable)
+        shown = bool(frame.services)
+        if shown != table.display:
+            self.query_one("#services-title").display = shown
+            table.display = shown
+        if not shown:
+            return
+        table.show(frame.services, self.palette)
+        label = next(words for key, words in SERVICE_SORTS if key == table.sort_by)
+        title = (f"Services: {len(frame.services)}, sorted by {label}"
+                 f"{' (reversed)' if table.sort_reverse else ''}   enter: details")
+        set_text(self.query_one("#services-title", Label), title)
+
+    def _show_service(self, screen: Any, frame: Frame) -> None:
+        service = next((s for s in frame.services if s.key == screen.service_key), None)
+        history = self._series(frame, service_series_key(screen.service_key))
+        screen.show(service, list(history), frame.interval, self.palette, self.config.thresholds)
+
+    def open_service(self, key: str) -> None:
+        """Push the service view for the service with ``key``."""
+        from memdash.tui.screens.service import ServiceScreen
+
+        frame = self.frame
+        if frame is None or not any(s.key == key for s in frame.services):
+            return
+        screen = ServiceScreen(key)
+        self.push_screen(screen)
+        self.engine.set_view(series=(service_series_key(key),), refresh=True)
+        screen.call_after_refresh(self._show_service, screen, frame)
+
+    @on(ServicesTable.Selected)
+    def _service_selected(self, event: ServicesTable.Selected) -> None:
+        self.open_service(event.key)
 
     # -- the target view ------------------------------------------------------
 
@@ -363,8 +420,8 @@ class MemdashApp(App[int]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("filter", "toggle_all", "cycle_sort", "reverse_sort", "clear_filter"):
-            # Process-table keys mean nothing over the target view.
-            return _target_screen(self.screen) is None
+            # Process-table keys mean nothing over the target or service view.
+            return _target_screen(self.screen) is None and _service_screen(self.screen) is None
         if action == "cleanup":
             if self.config.read_only:
                 return False
@@ -395,7 +452,8 @@ class MemdashApp(App[int]):
             ("↑ ↓  j k", "move in a table"),
             ("pgup pgdn", "page; home/end: first/last row"),
             ("tab", "next table"),
-            ("enter", "open the selected target (or the probed process)"),
+            ("enter", "open the selected service or target (or the probed process)"),
+            ("s r (services)", "sort services by %LIM, working set, ETA, growth; reverse"),
             ("click header", "sort by that column"),
             ("escape", "back from a target view"),
             ("ctrl+p", "command palette (themes, screenshot, keys)"),
@@ -444,12 +502,25 @@ class MemdashApp(App[int]):
         self._rerender(refresh=True)
 
     def action_cycle_sort(self) -> None:
+        services = self.query_one(ServicesTable)
+        if services.has_focus:
+            # s over the services table sorts services: %LIM, working set, ETA, growth
+            services.cycle_sort()
+            if self.frame is not None:
+                self._render_services(self.frame)
+            return
         key, reverse = self.sort
         nxt = SORTABLE[(SORTABLE.index(key) + 1) % len(SORTABLE)]
         self.sort = (nxt, nxt not in ("command", "user", "pid"))
         self._resort()
 
     def action_reverse_sort(self) -> None:
+        services = self.query_one(ServicesTable)
+        if services.has_focus:
+            services.reverse_sort()
+            if self.frame is not None:
+                self._render_services(self.frame)
+            return
         key, reverse = self.sort
         self.sort = (key, not reverse)
         self._resort()
