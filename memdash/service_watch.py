@@ -194,12 +194,9 @@ class ServiceWatch:
         ws = cg.working_set_bytes if cg is not None and cg.working_set_bytes is not None else rss
         percent = 100.0 * ws / limit if limit else None
 
-        state.trend.add(now, ws)
-        trend = state.trend.trend(limit)
-
-        reasons: list[str] = []
         # Kills: the cgroup's counter, and the kernel log's dated kills in this
         # cgroup (or of a pid this service had at the last refresh).
+        before = state.kills.rose_at
         if cg is not None:
             state.kills.update(cg.oom_kills, now)
         for k in self._logged:
@@ -208,6 +205,15 @@ class ServiceWatch:
                 state.kills.note_logged(k.time)
         state.pids = frozenset(g.pids)
         rose = state.kills.rose_at
+        if rose != before:
+            # A kill ends the story the samples told: what grew is gone. Start
+            # the slope afresh (a restarted worker that leaks again shows a new
+            # ETA once eta_min_span of samples are in).
+            state.trend.reset()
+        state.trend.add(now, ws)
+        trend = state.trend.trend(limit)
+
+        reasons: list[str] = []
         recent = is_recent(rose, now)
         oom = OomKills(count=state.kills.count, rose_at=rose, recent=recent)
 

@@ -113,3 +113,17 @@ def test_leak_flag_and_state_is_forgotten():
     assert s.growing_after_gc and "growing after GC" in s.reasons
     assert w.update([], {}, T0 + 1) == ()
     assert not w._states  # bounded: services gone are dropped
+
+
+def test_a_kill_restarts_the_slope():
+    th = Thresholds(eta_min_span=5.0)
+    w = ServiceWatch(th)
+    for i in range(11):
+        (s,) = w.update([group(stats((40 + 10 * i) * MiB, kills=0))], ROWS, T0 + i)
+    assert s.oom_eta_seconds is not None
+    # the leaking worker is killed: the working set drops and stays
+    (s,) = w.update([group(stats(40 * MiB, kills=1))], ROWS, T0 + 11)
+    assert s.level is Level.CRITICAL and s.growth_bytes_per_min is None and s.oom_eta_seconds is None
+    for i in range(12, 20):
+        (s,) = w.update([group(stats(40 * MiB, kills=1))], ROWS, T0 + i)
+    assert s.growth_bytes_per_min == 0.0 and s.oom_eta_seconds is None  # flat since: no ETA from the dead worker

@@ -16,6 +16,7 @@ from textual_plotext import PlotextPlot
 
 from memdash.levels import DEFAULT_THRESHOLDS, Level, Thresholds
 from memdash.model import MemoryBreakdown, ServiceMemory
+from memdash.oom_eta import ago
 from memdash.tui.palette import LevelPalette
 from memdash.tui.screens import RepaintBelowOnClose
 from memdash.tui.widgets.line_table import Cell, ColumnSpec, LineTable
@@ -133,8 +134,8 @@ class ServiceScreen(RepaintBelowOnClose, Screen[None]):
 
     DEFAULT_CSS = """
     ServiceScreen #s-title { height: 1; background: $panel; text-style: bold; padding: 0 1; }
-    ServiceScreen #s-status { height: auto; padding: 0 1; }
-    ServiceScreen #s-breakdown { height: auto; padding: 0 1; }
+    ServiceScreen #s-status { height: 7; padding: 0 1; }  /* fixed: 3 lines and up to 4 reasons, no layout pass per refresh */
+    ServiceScreen #s-breakdown { height: 2; padding: 0 1; }
     ServiceScreen #s-chart { height: 12; }
     ServiceScreen .section { text-style: bold; color: $primary; padding: 0 1; }
     """
@@ -189,7 +190,7 @@ class ServiceScreen(RepaintBelowOnClose, Screen[None]):
         o = s.oom_kills
         kills = "-" if o.count is None else str(o.count)
         if o.rose_at is not None:
-            kills += f" (last {human_duration(max(0.0, time.time() - o.rose_at))} ago)"
+            kills += f" (last {ago(time.time() - o.rose_at)})"
         t.append(f"  OOM kills {kills}", style=palette.styles[Level.CRITICAL] if o.recent else Style())
         if s.pressure is not None:
             t.append(f"  pressure some {human_percent(s.pressure.some_avg10)} full {human_percent(s.pressure.full_avg10)}")
