@@ -744,6 +744,37 @@ def report(results: dict[str, Any], now_id: str) -> tuple[str, dict[str, Any]]:
 # main
 
 
+def spread_over_cgroups(pids: list[int], n: int) -> list[Path]:
+    """Make ``n`` v1 memory cgroups with a 512 MiB limit and move ``pids`` into
+    them round-robin: ``n`` services for the dashboard's Services table."""
+    base = Path("/sys/fs/cgroup/memory")
+    made: list[Path] = []
+    for i in range(n):
+        path = base / f"memdash-bench-{os.getpid()}-{i}"
+        path.mkdir()
+        made.append(path)
+        (path / "memory.limit_in_bytes").write_text(str(512 << 20))
+    for i, pid in enumerate(pids):
+        try:
+            (made[i % n] / "cgroup.procs").write_text(str(pid))
+        except OSError:
+            pass  # gone already
+    return made
+
+
+def remove_cgroups(paths: list[Path]) -> None:
+    """Remove the cgroups :func:`spread_over_cgroups` made (once the load is stopped)."""
+    for path in paths:
+        for _ in range(100):
+            try:
+                path.rmdir()
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.05)
+
+
 def _on_signal(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
@@ -766,6 +797,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     ap.add_argument("--targets", type=int, default=0, metavar="N",
                     help="also run memdash+N: the dashboard polling N live probe targets at 1 s")
+    ap.add_argument("--cgroups", type=int, default=0, metavar="N",
+                    help="spread the load over N memory cgroups (512 MiB limits: N services; needs root and"
+                         " cgroup v1) and also run memdash --no-services as 'nosvc'")
     ap.add_argument("--compare", metavar="PATH",
                     help="also run this other memdash executable as 'base' (e.g. main, pip-installed in its own venv)")
     args = ap.parse_args(argv)
@@ -803,6 +837,8 @@ def main(argv: list[str] | None = None) -> int:
         del tools["btop"]
     target_hosts: TargetHosts | None = None
     extra: list[Tool] = []
+    if args.cgroups > 0 and "memdash" in wanted:
+        extra.append(make_memdash_peer(args.memdash, "nosvc", ["--interval", "1", "--no-services"]))
     if args.compare is not None and "memdash" in wanted:
         extra.append(make_memdash_peer(args.compare, "base", ["--interval", "1"]))
     if args.targets > 0:
@@ -829,6 +865,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tmux = Tmux()
     load = Load()
+    cgroups: list[Path] = []
     atexit.register(tmux.cleanup)
     try:
         tmux.start()
@@ -836,6 +873,9 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.monotonic()
             load.start()
             LOAD_PIDS.update(load.pids)
+            if args.cgroups > 0:
+                cgroups.extend(spread_over_cgroups(load.pids, args.cgroups))
+                log(f"load spread over {len(cgroups)} memory cgroups")
             if target_hosts is not None:
                 LOAD_PIDS.update(target_hosts.pids)
             log(f"load up in {time.monotonic() - t0:.1f} s; {process_count()} processes on the box")
@@ -928,6 +968,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         tmux.cleanup()
         load.stop()
+        remove_cgroups(cgroups)
         if target_hosts is not None:
             target_hosts.stop()
 

@@ -66,6 +66,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-gpu", action="store_true", help="do not poll NVIDIA GPUs")
     p.add_argument("--no-discover", action="store_true", help="do not look for local probes on their Unix sockets")
     p.add_argument("--insecure", action="store_true", help="do not verify TLS certificates of URL targets")
+    p.add_argument("--no-services", action="store_true",
+                   help="do not group processes into services (cgroups, worker pools; see docs/services.md)")
 
 
 def dashboard_parser() -> argparse.ArgumentParser:
@@ -144,7 +146,8 @@ def _engine(config: Config, args: argparse.Namespace) -> Engine:
     """The engine for one frame or one cleanup: no schedule runs, nothing is polled twice."""
     from memdash.engine import Engine
 
-    return Engine(config, gpu=not args.no_gpu, discover=not args.no_discover and config.discover, running=False)
+    return Engine(config, gpu=not args.no_gpu, discover=not args.no_discover and config.discover, running=False,
+                  services=not args.no_services)
 
 
 def run_snapshot(argv: Sequence[str]) -> int:
@@ -196,7 +199,8 @@ def _watch(config: Config, args: argparse.Namespace, limit: int | None) -> int:
     from memdash.report import exit_status, snapshot_text
 
     config = dataclasses.replace(config, interval=args.watch)
-    engine = Engine(config, gpu=not args.no_gpu, discover=not args.no_discover and config.discover)
+    engine = Engine(config, gpu=not args.no_gpu, discover=not args.no_discover and config.discover,
+                    services=not args.no_services)
     engine.set_view(need_all=limit is None, top=limit or config.top)
     frames: queue.Queue[Frame | None] = queue.Queue(maxsize=8)
 
@@ -318,7 +322,8 @@ def run_dashboard(argv: Sequence[str]) -> int:
 
     from memdash.tui.app import MemdashApp
 
-    app = MemdashApp(config, gpu=not args.no_gpu, discover=not args.no_discover and config.discover)
+    app = MemdashApp(config, gpu=not args.no_gpu, discover=not args.no_discover and config.discover,
+                     services=not args.no_services)
     app.run()
     return app.return_code or 0
 

@@ -270,6 +270,7 @@ class ServiceCollector:
         self.host: OomKills = OomKills()
         self.host_pressure: MemoryPressure | None = None
         self._groups: list[ServiceGroup] | None = None
+        self._seen: dict[int, tuple[object, Proc, tuple[int, str] | None]] = {}
         self._pids: set[int] = set()
         self._rows: dict[int, MemberRow] = {}
         self._rows_at = float("-inf")
@@ -306,10 +307,14 @@ class ServiceCollector:
             self._pids = set(rss)
         groups = self._groups
         assert groups is not None
-        if regroup or detail:
-            self._rows = self._member_rows(groups, raw, scanner, smaps_max_age, growth, known or {})
+        if detail:
+            self._rows = self._member_rows(groups, raw, scanner, smaps_max_age, growth, known or {}, {})
             self._rows_at = now
             self._rows_due = now + smaps_max_age
+        elif regroup:
+            # Only the processes that joined a service need rows; the mapping is
+            # updated in place so services whose members did not change keep theirs.
+            self._member_rows(groups, raw, scanner, smaps_max_age, growth, known or {}, self._rows)
         cgroups = {}
         for g in groups:
             if g.cgroup is not None:
@@ -322,31 +327,50 @@ class ServiceCollector:
                                  rss=rss, cgroups=cgroups)
 
     def _regroup(self, raw: Sequence[RawProcess]) -> None:
+        """Group afresh (the set of processes changed). What each pid is and
+        where it lives is worked out once per pid; a group whose make-up did not
+        change is kept as the same object, so its service keeps its rows."""
         reader = self.reader
+        seen = self._seen
         infos: list[Proc] = []
         cgroup_of: dict[int, str | None] = {}
         cgroups: dict[str, CgroupStats | None] = {}
+        fresh: dict[int, tuple[object, Proc, tuple[int, str] | None]] = {}
         for r in raw:
             pid, st = r[0], r[3]
-            infos.append(Proc(pid, st.ppid, st.name, st.cmdline))
-            found = reader.locate(st.cgroup_text)
+            known = seen.get(pid)
+            if known is None or known[0] is not st:  # a new pid, or a new process behind it
+                known = (st, Proc(pid, st.ppid, st.name, st.cmdline), reader.locate(st.cgroup_text))
+            fresh[pid] = known
+            infos.append(known[1])
+            found = known[2]
             if found is None:
                 continue
             path = found[1]
             cgroup_of[pid] = path
             if path not in cgroups:
                 cgroups[path] = reader.read(*found)
-        self._groups = group_services(infos, cgroup_of, cgroups, names=self._names(infos, cgroup_of))
+        self._seen = fresh  # bounded by the live processes
+        old = {g.key: g for g in self._groups or ()}
+        groups = []
+        for g in group_services(infos, cgroup_of, cgroups, names=self._names(infos, cgroup_of)):
+            before = old.get(g.key)
+            if before is not None and _same_make_up(before, g):
+                g = before
+            groups.append(g)
+        self._groups = groups
 
     @staticmethod
     def _member_rows(groups: Sequence[ServiceGroup], raw: Sequence[RawProcess], scanner: ProcessScanner,
                      smaps_max_age: float, growth: Callable[[int], float | None] | None,
-                     known: Mapping[int, ProcessMemory]) -> dict[int, MemberRow]:
+                     known: Mapping[int, ProcessMemory], rows: dict[int, MemberRow]) -> dict[int, MemberRow]:
+        """Rows for every member pid missing from ``rows`` (all of them when it is empty)."""
         wanted = group_pids(groups)
-        rows: dict[int, MemberRow] = {}
+        for pid in rows.keys() - wanted:
+            del rows[pid]
         for r in raw:
             pid = r[0]
-            if pid not in wanted:
+            if pid not in wanted or pid in rows:
                 continue
             st = r[3]
             p = known.get(pid)
@@ -376,3 +400,9 @@ class ServiceCollector:
                 if found:
                     names[p.pid] = found
         return names
+
+
+def _same_make_up(a: ServiceGroup, b: ServiceGroup) -> bool:
+    """Whether two groupings of a service hold the same processes in the same roles."""
+    return (a.pids == b.pids and a.roles == b.roles and a.name == b.name and a.master_pid == b.master_pid
+            and a.worker_count == b.worker_count and a.program == b.program)

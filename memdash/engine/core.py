@@ -97,6 +97,7 @@ class Engine:
         collector: Collector | None = None,
         history: History | None = None,
         running: bool = True,
+        services: bool = True,
     ) -> None:
         self.config = config
         if history is None:
@@ -105,7 +106,8 @@ class Engine:
         self.collector: Collector = (
             collector
             if collector is not None
-            else LocalCollector(config, history=self.history, gpu=gpu, smaps_max_age=LocalCollector.SMAPS_MAX_AGE_SECONDS)
+            else LocalCollector(config, history=self.history, gpu=gpu, smaps_max_age=LocalCollector.SMAPS_MAX_AGE_SECONDS,
+                                services=services)
         )
         self.discover = config.discover if discover is None else discover
         self.poll_targets = poll_targets

@@ -135,11 +135,18 @@ def find_pools(processes: Sequence[ProcInfo]) -> list[Pool]:
     for p in processes:
         if p.ppid is not None and p.ppid in by_pid:
             children.setdefault(p.ppid, []).append(p.pid)
-    programs = {p.pid: program_of(p.cmdline, p.name) for p in processes}
+    programs: dict[int, str] = {}
+
+    def program(pid: int) -> str:
+        found = programs.get(pid)
+        if found is None:
+            p = by_pid[pid]
+            found = programs[pid] = program_of(p.cmdline, p.name)
+        return found
+
     taken: set[int] = set()
     pools: list[Pool] = []
-
-    def member(child: int, program: str, python: bool) -> str | None:
+    def member(child: int, master_program: str, python: bool) -> str | None:
         c = by_pid[child]
         if _MP_HELPER in c.cmdline:
             return "helper" if python else None
@@ -148,21 +155,24 @@ def find_pools(processes: Sequence[ProcInfo]) -> list[Pool]:
             parent = by_pid.get(c.ppid) if c.ppid is not None else None
             forked = parent is not None and _MP_FORKSERVER in parent.cmdline
             return ("worker" if forked else "helper") if python else None
-        cp = programs[child]
-        if cp == program or (python and cp == "multiprocessing"):
+        cp = program(child)
+        if cp == master_program or (python and cp == "multiprocessing"):
             return "worker"
         return None
 
-    # Parents before children, so the topmost master claims the tree.
-    order = sorted(processes, key=lambda p: _depth(p.pid, by_pid))
-    for p in order:
-        if p.pid in taken or p.pid not in children:
-            continue
-        program = programs[p.pid]
-        python = _is_python(p.cmdline, p.name)
-        if program == "multiprocessing":
-            python = True
-        elif program not in PREFORK_PROGRAMS and not python:
+    # Only parents can be masters: look at those alone (a few dozen on a box
+    # of a thousand processes), parents before children, so the topmost
+    # master claims the tree.
+    candidates = []
+    for pid in children:
+        p = by_pid[pid]
+        prog = program(pid)
+        python = prog == "multiprocessing" or _is_python(p.cmdline, p.name)
+        if prog in PREFORK_PROGRAMS or python:
+            candidates.append((p, prog, python))
+    candidates.sort(key=lambda c: _depth(c[0].pid, by_pid))
+    for p, prog, python in candidates:
+        if p.pid in taken:
             continue
         workers: list[int] = []
         helpers: list[int] = []
@@ -171,14 +181,14 @@ def find_pools(processes: Sequence[ProcInfo]) -> list[Pool]:
             c = stack.pop()
             if c in taken:
                 continue
-            role = member(c, program, python)
+            role = member(c, prog, python)
             if role is None:
                 continue
             (workers if role == "worker" else helpers).append(c)
             stack.extend(children.get(c, ()))
         if not workers:
             continue
-        pool = Pool(p.pid, program, tuple(sorted(workers)), tuple(sorted(helpers)))
+        pool = Pool(p.pid, prog, tuple(sorted(workers)), tuple(sorted(helpers)))
         taken.update(pool.pids)
         pools.append(pool)
     return pools

@@ -103,14 +103,15 @@ class MemdashApp(App[int]):
         discover: bool = True,
         select_target: str | None = None,
         poll_targets: bool = True,
+        services: bool = True,
     ) -> None:
         """``engine`` drives the screen (default: one built from ``config``,
-        ``collector``, ``gpu``, ``discover`` and ``poll_targets``); the app starts it
-        after the first paint and closes it on exit."""
+        ``collector``, ``gpu``, ``discover``, ``poll_targets`` and ``services``); the
+        app starts it after the first paint and closes it on exit."""
         super().__init__()
         self.config = config
         self.engine = engine if engine is not None else Engine(
-            config, collector=collector, gpu=gpu, discover=discover, poll_targets=poll_targets
+            config, collector=collector, gpu=gpu, discover=discover, poll_targets=poll_targets, services=services
         )
         self.select_target = select_target
         self.show_all = False

@@ -145,3 +145,45 @@ def test_leaking_worker_eta_then_kill(make_cgroup):
         proc.stdin.close()
         proc.wait(timeout=10)
         proc.stdout.close()
+
+
+def test_membership_follows_processes_coming_and_going(make_cgroup):
+    cg = make_cgroup(256 * MiB)
+    proc = start([str(HERE / "prefork_tree.py"), "2", "10"], cg)
+    extra = None
+    outside = None
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        col, scanner = collector()
+        key = f"cgroup:/{cg.name}"
+
+        def mine():
+            return next(s for s in col.collect(scanner.scan_raw(), scanner, time.time(), smaps_max_age=60) if s.key == key)
+
+        assert mine().process_count == 3
+        # a process elsewhere comes and goes: the service is unchanged
+        outside = subprocess.Popen(["sleep", "60"])
+        time.sleep(0.2)
+        assert mine().process_count == 3
+        outside.kill()
+        outside.wait()
+        # one more process joins the cgroup: it is counted, with its own row (and its USS/PSS)
+        extra = subprocess.Popen(["sleep", "60"], preexec_fn=join_cgroup(cg))
+        time.sleep(0.2)
+        svc = mine()
+        assert svc.process_count == 4
+        row = next(w for w in svc.workers if w.pid == extra.pid)
+        assert row.role == "process" and row.rss_bytes > 0 and row.pss_bytes is not None
+        extra.kill()
+        extra.wait()
+        extra = None
+        time.sleep(0.2)
+        assert mine().process_count == 3
+    finally:
+        for p in (outside, extra):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+        proc.stdin.close()
+        proc.wait(timeout=10)
+        proc.stdout.close()
