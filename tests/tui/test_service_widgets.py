@@ -70,3 +70,10 @@ def test_breakdown_and_stacked_bar():
     assert sum(cells.values()) == 44
     assert cells == {"anon": 30, "file": 11, "shmem": 2, "kernel": 1, "sock": 0}  # largest remainder: file
     assert stacked_bar(parts, 0, 10) == [(k, 0) for k, _ in parts]
+
+
+def test_differences_nobody_can_see_do_not_reorder():
+    a = svc("a", percent=50.01, ws=100 * MiB + 10, growth=1000.0, eta=600.2)
+    b = svc("b", percent=50.04, ws=100 * MiB + 20, growth=2000.0, eta=600.1)
+    for by in ("percent", "working_set", "growth", "eta"):
+        assert [s.name for s in sort_services([b, a], by)] == ["a", "b"], by

@@ -31,15 +31,18 @@ def sort_services(services: Sequence[ServiceMemory], by: str, *, reverse: bool =
     the soonest OOM first. Unknown figures go last whatever the direction;
     ties go by name. ``reverse`` flips the known ones.
     """
+    # Figures are compared as shown (percent to 0.1, sizes to the MiB, ETA to
+    # the second): rows do not swap places over a difference nobody can see,
+    # and a table that keeps its order repaints only the rows that changed.
     def figure(s: ServiceMemory) -> float | None:
         if by == "percent":
-            return s.percent
+            return None if s.percent is None else round(s.percent, 1)
         if by == "working_set":
-            return float(s.working_set_bytes) if s.working_set_bytes is not None else None
+            return None if s.working_set_bytes is None else float(s.working_set_bytes >> 20)
         if by == "growth":
-            return s.growth_bytes_per_min
+            return None if s.growth_bytes_per_min is None else float(round(s.growth_bytes_per_min) >> 20)
         if by == "eta":
-            return -s.oom_eta_seconds if s.oom_eta_seconds is not None else None
+            return None if s.oom_eta_seconds is None else -float(round(s.oom_eta_seconds))
         raise ValueError(f"unknown sort {by!r}")
 
     known = [s for s in services if figure(s) is not None]
