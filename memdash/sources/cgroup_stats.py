@@ -255,17 +255,25 @@ def _cached_limit(path: str, total_bytes: int | None, cache: dict[str, int | Non
 
 
 def read_v2(directory: str, mount: str, path: str, total_bytes: int | None = None,
-            limits: dict[str, int | None] | None = None, read: Callable[[str], str | None] | None = None) -> CgroupStats:
-    """A v2 cgroup's figures (``directory`` under the unified ``mount``)."""
+            limits: dict[str, int | None] | None = None, read: Callable[[str], str | None] | None = None,
+            slow: tuple[int | None, ...] | None = None) -> CgroupStats:
+    """A v2 cgroup's figures (``directory`` under the unified ``mount``).
+
+    ``slow``: ``(own limit, limit, high)`` as last read (the caller reads the
+    limits less often than the figures); ``None`` reads them.
+    """
     read = read or _read_text
     usage = _parse_int(read(directory + "/memory.current"))
-    own = parse_limit(read(directory + "/memory.max"), total_bytes)
-    limit = own
-    for d in _ancestors(os.path.dirname(directory), mount) if directory != mount else ():
-        value = _cached_limit(d + "/memory.max", total_bytes, limits, read)
-        if value is not None and (limit is None or value < limit):
-            limit = value
-    high = parse_limit(read(directory + "/memory.high"), total_bytes)
+    if slow is None:
+        own = parse_limit(read(directory + "/memory.max"), total_bytes)
+        limit = own
+        for d in _ancestors(os.path.dirname(directory), mount) if directory != mount else ():
+            value = _cached_limit(d + "/memory.max", total_bytes, limits, read)
+            if value is not None and (limit is None or value < limit):
+                limit = value
+        high = parse_limit(read(directory + "/memory.high"), total_bytes)
+    else:
+        own, limit, high = slow[0], slow[1], slow[2]
     stat = pick_keyed(read(directory + "/memory.stat"), _V2_STAT_KEYS)
     breakdown = breakdown_from_stat(stat, 2)
     events = read(directory + "/memory.events")
@@ -280,24 +288,27 @@ def read_v2(directory: str, mount: str, path: str, total_bytes: int | None = Non
 
 def read_v1(directory: str, mount: str, path: str, total_bytes: int | None = None,
             limits: dict[str, int | None] | None = None, read: Callable[[str], str | None] | None = None,
-            kmem: tuple[int | None, int | None] | None = None) -> CgroupStats:
+            slow: tuple[int | None, ...] | None = None) -> CgroupStats:
     """A v1 cgroup's figures (``directory`` under the memory controller's ``mount``).
 
-    ``kmem``: kernel and socket memory already read (the caller reads those two
-    files less often); ``None`` reads them.
+    ``slow``: ``(own limit, limit, kernel memory, socket memory)`` as last read
+    (the caller reads those files less often than usage, ``memory.stat`` and
+    the OOM counter); ``None`` reads them.
     """
     read = read or _read_text
     usage = _parse_int(read(directory + "/memory.usage_in_bytes"))
-    own = parse_limit(read(directory + "/memory.limit_in_bytes"), total_bytes)
-    limit = own
-    for d in _ancestors(os.path.dirname(directory), mount) if directory != mount else ():
-        value = _cached_limit(d + "/memory.limit_in_bytes", total_bytes, limits, read)
-        if value is not None and (limit is None or value < limit):
-            limit = value
-    stat = pick_keyed(read(directory + "/memory.stat"), _V1_STAT_KEYS)
-    if kmem is None:
+    if slow is None:
+        own = parse_limit(read(directory + "/memory.limit_in_bytes"), total_bytes)
+        limit = own
+        for d in _ancestors(os.path.dirname(directory), mount) if directory != mount else ():
+            value = _cached_limit(d + "/memory.limit_in_bytes", total_bytes, limits, read)
+            if value is not None and (limit is None or value < limit):
+                limit = value
         kmem = (_parse_int(read(directory + "/memory.kmem.usage_in_bytes")),
                 _parse_int(read(directory + "/memory.kmem.tcp.usage_in_bytes")))
+    else:
+        own, limit, kmem = slow[0], slow[1], (slow[2], slow[3])
+    stat = pick_keyed(read(directory + "/memory.stat"), _V1_STAT_KEYS)
     breakdown = breakdown_from_stat(stat, 1, kmem=kmem[0], kmem_tcp=kmem[1])
     control = read(directory + "/memory.oom_control")
     oom = pick_keyed(control, ("oom_kill",)).get("oom_kill") if control is not None else None
@@ -339,7 +350,7 @@ class CgroupStatsReader:
         self._limits: dict[str, int | None] = {}
         self._fds: dict[str, int] = {}
         self._dirs: dict[tuple[int, str], tuple[str, str]] = {}
-        self._kmem: dict[str, tuple[int | None, int | None]] = {}
+        self._slow: dict[tuple[int, str], tuple[int | None, ...]] = {}
         self._detail = True
         self._used: set[str] = set()
         self.max_fds = max_fds
@@ -348,8 +359,10 @@ class CgroupStatsReader:
         """Forget this refresh's readings (the path lookups stay: texts do not
         change meaning); close the files of cgroups not read since the last clear.
 
-        ``detail`` False keeps v1's kernel and socket memory from the last
-        detailed refresh (two files per cgroup that only feed the breakdown).
+        ``detail`` False keeps the limits (and v1's kernel and socket memory)
+        from the last detailed refresh: they change rarely, and each is a file
+        per cgroup per refresh. Usage, ``memory.stat``, the OOM counter and
+        pressure are read every time.
         """
         self._detail = detail
         self._stats.clear()
@@ -433,15 +446,17 @@ class CgroupStatsReader:
             if where is None:
                 self._stats[key] = None
             else:
+                slow = None if self._detail else self._slow.get(key)
+                if len(self._slow) > 4096:
+                    self._slow.clear()
                 if version == 1:
-                    kmem = None if self._detail else self._kmem.get(path)
-                    st = read_v1(where[0], where[1], path, self.total_bytes, self._limits, self._read, kmem)
+                    st = read_v1(where[0], where[1], path, self.total_bytes, self._limits, self._read, slow)
                     b = st.breakdown
-                    if len(self._kmem) > 4096:
-                        self._kmem.clear()
-                    self._kmem[path] = (b.kernel_bytes, b.sock_bytes) if b is not None else (None, None)
+                    self._slow[key] = (st.own_limit_bytes, st.limit_bytes, b.kernel_bytes if b else None,
+                                       b.sock_bytes if b else None)
                 else:
-                    st = read_v2(where[0], where[1], path, self.total_bytes, self._limits, self._read)
+                    st = read_v2(where[0], where[1], path, self.total_bytes, self._limits, self._read, slow)
+                    self._slow[key] = (st.own_limit_bytes, st.limit_bytes, st.high_bytes)
                 if st.usage_bytes is None:
                     # gone (or never a memory cgroup): look the directory up afresh next time
                     self._dirs.pop(key, None)

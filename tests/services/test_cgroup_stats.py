@@ -167,3 +167,23 @@ def test_kernel_log_live_reads_without_blocking():
     log.poll()  # returns at once with nothing new (non-blocking), never hangs
     assert len(log.kills) <= 64
     log.close()
+
+
+def test_limits_reread_on_detailed_refreshes_figures_every_time(tmp_path):
+    root = tmp_path / "cg"
+    shutil.copytree(DATA / "v2" / "sys_fs_cgroup", root)
+    (tmp_path / "proc").mkdir()
+    reader = CgroupStatsReader(CgroupRoots(proc=str(tmp_path / "proc"), sys_fs_cgroup=str(root)))
+    d = root / DOCKER.lstrip("/")
+    reader.clear(detail=True)
+    assert reader.read(2, DOCKER).limit_bytes == 256 * MiB
+    (d / "memory.max").write_text(f"{200 * MiB}\n")
+    (d / "memory.current").write_text(f"{190 * MiB}\n")
+    (d / "memory.events").write_text("low 0\nhigh 0\nmax 20\noom 3\noom_kill 3\noom_group_kill 0\n")
+    reader.clear(detail=False)
+    st = reader.read(2, DOCKER)
+    assert st.usage_bytes == 190 * MiB and st.oom_kills == 3  # live figures: every refresh
+    assert st.limit_bytes == 256 * MiB  # the limit: at the next detailed refresh
+    reader.clear(detail=True)
+    assert reader.read(2, DOCKER).limit_bytes == 200 * MiB
+    reader.close()
