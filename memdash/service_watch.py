@@ -261,6 +261,11 @@ class ServiceCollector:
         window: seconds of working set the slope is fitted over.
     """
 
+    #: Group again at least this often while processes come and go outside services.
+    REGROUP_SECONDS = 5.0
+    #: Re-read members' USS/PSS at most this often in a running dashboard.
+    ROWS_SECONDS = 30.0
+
     def __init__(self, thresholds: Thresholds, *, roots: CgroupRoots = DEFAULT_ROOTS, total_bytes: int | None = None,
                  host_limit_bytes: int | None = None, kernel_log: bool = True, window: float = 600.0) -> None:
         self.roots = roots
@@ -271,6 +276,9 @@ class ServiceCollector:
         self.host_pressure: MemoryPressure | None = None
         self._groups: list[ServiceGroup] | None = None
         self._seen: dict[int, tuple[object, Proc, tuple[int, str] | None]] = {}
+        self._members: set[int] = set()
+        self._service_paths: set[str] = set()
+        self._grouped_at = float("-inf")
         self._pids: set[int] = set()
         self._rows: dict[int, MemberRow] = {}
         self._rows_at = float("-inf")
@@ -291,30 +299,47 @@ class ServiceCollector:
         ``known``: process rows this refresh already read USS/PSS for (they are
         not read twice).
 
-        What is read each call: every service cgroup's figures, and RSS (from
-        the scan). Grouping is redone only when the set of processes changed;
-        members' worker rows (with USS/PSS from ``smaps_rollup``) are rebuilt
-        when it did, or once ``smaps_max_age`` seconds have passed (0: always),
-        and so are v1's kernel and socket memory figures.
+        What is read each call: every service cgroup's usage, ``memory.stat``,
+        OOM counter and pressure, and RSS (from the scan). Grouping is redone
+        when a service gains or loses a process, else at most every
+        :attr:`REGROUP_SECONDS` while processes come and go. Members' USS/PSS
+        (``smaps_rollup``), the cgroups' limits and v1's kernel memory are
+        re-read every ``max(smaps_max_age, ROWS_SECONDS)`` seconds; with
+        ``smaps_max_age`` 0 (a one-shot), every call.
         """
         reader = self.reader
         detail = now >= self._rows_due or now < self._rows_at
         reader.clear(detail=detail)
         rss = {r[0]: r[1] for r in raw}
-        regroup = self._groups is None or rss.keys() != self._pids
+        if self._groups is None or now < self._grouped_at:
+            regroup = True
+        elif rss.keys() == self._pids:
+            regroup = False
+        else:
+            # Processes come and go all the time on a busy box. Group again at
+            # once when a service loses a member or a process starts in a
+            # service's cgroup; otherwise (a pool may be forming elsewhere) at
+            # most every REGROUP_SECONDS.
+            regroup = now - self._grouped_at >= self.REGROUP_SECONDS or not self._members.isdisjoint(
+                self._pids - rss.keys()) or self._joins_a_service(raw, rss.keys() - self._pids)
         if regroup:
             self._regroup(raw)
             self._pids = set(rss)
+            self._grouped_at = now
         groups = self._groups
         assert groups is not None
+        # Worker rows (USS/PSS from smaps_rollup, the dearest read: a few ms per
+        # hundred processes) at most every ROWS_SECONDS in a running dashboard;
+        # a one-shot (smaps_max_age 0) reads them fresh.
+        every = 0.0 if smaps_max_age <= 0 else max(smaps_max_age, self.ROWS_SECONDS)
         if detail:
-            self._rows = self._member_rows(groups, raw, scanner, smaps_max_age, growth, known or {}, {})
+            self._rows = self._member_rows(groups, raw, scanner, every, growth, known or {}, {})
             self._rows_at = now
-            self._rows_due = now + smaps_max_age
+            self._rows_due = now + every
         elif regroup:
             # Only the processes that joined a service need rows; the mapping is
             # updated in place so services whose members did not change keep theirs.
-            self._member_rows(groups, raw, scanner, smaps_max_age, growth, known or {}, self._rows)
+            self._member_rows(groups, raw, scanner, every, growth, known or {}, self._rows)
         cgroups = {}
         for g in groups:
             if g.cgroup is not None:
@@ -325,6 +350,17 @@ class ServiceCollector:
         self.host_pressure = host.pressure
         return self.watch.update(groups, self._rows, now, kills=kills, growing_after_gc=growing_after_gc,
                                  rss=rss, cgroups=cgroups)
+
+    def _joins_a_service(self, raw: Sequence[RawProcess], new: set[int]) -> bool:
+        """Whether one of the ``new`` pids started in a service's cgroup."""
+        if not new:
+            return False
+        for r in raw:
+            if r[0] in new:
+                found = self.reader.locate(r[3].cgroup_text)
+                if found is not None and found[1] in self._service_paths:
+                    return True
+        return False
 
     def _regroup(self, raw: Sequence[RawProcess]) -> None:
         """Group afresh (the set of processes changed). What each pid is and
@@ -359,6 +395,8 @@ class ServiceCollector:
                 g = before
             groups.append(g)
         self._groups = groups
+        self._members = group_pids(groups)
+        self._service_paths = {g.cgroup.path for g in groups if g.cgroup is not None}
 
     @staticmethod
     def _member_rows(groups: Sequence[ServiceGroup], raw: Sequence[RawProcess], scanner: ProcessScanner,
