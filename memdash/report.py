@@ -41,7 +41,7 @@ from memdash.model import (
     TorchDevice,
 )
 from memdash.textsafe import command_line, printable
-from memdash.units import human_bytes, human_percent, human_rate
+from memdash.units import human_bytes, human_duration, human_percent, human_rate
 
 SCHEMA = 1
 
@@ -372,6 +372,19 @@ def snapshot_text(snap: Snapshot, *, width: int = 100) -> str:
             lines.append(
                 f"{printable(t.name, 20):<20} {printable(t.kind, 10):<10} {_level(t.level) or '-':<9} {human_bytes(t.rss_bytes):>7}"
                 f" {human_percent(t.percent):>6}  {status}"
+            )
+    if snap.services:
+        lines.append("")
+        lines.append(f"{'SERVICE':<24} {'WRK':>4} {'WSET':>7} {'LIMIT':>7} {'%LIM':>6} {'GROW':>8} {'ETA':>8} {'OOM':>4}"
+                     f" {'LEVEL':<9} WHY")
+        for sv in snap.services:
+            limit = human_bytes(sv.limit_bytes) if sv.limit_source == "cgroup" else "host"
+            kills = "-" if sv.oom_kills.count is None else f"{sv.oom_kills.count}{'!' if sv.oom_kills.recent else ''}"
+            lines.append(
+                f"{printable(sv.name, 24):<24} {sv.worker_count:>4} {human_bytes(sv.working_set_bytes):>7} {limit:>7}"
+                f" {human_percent(sv.percent):>6} {human_rate(sv.growth_bytes_per_min):>8}"
+                f" {human_duration(sv.oom_eta_seconds):>8} {kills:>4} {_level(sv.level) or '-':<9}"
+                f" {printable('; '.join(sv.reasons), 200)}"
             )
     for e in snap.errors:
         lines.append(f"error: {printable(e, 300)}")

@@ -17,6 +17,7 @@ from textual_plotext import PlotextPlot
 from memdash.levels import DEFAULT_THRESHOLDS, Level, Thresholds
 from memdash.model import MemoryBreakdown, ServiceMemory
 from memdash.oom_eta import ago
+from memdash.tui import safe
 from memdash.tui.palette import LevelPalette
 from memdash.tui.screens import RepaintBelowOnClose
 from memdash.tui.widgets.line_table import Cell, ColumnSpec, LineTable
@@ -146,7 +147,7 @@ class ServiceScreen(RepaintBelowOnClose, Screen[None]):
         self.service_key = key
 
     def compose(self) -> ComposeResult:
-        yield Label(Text(f"Service {self.service_key}"), id="s-title")
+        yield Label(safe.text("Service ", self.service_key), id="s-title")
         yield Static("", id="s-status")
         yield Static("", id="s-breakdown")
         yield LimitChart(id="s-chart")
@@ -158,16 +159,16 @@ class ServiceScreen(RepaintBelowOnClose, Screen[None]):
              thresholds: Thresholds = DEFAULT_THRESHOLDS) -> None:
         """Render service ``s`` (``None``: it is gone) and its working-set history (percent of its limit)."""
         if s is None:
-            set_text(self.query_one("#s-status", Static), Text("this service has no processes any more",
-                                                                 style=palette.styles[Level.UNKNOWN]))
+            set_text(self.query_one("#s-status", Static),
+                     safe.text(("this service has no processes any more", palette.styles[Level.UNKNOWN])))
             return
-        title = Text(f"Service {s.name}  {s.kind}")
-        if s.cgroup_path is not None:
-            title.append(f"  cgroup v{s.cgroup_version} {s.cgroup_path}")
-        if s.program is not None:
-            title.append(f"  {s.program}")
-            if s.master_pid is not None:
-                title.append(f" master {s.master_pid}")
+        # name, cgroup path and program come from outside: data, escaped (safe.text)
+        title = safe.text(
+            "Service ", s.name, f"  {s.kind}",
+            *(("  cgroup v", str(s.cgroup_version), " ", s.cgroup_path) if s.cgroup_path is not None else ()),
+            *(("  ", s.program) if s.program is not None else ()),
+            f" master {s.master_pid}" if s.program is not None and s.master_pid is not None else None,
+        )
         set_text(self.query_one("#s-title", Label), title)
         set_text(self.query_one("#s-status", Static), self._status(s, palette))
         set_text(self.query_one("#s-breakdown", Static), self._breakdown(s))
@@ -197,13 +198,14 @@ class ServiceScreen(RepaintBelowOnClose, Screen[None]):
         if s.growing_after_gc:
             t.append("  growing after GC", style=palette.styles[Level.WARNING])
         for reason in s.reasons:
-            t.append(f"\n{reason}", style=palette.styles[s.level])
+            t.append("\n")
+            t.append_text(safe.text((reason, palette.styles[s.level])))
         return t
 
     def _breakdown(self, s: ServiceMemory) -> Text:
         b = s.breakdown
         if b is None:
-            return Text("no cgroup breakdown (a pool outside any service cgroup)")
+            return safe.text("no cgroup breakdown (a pool outside any service cgroup)")
         width = max(20, self.size.width - 4 if self.size.width else 60)
         total = s.limit_bytes or s.usage_bytes or 0
         parts = breakdown_parts(b)
