@@ -54,7 +54,7 @@ def _empty_and_remove(path: Path) -> None:
 
 @pytest.fixture
 def make_cgroup() -> Iterator[Callable[[int], Path]]:
-    """``make_cgroup(limit_bytes)`` creates a v1 memory cgroup with that limit;
+    """``make_cgroup(limit_bytes, suffix="")`` creates a v1 memory cgroup with that limit;
     every one created is emptied (its tasks killed) and removed afterwards,
     whatever the test did."""
     reason = _writable_reason()
@@ -62,8 +62,8 @@ def make_cgroup() -> Iterator[Callable[[int], Path]]:
         pytest.skip(reason)
     made: list[Path] = []
 
-    def make(limit_bytes: int) -> Path:
-        path = V1_MEMORY / f"memdash-test-{os.getpid()}-{next(_serial)}"
+    def make(limit_bytes: int, suffix: str = "") -> Path:
+        path = V1_MEMORY / f"memdash-test-{os.getpid()}-{next(_serial)}{suffix}"
         path.mkdir()
         made.append(path)
         (path / "memory.limit_in_bytes").write_text(str(limit_bytes))
