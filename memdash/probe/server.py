@@ -46,6 +46,7 @@ import select
 from memdash.probe.core import (REASONS, ProbeCore, Request, Response, error_response, resolve_token,
                                 too_large_response)
 from memdash.probe.errors import MAX_BODY_BYTES, ProbeError, UnsafeBindError
+from memdash.probe.logs import logger, shown
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the host ~2 MiB
 if TYPE_CHECKING:
@@ -228,10 +229,7 @@ class _UnixServer(_Listener):
         from memdash.probe import discovery  # here: only Unix sockets need it
 
         self.path = path
-        if os.path.exists(path):
-            if discovery._listening(path):
-                raise ProbeError(f"another process already listens on {path}")
-            os.unlink(path)  # a stale socket from a dead process
+        _clear_stale_socket(path)
         sock = _sock.socket(_sock.AF_UNIX, _sock.SOCK_STREAM)
         try:
             sock.bind(path)
@@ -248,6 +246,46 @@ class _UnixServer(_Listener):
     @staticmethod
     def client_label(address: Any) -> str:
         return "unix"
+
+
+def _clear_stale_socket(path: str) -> None:
+    """Make way for a socket at ``path``: remove a stale socket of ours there,
+    and refuse anything else (a file, a directory, a symlink, another user's
+    socket, a socket someone still listens on) with :class:`ProbeError`: the
+    probe never deletes what it did not make."""
+    import stat
+
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ProbeError(f"cannot use {shown(path)} for the probe socket: {exc.strerror or exc}") from None
+    if not stat.S_ISSOCK(st.st_mode):
+        kind = ("a symlink" if stat.S_ISLNK(st.st_mode) else "a directory" if stat.S_ISDIR(st.st_mode)
+                else "a regular file" if stat.S_ISREG(st.st_mode) else "not a socket")
+        raise ProbeError(f"{shown(path)} is {kind}, not a socket; refusing to replace it with the probe's "
+                         "socket (remove it, or pick another path)")
+    if st.st_uid != os.geteuid():
+        raise ProbeError(f"{shown(path)} is a socket of uid {st.st_uid}, not ours; refusing to replace it")
+    from memdash.probe import discovery
+
+    if discovery._listening(path):
+        raise ProbeError(f"another process already listens on {shown(path)}")
+    try:
+        os.unlink(path)  # a stale socket of ours, from a dead process
+    except FileNotFoundError:
+        pass
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """Log ``message`` as a warning the first time this process sees it."""
+    if message not in _warned:
+        _warned.add(message)
+        logger().warning("%s", message)
 
 
 #: Running servers of this process, stopped at exit.
@@ -308,12 +346,14 @@ class ProbeServer:
         _live.add(self)
 
     @property
-    def url(self) -> str:
-        """Where to reach the probe: the TCP URL, else ``unix:<socket path>``."""
+    def url(self) -> str | None:
+        """Where to reach the probe: the TCP URL, else ``unix:<socket path>``;
+        None when it listens nowhere (no TCP asked for, and no safe place for
+        the discovery socket)."""
         if self.port is not None and self.host is not None:
             host = f"[{self.host}]" if ":" in self.host else self.host
             return f"http://{host}:{self.port}/"
-        return f"unix:{self.socket_path}"
+        return f"unix:{self.socket_path}" if self.socket_path else None
 
     @property
     def connections(self) -> int:
@@ -679,7 +719,7 @@ def _is_loopback_host(host: str) -> bool:
 
 def serve(host: str = "127.0.0.1", port: int | None = 0, token: str | None = None,
           unix_socket: bool | str | None = None, *, min_interval: float | None = None,
-          max_body: int = MAX_BODY_BYTES) -> ProbeServer:
+          max_body: int = MAX_BODY_BYTES, allowed_hosts: tuple[str, ...] | list[str] = ()) -> ProbeServer:
     """Serve this process's probe on one daemon thread; returns a :class:`ProbeServer`.
 
     ``host``/``port``: the TCP listener (``port=0`` picks a free port, ``None``
@@ -688,9 +728,15 @@ def serve(host: str = "127.0.0.1", port: int | None = 0, token: str | None = Non
     :class:`UnsafeBindError` otherwise). ``unix_socket``: ``True`` adds the
     discovery socket ``<socket_dir()>/<pid>.sock``, a string an explicit path;
     sockets are mode 0600, and over one in a private (0700, ours) directory
-    cleanups need no token. ``min_interval``: seconds between two runs of the
-    same cleanup (default ``MEMDASH_PROBE_MIN_INTERVAL`` or 5). ``max_body``:
-    request body cap, bytes.
+    cleanups need no token. When no private directory can be had for the
+    discovery socket (another user squats ``/tmp/memdash-<uid>``), one warning
+    is logged and the server runs without it (``socket_path`` is None); an
+    explicit path that holds anything but a stale socket of ours is refused
+    with :class:`ProbeError`, never deleted. ``min_interval``: seconds between
+    two runs of the same cleanup (default ``MEMDASH_PROBE_MIN_INTERVAL`` or 5).
+    ``max_body``: request body cap, bytes. ``allowed_hosts``: ``Host`` names
+    besides loopback ones and ``host`` that tokenless reads may carry (see
+    :meth:`ProbeCore._authorize`: DNS rebinding).
     """
     resolved = resolve_token(token)
     if port is not None and not _is_loopback_host(host) and resolved is None:
@@ -701,16 +747,17 @@ def serve(host: str = "127.0.0.1", port: int | None = 0, token: str | None = Non
     if port is None and not unix_socket:
         raise ValueError("serve() needs a TCP port or a Unix socket")
     # gather=False: a standalone server answers for its own process only.
-    core = ProbeCore(resolved, min_interval=min_interval, max_body=max_body, gather=False)
+    core = ProbeCore(resolved, min_interval=min_interval, max_body=max_body, gather=False,
+                     hosts=(host,) + tuple(allowed_hosts))
     servers: list[Any] = []
     path: str | None = None
     try:
         if port is not None:
             servers.append(_TCPServer(host, port, core))
-        if unix_socket:
-            from memdash.probe import discovery
-
-            path = discovery.socket_path() if unix_socket is True else os.fspath(unix_socket)
+        if unix_socket is True:
+            path = _discovery_socket(core, servers)
+        elif unix_socket:
+            path = os.fspath(unix_socket)
             servers.append(_UnixServer(path, core))
     except Exception:
         for srv in servers:
@@ -720,10 +767,26 @@ def serve(host: str = "127.0.0.1", port: int | None = 0, token: str | None = Non
     return ProbeServer(servers, host if port is not None else None, bound_port, path)
 
 
-def serve_worker_socket() -> ProbeServer:
-    """A pre-fork worker's own discovery socket: answers for this worker only."""
+def _discovery_socket(core: ProbeCore, servers: list[Any]) -> str | None:
+    """Add the discovery socket to ``servers``; its path, or None (one warning
+    logged) when no safe place for it can be had: a squatted or symlinked
+    socket directory must not stop the host service."""
     from memdash.probe import discovery
 
+    try:
+        path = discovery.socket_path()
+    except (ProbeError, OSError) as exc:
+        _warn_once(f"memdash.probe: running without the discovery socket: "
+                   f"{shown(getattr(exc, 'message', None) or exc)}")
+        return None
+    servers.append(_UnixServer(path, core))  # in our own 0700 directory: only "already listens" can fail
+    return path
+
+
+def serve_worker_socket() -> ProbeServer | None:
+    """A pre-fork worker's own discovery socket: answers for this worker only.
+    None (one warning logged) when no private socket directory can be had."""
     core = ProbeCore(None, gather=False)
-    path = discovery.socket_path()
-    return ProbeServer([_UnixServer(path, core)], None, None, path)
+    servers: list[Any] = []
+    path = _discovery_socket(core, servers)
+    return ProbeServer(servers, None, None, path) if path is not None else None
