@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 409: "Conflict", 411: "Length Required", 413: "Content Too Large",
            429: "Too Many Requests", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
-           502: "Bad Gateway"}
+           502: "Bad Gateway", 505: "HTTP Version Not Supported"}
 
 JSON_TYPE = "application/json"
 PATHS = ["/", "/metrics", "/cleanup/{action}"]

@@ -16,8 +16,9 @@ closes the longest-idle one), an idle keep-alive connection is closed after
 ``IDLE_TIMEOUT_SECONDS``, a request's head and body must arrive within
 ``REQUEST_TIMEOUT_SECONDS`` of its first byte (a slowloris client is dropped),
 a client that takes none of its answer for ``CLIENT_TIMEOUT_SECONDS`` is
-dropped, and head lines, header counts and bodies have the caps below
-(answered 400/431/413 and the connection closed).
+dropped, and head lines, header counts and bodies have caps (answered
+400/431/413 and the connection closed). Heads are parsed strictly by
+:mod:`memdash.probe.httphead` (checked against h11).
 
 Written over the C modules ``_socket`` and ``select`` rather than
 ``socket``/``socketserver``/``selectors`` or ``http.server``: those would add
@@ -46,6 +47,7 @@ import select
 from memdash.probe.core import (REASONS, ProbeCore, Request, Response, error_response, resolve_token,
                                 too_large_response)
 from memdash.probe.errors import MAX_BODY_BYTES, ProbeError, UnsafeBindError
+from memdash.probe.httphead import HeadError, head_end, incomplete_head_error, parse_head
 from memdash.probe.logs import logger, shown
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the host ~2 MiB
@@ -65,9 +67,6 @@ MAX_CONNECTIONS = 64
 #: to this many bytes the client is still sending (so it sees the answer, not a
 #: reset: closing a socket with unread data resets it).
 DRAIN_LIMIT_BYTES = 1 << 20
-#: Longest request line or header line, and most header lines, accepted.
-MAX_LINE_BYTES = 8192
-MAX_HEADERS = 100
 #: Pending connections the kernel queues while the loop is busy.
 LISTEN_BACKLOG = 16
 #: Answers waiting for a client that does not read: past this, its next
@@ -81,7 +80,7 @@ _POLLBAD = getattr(select, "POLLERR", 8) | getattr(select, "POLLNVAL", 32)
 _HUP = getattr(select, "POLLHUP", 16)
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 #: Statuses after which the request stream cannot be trusted: the connection closes.
-_CLOSING = frozenset((400, 411, 413, 431))
+_CLOSING = frozenset((400, 411, 413, 431, 505))
 
 
 class _Conn:
@@ -118,57 +117,8 @@ def _error(status: int, message: str) -> Response:
     return error_response(ProbeError(message, status=status))
 
 
-def _line_error(line: bytes, first: bool) -> Response | None:
-    """The error for one head line (without its "\\n") over the cap, else None."""
-    if len(line) >= MAX_LINE_BYTES:
-        if first or b":" not in line:
-            return _error(400, "malformed request line" if first else "malformed or oversized header")
-        return _error(431, "malformed or oversized header")
-    return None
-
-
-def _incomplete_head_error(buf: bytearray) -> Response | None:
-    """Whether a head still missing its end is already past a cap."""
-    if len(buf) < MAX_LINE_BYTES:
-        return None  # too short to break a line cap; the count is checked when it ends
-    lines = bytes(buf).split(b"\n")
-    for i, line in enumerate(lines):
-        if i > MAX_HEADERS and line not in (b"", b"\r"):
-            return _error(431, f"more than {MAX_HEADERS} headers")
-        err = _line_error(line, i == 0)
-        if err is not None:
-            return err
-    return None
-
-
-def _parse_head(head: bytes) -> Response | tuple[str, str, str, dict[str, str]]:
-    """A complete head (through its blank line): an error, or (method, target, version, headers)."""
-    lines = head.split(b"\n")[:-2]  # drop the blank line and what follows it
-    err = _line_error(lines[0], True)
-    parts = lines[0].decode("latin-1").split()
-    if err is not None or len(parts) != 3 or not parts[2].startswith("HTTP/"):
-        return err or _error(400, "malformed request line")
-    if len(lines) - 1 > MAX_HEADERS:
-        return _error(431, f"more than {MAX_HEADERS} headers")
-    headers: dict[str, str] = {}
-    for raw in lines[1:]:
-        err = _line_error(raw, False)
-        name, sep, value = raw.decode("latin-1").partition(":")
-        if err is not None or not sep:
-            return err or _error(400, "malformed or oversized header")
-        name = name.strip().lower()
-        value = value.strip()
-        if name == "content-length" and headers.get(name, value) != value:
-            return _error(400, "conflicting Content-Length headers")
-        headers[name] = value
-    return parts[0].upper(), parts[1], parts[2].upper(), headers
-
-
-def _keep_alive(version: str, headers: dict[str, str]) -> bool:
-    tokens = [t.strip() for t in headers.get("connection", "").lower().split(",")]
-    if version == "HTTP/1.0":
-        return "keep-alive" in tokens
-    return version.startswith("HTTP/1.") and "close" not in tokens
+def _head_error(exc: HeadError) -> Response:
+    return _error(exc.status, exc.message)
 
 
 class _Listener:
@@ -555,35 +505,24 @@ class ProbeServer:
                 del buf[:len(buf) - len(buf.lstrip(b"\r\n"))]
                 if not buf:
                     break
-            a, b = buf.find(b"\n\r\n"), buf.find(b"\n\n")
-            if a < 0 and b < 0:
-                err = _incomplete_head_error(buf)
+            end = head_end(buf)
+            if end < 0:
+                err = incomplete_head_error(buf)
                 if err is not None:
-                    self._answer(conn, err, "GET", False)
+                    self._answer(conn, _head_error(err), "GET", False)
                 return
-            end = a + 3 if b < 0 or 0 <= a < b else b + 2
-            parsed = _parse_head(bytes(buf[:end]))
-            if isinstance(parsed, Response):
-                self._answer(conn, parsed, "GET", False)
+            try:
+                head = parse_head(buf, end)
+            except HeadError as exc:
+                self._answer(conn, _head_error(exc), "GET", False)
                 return
-            method, target, version, headers = parsed
-            te = headers.get("transfer-encoding", "").lower()
-            if te and te != "identity":
-                self._answer(conn, _error(411, "send a Content-Length (chunked bodies are not accepted)"),
-                             method, False)
-                return
-            raw_length = headers.get("content-length") or "0"
-            if not (raw_length.isascii() and raw_length.isdigit()):
-                self._answer(conn, _error(400, "bad Content-Length"), method, False)
-                return
-            length = int(raw_length)
+            method, target, headers, length = head.method.upper(), head.target, head.headers, head.length
             core = conn.listener.core
             if length > core.max_body:
                 self._answer(conn, too_large_response(core.max_body), method, False)
                 return
             if len(buf) < end + length:  # the body is still coming
-                if (not conn.continued and version == "HTTP/1.1"
-                        and headers.get("expect", "").lower() == "100-continue"):
+                if not conn.continued and head.expects_continue:
                     conn.continued = True
                     conn.wbuf += _CONTINUE
                 return
@@ -598,7 +537,7 @@ class ProbeServer:
             req = Request(method=method, path=path, query=query, headers=headers, body=body,
                           client=listener.client_label(conn.address), via=listener.via)
             resp = core.handle(req)
-            self._answer(conn, resp, method, _keep_alive(version, headers) and not self._stopping)
+            self._answer(conn, resp, method, head.keep_alive and not self._stopping)
 
     def _answer(self, conn: _Conn, resp: Response, method: str, keep: bool) -> None:
         keep = keep and resp.status not in _CLOSING

@@ -428,7 +428,7 @@ def test_slow_client_does_not_delay_others_and_is_dropped(monkeypatch):
             assert time.monotonic() - start < 1.0
             # A second slow client beside the first: still no delay for a fast one.
             with _connect(handle) as slower:
-                slower.sendall(b"POST /cleanup/gc HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc")
+                slower.sendall(b"POST /cleanup/gc HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc")
                 assert httpx.get(handle.url, timeout=2).status_code == 200
                 start = time.monotonic()
                 assert _Responses(slow).closed() and _Responses(slower).closed()
@@ -510,9 +510,9 @@ def test_head_and_body_limits_close_the_connection():
             (_get("/", "X-Big: " + "v" * 9000), 431),
             (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n", 400),
             (b"GARBAGE\r\n\r\n", 400),
-            (b"POST /cleanup/gc HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 411),
-            (b"POST /cleanup/gc HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\n", 400),
-            (b"POST /cleanup/gc HTTP/1.1\r\nContent-Length: 70000\r\n\r\n" + b"x" * 70000, 413),
+            (b"POST /cleanup/gc HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 411),
+            (b"POST /cleanup/gc HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5, 6\r\n\r\n", 400),
+            (b"POST /cleanup/gc HTTP/1.1\r\nHost: localhost\r\nContent-Length: 70000\r\n\r\n" + b"x" * 70000, 413),
         ]
         for request, status in cases:
             with _connect(handle) as sock:
@@ -549,7 +549,7 @@ def test_body_split_across_packets_and_expect_continue(server):
 def test_unix_socket_keep_alive_and_trusted_cleanups(runtime_dir):
     with probe.serve(port=None, unix_socket=True) as handle:
         with _connect(handle) as sock:
-            sock.sendall(_get("/") + b"POST /cleanup/caches HTTP/1.1\r\nContent-Length: 0\r\n\r\n" + _get("/"))
+            sock.sendall(_get("/") + b"POST /cleanup/caches HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n" + _get("/"))
             reader = _Responses(sock)
             statuses = [reader.read()[0] for _ in range(3)]
             assert statuses == [200, 200, 200]  # the cleanup needs no token over the private socket
