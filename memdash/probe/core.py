@@ -379,6 +379,7 @@ class ProbeCore:
         if len(path) > 1:
             path = path.rstrip("/") or "/"
         method = req.method.upper()
+        allowed: tuple[str, ...]
         if path == "/":
             route, allowed = "snapshot", ("GET", "HEAD")
         elif path == "/metrics":

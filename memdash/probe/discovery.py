@@ -19,7 +19,7 @@ import stat
 try:  # the C module under socket.py: socket.py's import (enum, selectors) costs the host ~1.3 MiB
     import _socket as _sock
 except ImportError:  # pragma: no cover - an interpreter without it
-    import socket as _sock
+    import socket as _sock  # type: ignore[no-redef]
 
 from memdash.probe.errors import ProbeError
 from memdash.probe.logs import shown

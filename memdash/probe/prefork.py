@@ -236,7 +236,7 @@ def siblings_cleanup(action: str, options: dict[str, Any], client: str) -> list[
 
 
 def _sum(items: list[dict[str, Any]], key: str) -> int | None:
-    values = [i.get(key) for i in items if isinstance(i.get(key), int)]
+    values: list[int] = [i[key] for i in items if isinstance(i.get(key), int)]
     return sum(values) if values else None
 
 

@@ -41,7 +41,7 @@ from time import monotonic
 try:  # the C module under socket.py
     import _socket as _sock
 except ImportError:  # pragma: no cover - an interpreter without it
-    import socket as _sock
+    import socket as _sock  # type: ignore[no-redef]
 import select
 
 from memdash.probe.core import (REASONS, ProbeCore, Request, Response, error_response, resolve_token,
@@ -151,6 +151,11 @@ class _Listener:
 
     def server_close(self) -> None:
         self.socket.close()
+
+    @staticmethod
+    def client_label(address: Any) -> str | None:
+        """The client as the core's ``Request.client`` names it (set by each kind of listener)."""
+        return None
 
 
 class _TCPServer(_Listener):
