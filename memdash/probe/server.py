@@ -185,12 +185,26 @@ class _UnixServer(_Listener):
 
         self.path = path
         _clear_stale_socket(path)
+        # Bound under a hidden random name and renamed into place once it
+        # listens: a dashboard (or a sibling worker) running find_sockets()
+        # meanwhile would take a socket that refuses connections for a stale
+        # one and remove it.
+        directory, name = os.path.split(path)
+        staging = os.path.join(directory, f".{name}.{os.urandom(4).hex()}.tmp")
         sock = _sock.socket(_sock.AF_UNIX, _sock.SOCK_STREAM)
         try:
-            sock.bind(path)
-            os.chmod(path, 0o600)
-            sock.listen(LISTEN_BACKLOG)
-            sock.settimeout(0)
+            sock.bind(staging)
+            try:
+                os.chmod(staging, 0o600)
+                sock.listen(LISTEN_BACKLOG)
+                sock.settimeout(0)
+                os.rename(staging, path)
+            except BaseException:
+                try:
+                    os.unlink(staging)
+                except OSError:
+                    pass
+                raise
         except BaseException:
             sock.close()
             raise
