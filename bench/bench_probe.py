@@ -18,7 +18,10 @@
    (with ``PYTHONDONTWRITEBYTECODE`` set, the working tree has no .pyc and
    the compiler's memory would be counted as the probe's).
 
-``--only rss`` (or ``collect``, ``http``) runs one part.
+4. Parsing one request head (``memdash.probe.httphead``), with h11 on the same
+   bytes as the peer.
+
+``--only rss`` (or ``collect``, ``parse``, ``http``) runs one part.
 """
 
 from __future__ import annotations
@@ -242,16 +245,56 @@ def bench_rss() -> None:
           f"(target: only the server's thread is added)")
 
 
+#: Request heads as the probe sees them: the dashboard's poll, curl, a cleanup with a token.
+HEADS = [
+    b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8123\r\nAccept: */*\r\nAccept-Encoding: gzip, deflate\r\n"
+    b"Connection: keep-alive\r\nUser-Agent: memdash/0.1\r\n\r\n",
+    b"GET /metrics HTTP/1.1\r\nHost: localhost:8123\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n",
+    b"POST /cleanup/gc HTTP/1.1\r\nHost: 127.0.0.1:8123\r\nAuthorization: Bearer 0123456789abcdef0123456789\r\n"
+    b"Content-Type: application/json\r\nContent-Length: 16\r\n\r\n{\"generation\":0}",
+]
+
+
+def bench_parse(rounds: int = 20000) -> None:
+    """The standalone server's head parser per request, with h11 (the oracle of
+    its tests, and the dashboard client's parser) as the peer on the same bytes."""
+    import h11
+
+    from memdash.probe.httphead import head_end, parse_head
+
+    def probe_parse(data: bytes) -> None:
+        parse_head(data, head_end(data))
+
+    def h11_parse(data: bytes) -> None:
+        conn = h11.Connection(h11.SERVER)
+        conn.receive_data(data)
+        conn.next_event()
+
+    for name, fn in (("memdash.probe.httphead", probe_parse), ("h11 (peer)", h11_parse)):
+        per_head = []
+        for data in HEADS:
+            for _ in range(500):
+                fn(data)
+            t0 = time.perf_counter()
+            for _ in range(rounds):
+                fn(data)
+            per_head.append((time.perf_counter() - t0) / rounds * 1e6)
+        print(f"parse a request head, {name}: " + ", ".join(f"{v:.2f} µs" for v in per_head)
+              + " (dashboard GET, curl GET, POST with token and body)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=200.0)
-    parser.add_argument("--only", choices=("collect", "http", "rss"))
+    parser.add_argument("--only", choices=("collect", "parse", "http", "rss"))
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]} on {os.uname().sysname} {os.uname().release}, "
           f"{os.cpu_count()} CPUs, gc thresholds {gc.get_threshold()}")
     if args.only in (None, "collect"):
         bench_collect()
+    if args.only in (None, "parse"):
+        bench_parse()
     if args.only in (None, "http"):
         bench_http(args.seconds, args.rate)
     if args.only in (None, "rss"):

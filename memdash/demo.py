@@ -24,9 +24,11 @@ import random
 import re
 import secrets
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -165,20 +167,38 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve_only:
         return serve_demo(os.environ.get("MEMDASH_PROBE_TOKEN") or None)
     token = secrets.token_urlsafe(24)
-    proc, url = spawn_demo(token)
-    print(f"demo service running at {url} (pid {proc.pid}); Ctrl-C stops it")
-    print(f"token (also in MEMDASH_PROBE_TOKEN for the child): {token}")
+    token_file = write_token_file(token)
     try:
-        proc.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        proc.terminate()
+        proc, url = spawn_demo(token)
+        print(f"demo service running at {url} (pid {proc.pid}); Ctrl-C stops it", flush=True)
+        # Where the token is, never the token: terminals are logged, shared and scrolled back.
+        print(f"its token is in {token_file} (mode 0600, removed when the demo stops) and in the child's "
+              "MEMDASH_PROBE_TOKEN; to watch it:", flush=True)
+        print(f"  MEMDASH_TOKEN=\"$(cat {token_file})\" memdash {url}", flush=True)
         try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            proc.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    finally:
+        shutil.rmtree(os.path.dirname(token_file), ignore_errors=True)
     return 0
+
+
+def write_token_file(token: str) -> str:
+    """Write ``token`` to a new file only this user can read (in a 0700
+    directory of its own); returns its path. The caller removes the directory."""
+    directory = tempfile.mkdtemp(prefix="memdash-demo-")  # 0700
+    path = os.path.join(directory, "token")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    return path
 
 
 if __name__ == "__main__":

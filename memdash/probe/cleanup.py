@@ -7,8 +7,10 @@ keeps its arenas; the receipt then says so and suggests ``trim``.
 
 Cleanups in one process are serialised by a lock and rate-limited per action:
 the same action at most once every ``min_interval`` seconds (5 by default,
-``MEMDASH_PROBE_MIN_INTERVAL``). Young-generation collections (``gc`` with
-``generation`` 0 or 1) are cheap and only serialised.
+``MEMDASH_PROBE_MIN_INTERVAL``). Every ``gc``, whatever its generation, counts
+as ``gc``: a young collection is not cheap where it matters, since the receipt
+counts the tracked objects before and after (two walks of the heap: 0.2-0.4 s
+on a 6 M-object heap).
 """
 
 from __future__ import annotations
@@ -32,10 +34,7 @@ from memdash.probe.wire import ACTIONS, OPTIONS
 
 
 
-def _log():  # logging is imported on the first cleanup, not with the probe
-    import logging
-
-    return logging.getLogger("memdash.probe")
+from memdash.probe.logs import logger as _log, shown
 
 DEFAULT_MIN_INTERVAL = 5.0
 #: How long a cleanup waits for another one to finish before answering 429.
@@ -100,9 +99,6 @@ def validate(action: str, options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _limit_keys(action: str, options: Mapping[str, Any]) -> tuple[str, ...]:
-    if action == "gc":
-        full = options.get("generation", _generations() - 1) >= _generations() - 1
-        return ("gc",) if full else ()
     if action == "all":
         return ("gc", "caches", "cuda", "trim")
     return (action,)
@@ -134,10 +130,10 @@ class Cleaner:
         try:
             opts = validate(action, options or {})
         except Exception as exc:
-            _log().warning("cleanup %r from %s refused: %s", action, client, exc)
+            _log().warning("cleanup %r from %s refused: %s", action, shown(client), shown(exc))
             raise
         if not self._lock.acquire(timeout=LOCK_WAIT_SECONDS):
-            _log().warning("cleanup %s from %s refused: another cleanup is still running", action, client)
+            _log().warning("cleanup %s from %s refused: another cleanup is still running", action, shown(client))
             raise RateLimited("another cleanup is still running", retry_after_seconds=1.0)
         try:
             keys = _limit_keys(action, opts)
@@ -145,7 +141,8 @@ class Cleaner:
             if min_interval > 0:
                 wait = max((self._last_run.get(k, -1e18) + min_interval - now for k in keys), default=0.0)
                 if wait > 0:
-                    _log().warning("cleanup %s from %s refused: rate limit, retry in %.1f s", action, client, wait)
+                    _log().warning("cleanup %s from %s refused: rate limit, retry in %.1f s", action,
+                                   shown(client), wait)
                     raise RateLimited(
                         f"{action!r} ran less than {min_interval:g} s ago; retry in {wait:.1f} s",
                         retry_after_seconds=wait)
@@ -155,9 +152,9 @@ class Cleaner:
                 self._last_run[k] = done
         finally:
             self._lock.release()
-        _log().info("cleanup %s from %s: ok, collected=%s, rss %s -> %s bytes%s", action, client,
-                 receipt.get("collected"), receipt.get("rss_before_bytes"), receipt.get("rss_after_bytes"),
-                 f", caches cleared {receipt['caches_cleared']}" if receipt.get("caches_cleared") else "")
+        _log().info("cleanup %s from %s: ok, collected=%s, rss %s -> %s bytes%s", action, shown(client),
+                    receipt.get("collected"), receipt.get("rss_before_bytes"), receipt.get("rss_after_bytes"),
+                    f", caches cleared {shown(receipt['caches_cleared'])}" if receipt.get("caches_cleared") else "")
         return receipt
 
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import os
 
-from memdash.probe.cleanup import CLEANER, _log, default_min_interval
+from memdash.probe.cleanup import CLEANER, default_min_interval
 from memdash.probe.errors import (MAX_BODY_BYTES, BadRequest, Forbidden, NotFound, ProbeError, RateLimited,
                                   TooLarge, Unauthorized)
+from memdash.probe.logs import logger as _log, shown
 from memdash.probe.snapshot import collect
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the host ~2 MiB
@@ -32,14 +33,34 @@ if TYPE_CHECKING:
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 409: "Conflict", 411: "Length Required", 413: "Content Too Large",
            429: "Too Many Requests", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
-           502: "Bad Gateway"}
+           502: "Bad Gateway", 505: "HTTP Version Not Supported"}
 
 JSON_TYPE = "application/json"
 PATHS = ["/", "/metrics", "/cleanup/{action}"]
 
-#: Headers a reverse proxy adds: their presence means the peer address (often
-#: 127.0.0.1 or a Unix socket) is the proxy's, not the client's.
-_PROXY_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
+#: Headers a reverse proxy or CDN adds: their presence means the peer address
+#: (often 127.0.0.1 or a Unix socket) is the proxy's, not the client's.
+PROXY_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip", "true-client-ip", "cf-connecting-ip",
+                 "x-client-ip", "x-cluster-client-ip", "fastly-client-ip")
+
+
+def _host_name(host: str) -> str:
+    """The name in a ``Host`` header, lower-case, without port, brackets or a final dot."""
+    host = host.strip().lower()
+    if host.startswith("["):  # [::1]:8080
+        return host[1:].partition("]")[0]
+    if host.count(":") == 1:  # name:port (more colons: a bare IPv6 address)
+        host = host.partition(":")[0]
+    return host.rstrip(".")
+
+
+def is_loopback_name(name: str) -> bool:
+    """``localhost``, an address in 127.0.0.0/8, ``::1`` (names from :func:`_host_name`)."""
+    if name in ("localhost", "::1", "0:0:0:0:0:0:0:1", "ip6-localhost"):
+        return True
+    parts = name.split(".")
+    return (len(parts) == 4 and parts[0] == "127"
+            and all(p.isascii() and p.isdigit() and len(p) <= 3 and int(p) <= 255 for p in parts))
 
 
 class Request:
@@ -292,23 +313,35 @@ class ProbeCore:
     ``min_interval``: seconds between two runs of the same cleanup (else
     ``MEMDASH_PROBE_MIN_INTERVAL``, else 5). ``prefork``: True/False, or
     None to detect (see :mod:`memdash.probe.prefork`). ``gather``: False for a
-    worker's own discovery socket, which answers for itself only.
+    worker's own discovery socket, which answers for itself only. ``hosts``:
+    ``Host`` names, besides loopback ones and this machine's name, that
+    tokenless reads may carry.
     """
 
     def __init__(self, token: str | None = None, *, min_interval: float | None = None,
-                 prefork: bool | None = None, gather: bool = True, max_body: int = MAX_BODY_BYTES) -> None:
+                 prefork: bool | None = None, gather: bool = True, max_body: int = MAX_BODY_BYTES,
+                 hosts: tuple[str, ...] | list[str] | frozenset[str] = ()) -> None:
         self._token = resolve_token(token)
         self.min_interval = default_min_interval() if min_interval is None else float(min_interval)
         self.max_body = max_body
         self.gather = gather
         self.prefork = prefork
-        from memdash.probe.gc_pauses import TIMER
+        self.hosts = frozenset(_host_name(h) for h in hosts if h)
+        # A front end is created during the host's start-up: whatever goes
+        # wrong below is logged, never raised into it.
+        try:
+            from memdash.probe.gc_pauses import TIMER
 
-        TIMER.install()  # pauses are timed from the moment a front end exists
+            TIMER.install()  # pauses are timed from the moment a front end exists
+        except Exception as exc:
+            _log().warning("memdash.probe: GC pause timing is off: %s", shown(exc))
         if gather:
-            from memdash.probe import prefork as _prefork
+            try:
+                from memdash.probe import prefork as _prefork
 
-            _prefork.on_front_end_created(prefork)
+                _prefork.on_front_end_created(prefork)
+            except Exception as exc:
+                _log().warning("memdash.probe: pre-fork mode is off in this worker: %s", shown(exc))
 
     def __repr__(self) -> str:  # never show the token, even in a debugger
         return f"ProbeCore(token={'set' if self._token else 'none'}, min_interval={self.min_interval})"
@@ -346,6 +379,7 @@ class ProbeCore:
         if len(path) > 1:
             path = path.rstrip("/") or "/"
         method = req.method.upper()
+        allowed: tuple[str, ...]
         if path == "/":
             route, allowed = "snapshot", ("GET", "HEAD")
         elif path == "/metrics":
@@ -401,18 +435,30 @@ class ProbeCore:
             self._refuse(req, write, "no token configured")
             raise Forbidden("cleanups need a token and this probe has none: start it with "
                             "token=... or MEMDASH_PROBE_TOKEN (or use its own Unix socket)")
-        proxied = any(h in req.headers for h in _PROXY_HEADERS)
-        if req.via == "unix" and not proxied:
-            return
-        if proxied or not is_loopback(req.client):
+        proxied = any(h in req.headers for h in PROXY_HEADERS)
+        if proxied or (req.via != "unix" and not is_loopback(req.client)):
             raise Forbidden("reads from beyond this machine need a token: set MEMDASH_PROBE_TOKEN "
                             "in the service (requests through a proxy count as remote)")
+        host = req.headers.get("host")
+        if host is not None and not self._local_host(host):
+            # A page on another site whose name the attacker re-pointed at
+            # 127.0.0.1 (DNS rebinding) reaches us from a loopback peer, but
+            # its browser still sends that site's name.
+            raise Forbidden("a tokenless probe answers only requests addressed to this machine "
+                            "(Host: localhost, 127.0.0.1, [::1] or the configured host); "
+                            "set a token to read it under another name")
+
+    def _local_host(self, host: str) -> bool:
+        name = _host_name(host)
+        if is_loopback_name(name) or name in self.hosts:
+            return True
+        return name == os.uname().nodename.lower()  # Debian maps it to 127.0.1.1
 
     @staticmethod
     def _refuse(req: Request, write: bool, why: str) -> None:
         if write:
             _log().warning("cleanup %r from %s refused: %s", req.path.rsplit("/", 1)[-1],
-                        req.client or req.via, why)
+                           shown(req.client or req.via), why)
 
     @staticmethod
     def _client_label(req: Request) -> str:

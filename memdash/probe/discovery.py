@@ -1,11 +1,14 @@
 """Local discovery: every probed process listens on ``<dir>/<pid>.sock``.
 
-The directory is ``$XDG_RUNTIME_DIR/memdash`` where a runtime dir exists, else
-``/tmp/memdash-<uid>``. Either way it is created mode 0700 and must be owned by
-us and not a symlink: anyone who can write there could plant a socket that a
-dashboard would then trust, and anyone who can connect to a socket there can
-run cleanups without a token (the directory's permissions are the
-authentication).
+The directory is ``$XDG_RUNTIME_DIR/memdash`` where a runtime dir exists and
+is private (a directory of ours, mode 0700), else ``/tmp/memdash-<uid>``.
+Either way it is created mode 0700 and must be owned by us and not a symlink:
+anyone who can write there could plant a socket that a dashboard would then
+trust, and anyone who can connect to a socket there can run cleanups without a
+token (the directory's permissions are the authentication). Another user can
+pre-create ``/tmp/memdash-<uid>``; then :func:`socket_dir` raises
+:class:`ProbeError` and the embedding points run without the socket (see
+:func:`memdash.probe.server.serve`).
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ import stat
 try:  # the C module under socket.py: socket.py's import (enum, selectors) costs the host ~1.3 MiB
     import _socket as _sock
 except ImportError:  # pragma: no cover - an interpreter without it
-    import socket as _sock
+    import socket as _sock  # type: ignore[no-redef]
 
 from memdash.probe.errors import ProbeError
+from memdash.probe.logs import shown
 from memdash.probe.procfs import pid_alive
 
 SUFFIX = ".sock"
@@ -29,13 +33,34 @@ def _ensure_private_dir(path: str) -> None:
         os.mkdir(path, 0o700)
     except FileExistsError:
         pass
-    st = os.lstat(path)
+    except OSError as exc:  # a read-only /tmp, a missing parent...
+        raise ProbeError(f"cannot create {shown(path)} for probe sockets: {exc.strerror or exc}") from None
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        raise ProbeError(f"cannot read {shown(path)}: {exc.strerror or exc}") from None
     if not stat.S_ISDIR(st.st_mode):
-        raise ProbeError(f"{path} is not a directory (a symlink?); refusing to use it for probe sockets")
+        raise ProbeError(f"{shown(path)} is not a directory (a symlink?); refusing to use it for probe sockets")
     if st.st_uid != os.geteuid():
-        raise ProbeError(f"{path} belongs to uid {st.st_uid}, not to us; refusing to use it for probe sockets")
+        raise ProbeError(f"{shown(path)} belongs to uid {st.st_uid}, not to us; refusing to use it for probe sockets")
     if st.st_mode & 0o077:
-        os.chmod(path, 0o700)  # ours but too open (an old umask): tighten rather than fail
+        try:
+            os.chmod(path, 0o700)  # ours but too open (an old umask): tighten rather than fail
+        except OSError as exc:
+            raise ProbeError(f"{shown(path)} is open to other users and cannot be closed: "
+                             f"{exc.strerror or exc}") from None
+
+
+def _private_runtime_dir(path: str | None) -> bool:
+    """Whether ``$XDG_RUNTIME_DIR`` is usable: an absolute path to a directory
+    of ours that nobody else can enter (as systemd makes ``/run/user/<uid>``)."""
+    if not path or not os.path.isabs(path):
+        return False
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o077
 
 
 def socket_dir(create: bool = True) -> str:
@@ -44,8 +69,8 @@ def socket_dir(create: bool = True) -> str:
     Raises :class:`ProbeError` if it exists but is not a private directory of ours.
     """
     runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and os.path.isdir(runtime):
-        path = os.path.join(runtime, "memdash")
+    if _private_runtime_dir(runtime):
+        path = os.path.join(runtime, "memdash")  # type: ignore[arg-type]
     else:
         path = os.path.join("/tmp", f"memdash-{os.geteuid()}")
     if create:

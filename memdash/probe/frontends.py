@@ -26,10 +26,12 @@ def _status_line(status: int) -> str:
     return f"{status} {REASONS.get(status, 'Unknown')}"
 
 
-def _new_core(token: str | None, prefork: bool | None, min_interval: float | None, max_body: int) -> ProbeCore:
+def _new_core(token: str | None, prefork: bool | None, min_interval: float | None, max_body: int,
+              allowed_hosts: Iterable[str]) -> ProbeCore:
     from memdash.probe.core import ProbeCore
 
-    return ProbeCore(token, prefork=prefork, min_interval=min_interval, max_body=max_body)
+    return ProbeCore(token, prefork=prefork, min_interval=min_interval, max_body=max_body,
+                     hosts=tuple(allowed_hosts))
 
 
 def _content_length(raw: str | None) -> int | None:
@@ -63,7 +65,7 @@ def _wsgi_request(environ: dict[str, Any], core: ProbeCore, path: str) -> Reques
 
 
 def wsgi_app(token: str | None = None, *, prefork: bool | None = None, min_interval: float | None = None,
-             max_body: int = MAX_BODY_BYTES) -> Callable[..., Iterable[bytes]]:
+             max_body: int = MAX_BODY_BYTES, allowed_hosts: Iterable[str] = ()) -> Callable[..., Iterable[bytes]]:
     """A WSGI application serving the probe; mount it under a prefix, e.g. with
     werkzeug's ``DispatcherMiddleware(app, {"/memdash": wsgi_app()})``.
 
@@ -71,10 +73,15 @@ def wsgi_app(token: str | None = None, *, prefork: bool | None = None, min_inter
     gunicorn/uWSGI worker to answer for the whole group (None: detect).
     ``min_interval``: seconds between two runs of the same cleanup. Requests
     whose peer address is empty (a Unix socket) count as local.
+    ``allowed_hosts``: without a token, reads must be addressed (``Host``) to
+    localhost, a loopback address or this machine's name, so that a web page
+    cannot read the probe through DNS rebinding; name any other host the
+    service is reached by locally here. Problems while creating the front end
+    (its discovery socket, GC timing) are logged, never raised into the app.
     """
     from memdash.probe.core import Request
 
-    core = _new_core(token, prefork, min_interval, max_body)
+    core = _new_core(token, prefork, min_interval, max_body, allowed_hosts)
 
     def probe_wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         req = _wsgi_request(environ, core, environ.get("PATH_INFO", ""))
@@ -89,7 +96,8 @@ def wsgi_app(token: str | None = None, *, prefork: bool | None = None, min_inter
 
 # -- Flask ----------------------------------------------------------------
 def flask_blueprint(token: str | None = None, *, name: str = "memdash_probe", prefork: bool | None = None,
-                    min_interval: float | None = None, max_body: int = MAX_BODY_BYTES) -> Any:
+                    min_interval: float | None = None, max_body: int = MAX_BODY_BYTES,
+                    allowed_hosts: Iterable[str] = ()) -> Any:
     """A Flask blueprint serving the probe; register it with a prefix::
 
         app.register_blueprint(flask_blueprint(), url_prefix="/memdash")
@@ -100,7 +108,7 @@ def flask_blueprint(token: str | None = None, *, name: str = "memdash_probe", pr
 
     from memdash.probe.core import Request
 
-    core = _new_core(token, prefork, min_interval, max_body)
+    core = _new_core(token, prefork, min_interval, max_body, allowed_hosts)
     bp = Blueprint(name, __name__)
 
     def view(rest: str = "") -> Any:
@@ -119,7 +127,7 @@ def flask_blueprint(token: str | None = None, *, name: str = "memdash_probe", pr
 
 # -- ASGI -----------------------------------------------------------------
 def asgi_app(token: str | None = None, *, prefork: bool | None = None, min_interval: float | None = None,
-             max_body: int = MAX_BODY_BYTES) -> Callable[..., Any]:
+             max_body: int = MAX_BODY_BYTES, allowed_hosts: Iterable[str] = ()) -> Callable[..., Any]:
     """An ASGI application serving the probe; mount it in FastAPI/Starlette::
 
         app.mount("/memdash", asgi_app())
@@ -130,7 +138,7 @@ def asgi_app(token: str | None = None, *, prefork: bool | None = None, min_inter
     """
     from memdash.probe.core import Request, Response, too_large_response
 
-    core = _new_core(token, prefork, min_interval, max_body)
+    core = _new_core(token, prefork, min_interval, max_body, allowed_hosts)
 
     async def probe_asgi(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         if scope["type"] == "lifespan":  # when run as the whole app rather than mounted

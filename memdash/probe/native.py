@@ -140,7 +140,8 @@ def gpu_reserved_bytes() -> int | None:
         return None
     torch = _torch()
     try:
-        return sum(int(torch.cuda.memory_reserved(i)) for i in range(torch.cuda.device_count()))
+        cuda: Any = torch.cuda  # type: ignore[union-attr]  # cuda_ready() said torch is there
+        return sum([int(cuda.memory_reserved(i)) for i in range(cuda.device_count())])
     except Exception:
         return None
 

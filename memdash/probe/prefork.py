@@ -96,7 +96,19 @@ def on_front_end_created(explicit: bool | None) -> None:
         os.register_at_fork(after_in_child=_after_fork_in_child)
         _hooked = True
     if active(_wanted):
+        _ensure_worker_socket_logged()
+
+
+def _ensure_worker_socket_logged() -> None:
+    """:func:`ensure_worker_socket`, never raising: a worker whose socket
+    cannot be opened still serves its app (and answers for itself)."""
+    try:
         ensure_worker_socket()
+    except Exception as exc:
+        from memdash.probe.logs import logger, shown
+
+        logger().warning("memdash.probe: worker %s runs without its discovery socket: %s",
+                         os.getpid(), shown(getattr(exc, "message", None) or exc))
 
 
 def _after_fork_in_child() -> None:
@@ -112,10 +124,7 @@ def _after_fork_in_child() -> None:
     if inherited is not None:
         inherited.forget_after_fork()  # close our copy of the parent's socket, leave its file
     if active(_wanted):
-        try:
-            ensure_worker_socket()
-        except Exception:  # never break the host's fork
-            pass
+        _ensure_worker_socket_logged()  # never break the host's fork
 
 
 # -- talking to siblings --------------------------------------------------
@@ -227,7 +236,7 @@ def siblings_cleanup(action: str, options: dict[str, Any], client: str) -> list[
 
 
 def _sum(items: list[dict[str, Any]], key: str) -> int | None:
-    values = [i.get(key) for i in items if isinstance(i.get(key), int)]
+    values: list[int] = [i[key] for i in items if isinstance(i.get(key), int)]
     return sum(values) if values else None
 
 

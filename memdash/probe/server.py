@@ -16,8 +16,9 @@ closes the longest-idle one), an idle keep-alive connection is closed after
 ``IDLE_TIMEOUT_SECONDS``, a request's head and body must arrive within
 ``REQUEST_TIMEOUT_SECONDS`` of its first byte (a slowloris client is dropped),
 a client that takes none of its answer for ``CLIENT_TIMEOUT_SECONDS`` is
-dropped, and head lines, header counts and bodies have the caps below
-(answered 400/431/413 and the connection closed).
+dropped, and head lines, header counts and bodies have caps (answered
+400/431/413 and the connection closed). Heads are parsed strictly by
+:mod:`memdash.probe.httphead` (checked against h11).
 
 Written over the C modules ``_socket`` and ``select`` rather than
 ``socket``/``socketserver``/``selectors`` or ``http.server``: those would add
@@ -40,12 +41,14 @@ from time import monotonic
 try:  # the C module under socket.py
     import _socket as _sock
 except ImportError:  # pragma: no cover - an interpreter without it
-    import socket as _sock
+    import socket as _sock  # type: ignore[no-redef]
 import select
 
 from memdash.probe.core import (REASONS, ProbeCore, Request, Response, error_response, resolve_token,
                                 too_large_response)
 from memdash.probe.errors import MAX_BODY_BYTES, ProbeError, UnsafeBindError
+from memdash.probe.httphead import HeadError, head_end, incomplete_head_error, parse_head
+from memdash.probe.logs import logger, shown
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the host ~2 MiB
 if TYPE_CHECKING:
@@ -64,9 +67,6 @@ MAX_CONNECTIONS = 64
 #: to this many bytes the client is still sending (so it sees the answer, not a
 #: reset: closing a socket with unread data resets it).
 DRAIN_LIMIT_BYTES = 1 << 20
-#: Longest request line or header line, and most header lines, accepted.
-MAX_LINE_BYTES = 8192
-MAX_HEADERS = 100
 #: Pending connections the kernel queues while the loop is busy.
 LISTEN_BACKLOG = 16
 #: Answers waiting for a client that does not read: past this, its next
@@ -80,7 +80,7 @@ _POLLBAD = getattr(select, "POLLERR", 8) | getattr(select, "POLLNVAL", 32)
 _HUP = getattr(select, "POLLHUP", 16)
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 #: Statuses after which the request stream cannot be trusted: the connection closes.
-_CLOSING = frozenset((400, 411, 413, 431))
+_CLOSING = frozenset((400, 411, 413, 431, 505))
 
 
 class _Conn:
@@ -117,57 +117,8 @@ def _error(status: int, message: str) -> Response:
     return error_response(ProbeError(message, status=status))
 
 
-def _line_error(line: bytes, first: bool) -> Response | None:
-    """The error for one head line (without its "\\n") over the cap, else None."""
-    if len(line) >= MAX_LINE_BYTES:
-        if first or b":" not in line:
-            return _error(400, "malformed request line" if first else "malformed or oversized header")
-        return _error(431, "malformed or oversized header")
-    return None
-
-
-def _incomplete_head_error(buf: bytearray) -> Response | None:
-    """Whether a head still missing its end is already past a cap."""
-    if len(buf) < MAX_LINE_BYTES:
-        return None  # too short to break a line cap; the count is checked when it ends
-    lines = bytes(buf).split(b"\n")
-    for i, line in enumerate(lines):
-        if i > MAX_HEADERS and line not in (b"", b"\r"):
-            return _error(431, f"more than {MAX_HEADERS} headers")
-        err = _line_error(line, i == 0)
-        if err is not None:
-            return err
-    return None
-
-
-def _parse_head(head: bytes) -> Response | tuple[str, str, str, dict[str, str]]:
-    """A complete head (through its blank line): an error, or (method, target, version, headers)."""
-    lines = head.split(b"\n")[:-2]  # drop the blank line and what follows it
-    err = _line_error(lines[0], True)
-    parts = lines[0].decode("latin-1").split()
-    if err is not None or len(parts) != 3 or not parts[2].startswith("HTTP/"):
-        return err or _error(400, "malformed request line")
-    if len(lines) - 1 > MAX_HEADERS:
-        return _error(431, f"more than {MAX_HEADERS} headers")
-    headers: dict[str, str] = {}
-    for raw in lines[1:]:
-        err = _line_error(raw, False)
-        name, sep, value = raw.decode("latin-1").partition(":")
-        if err is not None or not sep:
-            return err or _error(400, "malformed or oversized header")
-        name = name.strip().lower()
-        value = value.strip()
-        if name == "content-length" and headers.get(name, value) != value:
-            return _error(400, "conflicting Content-Length headers")
-        headers[name] = value
-    return parts[0].upper(), parts[1], parts[2].upper(), headers
-
-
-def _keep_alive(version: str, headers: dict[str, str]) -> bool:
-    tokens = [t.strip() for t in headers.get("connection", "").lower().split(",")]
-    if version == "HTTP/1.0":
-        return "keep-alive" in tokens
-    return version.startswith("HTTP/1.") and "close" not in tokens
+def _head_error(exc: HeadError) -> Response:
+    return _error(exc.status, exc.message)
 
 
 class _Listener:
@@ -201,6 +152,11 @@ class _Listener:
     def server_close(self) -> None:
         self.socket.close()
 
+    @staticmethod
+    def client_label(address: Any) -> str | None:
+        """The client as the core's ``Request.client`` names it (set by each kind of listener)."""
+        return None
+
 
 class _TCPServer(_Listener):
     via = "tcp"
@@ -228,16 +184,27 @@ class _UnixServer(_Listener):
         from memdash.probe import discovery  # here: only Unix sockets need it
 
         self.path = path
-        if os.path.exists(path):
-            if discovery._listening(path):
-                raise ProbeError(f"another process already listens on {path}")
-            os.unlink(path)  # a stale socket from a dead process
+        _clear_stale_socket(path)
+        # Bound under a hidden random name and renamed into place once it
+        # listens: a dashboard (or a sibling worker) running find_sockets()
+        # meanwhile would take a socket that refuses connections for a stale
+        # one and remove it.
+        directory, name = os.path.split(path)
+        staging = os.path.join(directory, f".{name}.{os.urandom(4).hex()}.tmp")
         sock = _sock.socket(_sock.AF_UNIX, _sock.SOCK_STREAM)
         try:
-            sock.bind(path)
-            os.chmod(path, 0o600)
-            sock.listen(LISTEN_BACKLOG)
-            sock.settimeout(0)
+            sock.bind(staging)
+            try:
+                os.chmod(staging, 0o600)
+                sock.listen(LISTEN_BACKLOG)
+                sock.settimeout(0)
+                os.rename(staging, path)
+            except BaseException:
+                try:
+                    os.unlink(staging)
+                except OSError:
+                    pass
+                raise
         except BaseException:
             sock.close()
             raise
@@ -248,6 +215,46 @@ class _UnixServer(_Listener):
     @staticmethod
     def client_label(address: Any) -> str:
         return "unix"
+
+
+def _clear_stale_socket(path: str) -> None:
+    """Make way for a socket at ``path``: remove a stale socket of ours there,
+    and refuse anything else (a file, a directory, a symlink, another user's
+    socket, a socket someone still listens on) with :class:`ProbeError`: the
+    probe never deletes what it did not make."""
+    import stat
+
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ProbeError(f"cannot use {shown(path)} for the probe socket: {exc.strerror or exc}") from None
+    if not stat.S_ISSOCK(st.st_mode):
+        kind = ("a symlink" if stat.S_ISLNK(st.st_mode) else "a directory" if stat.S_ISDIR(st.st_mode)
+                else "a regular file" if stat.S_ISREG(st.st_mode) else "not a socket")
+        raise ProbeError(f"{shown(path)} is {kind}, not a socket; refusing to replace it with the probe's "
+                         "socket (remove it, or pick another path)")
+    if st.st_uid != os.geteuid():
+        raise ProbeError(f"{shown(path)} is a socket of uid {st.st_uid}, not ours; refusing to replace it")
+    from memdash.probe import discovery
+
+    if discovery._listening(path):
+        raise ProbeError(f"another process already listens on {shown(path)}")
+    try:
+        os.unlink(path)  # a stale socket of ours, from a dead process
+    except FileNotFoundError:
+        pass
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """Log ``message`` as a warning the first time this process sees it."""
+    if message not in _warned:
+        _warned.add(message)
+        logger().warning("%s", message)
 
 
 #: Running servers of this process, stopped at exit.
@@ -308,12 +315,14 @@ class ProbeServer:
         _live.add(self)
 
     @property
-    def url(self) -> str:
-        """Where to reach the probe: the TCP URL, else ``unix:<socket path>``."""
+    def url(self) -> str | None:
+        """Where to reach the probe: the TCP URL, else ``unix:<socket path>``;
+        None when it listens nowhere (no TCP asked for, and no safe place for
+        the discovery socket)."""
         if self.port is not None and self.host is not None:
             host = f"[{self.host}]" if ":" in self.host else self.host
             return f"http://{host}:{self.port}/"
-        return f"unix:{self.socket_path}"
+        return f"unix:{self.socket_path}" if self.socket_path else None
 
     @property
     def connections(self) -> int:
@@ -515,35 +524,24 @@ class ProbeServer:
                 del buf[:len(buf) - len(buf.lstrip(b"\r\n"))]
                 if not buf:
                     break
-            a, b = buf.find(b"\n\r\n"), buf.find(b"\n\n")
-            if a < 0 and b < 0:
-                err = _incomplete_head_error(buf)
+            end = head_end(buf)
+            if end < 0:
+                err = incomplete_head_error(buf)
                 if err is not None:
-                    self._answer(conn, err, "GET", False)
+                    self._answer(conn, _head_error(err), "GET", False)
                 return
-            end = a + 3 if b < 0 or 0 <= a < b else b + 2
-            parsed = _parse_head(bytes(buf[:end]))
-            if isinstance(parsed, Response):
-                self._answer(conn, parsed, "GET", False)
+            try:
+                head = parse_head(buf, end)
+            except HeadError as exc:
+                self._answer(conn, _head_error(exc), "GET", False)
                 return
-            method, target, version, headers = parsed
-            te = headers.get("transfer-encoding", "").lower()
-            if te and te != "identity":
-                self._answer(conn, _error(411, "send a Content-Length (chunked bodies are not accepted)"),
-                             method, False)
-                return
-            raw_length = headers.get("content-length") or "0"
-            if not (raw_length.isascii() and raw_length.isdigit()):
-                self._answer(conn, _error(400, "bad Content-Length"), method, False)
-                return
-            length = int(raw_length)
+            method, target, headers, length = head.method.upper(), head.target, head.headers, head.length
             core = conn.listener.core
             if length > core.max_body:
                 self._answer(conn, too_large_response(core.max_body), method, False)
                 return
             if len(buf) < end + length:  # the body is still coming
-                if (not conn.continued and version == "HTTP/1.1"
-                        and headers.get("expect", "").lower() == "100-continue"):
+                if not conn.continued and head.expects_continue:
                     conn.continued = True
                     conn.wbuf += _CONTINUE
                 return
@@ -558,7 +556,7 @@ class ProbeServer:
             req = Request(method=method, path=path, query=query, headers=headers, body=body,
                           client=listener.client_label(conn.address), via=listener.via)
             resp = core.handle(req)
-            self._answer(conn, resp, method, _keep_alive(version, headers) and not self._stopping)
+            self._answer(conn, resp, method, head.keep_alive and not self._stopping)
 
     def _answer(self, conn: _Conn, resp: Response, method: str, keep: bool) -> None:
         keep = keep and resp.status not in _CLOSING
@@ -679,7 +677,7 @@ def _is_loopback_host(host: str) -> bool:
 
 def serve(host: str = "127.0.0.1", port: int | None = 0, token: str | None = None,
           unix_socket: bool | str | None = None, *, min_interval: float | None = None,
-          max_body: int = MAX_BODY_BYTES) -> ProbeServer:
+          max_body: int = MAX_BODY_BYTES, allowed_hosts: tuple[str, ...] | list[str] = ()) -> ProbeServer:
     """Serve this process's probe on one daemon thread; returns a :class:`ProbeServer`.
 
     ``host``/``port``: the TCP listener (``port=0`` picks a free port, ``None``
@@ -688,9 +686,15 @@ def serve(host: str = "127.0.0.1", port: int | None = 0, token: str | None = Non
     :class:`UnsafeBindError` otherwise). ``unix_socket``: ``True`` adds the
     discovery socket ``<socket_dir()>/<pid>.sock``, a string an explicit path;
     sockets are mode 0600, and over one in a private (0700, ours) directory
-    cleanups need no token. ``min_interval``: seconds between two runs of the
-    same cleanup (default ``MEMDASH_PROBE_MIN_INTERVAL`` or 5). ``max_body``:
-    request body cap, bytes.
+    cleanups need no token. When no private directory can be had for the
+    discovery socket (another user squats ``/tmp/memdash-<uid>``), one warning
+    is logged and the server runs without it (``socket_path`` is None); an
+    explicit path that holds anything but a stale socket of ours is refused
+    with :class:`ProbeError`, never deleted. ``min_interval``: seconds between
+    two runs of the same cleanup (default ``MEMDASH_PROBE_MIN_INTERVAL`` or 5).
+    ``max_body``: request body cap, bytes. ``allowed_hosts``: ``Host`` names
+    besides loopback ones and ``host`` that tokenless reads may carry (see
+    :meth:`ProbeCore._authorize`: DNS rebinding).
     """
     resolved = resolve_token(token)
     if port is not None and not _is_loopback_host(host) and resolved is None:
@@ -701,16 +705,17 @@ def serve(host: str = "127.0.0.1", port: int | None = 0, token: str | None = Non
     if port is None and not unix_socket:
         raise ValueError("serve() needs a TCP port or a Unix socket")
     # gather=False: a standalone server answers for its own process only.
-    core = ProbeCore(resolved, min_interval=min_interval, max_body=max_body, gather=False)
+    core = ProbeCore(resolved, min_interval=min_interval, max_body=max_body, gather=False,
+                     hosts=(host,) + tuple(allowed_hosts))
     servers: list[Any] = []
     path: str | None = None
     try:
         if port is not None:
             servers.append(_TCPServer(host, port, core))
-        if unix_socket:
-            from memdash.probe import discovery
-
-            path = discovery.socket_path() if unix_socket is True else os.fspath(unix_socket)
+        if unix_socket is True:
+            path = _discovery_socket(core, servers)
+        elif unix_socket:
+            path = os.fspath(unix_socket)
             servers.append(_UnixServer(path, core))
     except Exception:
         for srv in servers:
@@ -720,10 +725,26 @@ def serve(host: str = "127.0.0.1", port: int | None = 0, token: str | None = Non
     return ProbeServer(servers, host if port is not None else None, bound_port, path)
 
 
-def serve_worker_socket() -> ProbeServer:
-    """A pre-fork worker's own discovery socket: answers for this worker only."""
+def _discovery_socket(core: ProbeCore, servers: list[Any]) -> str | None:
+    """Add the discovery socket to ``servers``; its path, or None (one warning
+    logged) when no safe place for it can be had: a squatted or symlinked
+    socket directory must not stop the host service."""
     from memdash.probe import discovery
 
+    try:
+        path = discovery.socket_path()
+    except (ProbeError, OSError) as exc:
+        _warn_once(f"memdash.probe: running without the discovery socket: "
+                   f"{shown(getattr(exc, 'message', None) or exc)}")
+        return None
+    servers.append(_UnixServer(path, core))  # in our own 0700 directory: only "already listens" can fail
+    return path
+
+
+def serve_worker_socket() -> ProbeServer | None:
+    """A pre-fork worker's own discovery socket: answers for this worker only.
+    None (one warning logged) when no private socket directory can be had."""
     core = ProbeCore(None, gather=False)
-    path = discovery.socket_path()
-    return ProbeServer([_UnixServer(path, core)], None, None, path)
+    servers: list[Any] = []
+    path = _discovery_socket(core, servers)
+    return ProbeServer(servers, None, None, path) if path is not None else None

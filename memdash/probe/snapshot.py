@@ -59,7 +59,7 @@ class _LimitCache:
             return self._value
         with self._lock:
             try:
-                from memdash.sources.cgroup import read_process_cgroup
+                from memdash.probe.cgroupfs import read_process_cgroup
 
                 cg = read_process_cgroup("self")
             except Exception:  # unreadable /proc or /sys: no limit known

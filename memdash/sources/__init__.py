@@ -1,6 +1,6 @@
 """Sources: where samples come from. None of them imports Textual.
 
-- :mod:`~memdash.sources.cgroup`: cgroup v1/v2 limits (stdlib only; the probe uses it)
+- :mod:`~memdash.sources.cgroup`: cgroup v1/v2 limits (the reader is :mod:`memdash.probe.cgroupfs`, shared with the probe)
 - :mod:`~memdash.sources.system`: the box's memory
 - :mod:`~memdash.sources.processes`: per-process memory
 - :mod:`~memdash.sources.gpu`: NVML devices and processes

@@ -45,7 +45,7 @@ def gunicorn(runtime_dir: str, tmp_path) -> Iterator[tuple[str, int]]:
             m = re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", log.read_text())
             return m.group(1) if m else None
         url = _wait_for(listening, 20, "gunicorn to listen")
-        _wait_for(lambda: len(worker_pids(proc.pid)) == WORKERS, 20, f"{WORKERS} worker sockets")
+        _wait_for(lambda: len(worker_pids(proc.pid)) == WORKERS, 60, f"{WORKERS} worker sockets")  # a loaded box
         yield url, proc.pid
     finally:
         if proc.poll() is None:
