@@ -144,8 +144,10 @@ def test_screens_never_import_the_http_stack_themselves() -> None:
     assert _hits(reachable(import_graph(), ["memdash.tui"], through=False), forbidden) == []
 
 
-@pytest.mark.xfail(strict=True, reason="probe/snapshot.py still reads memdash.sources.cgroup (moving into memdash.probe)")
 def test_probe_imports_nothing_from_memdash_outside_itself() -> None:
     found = reachable(import_graph(), ["memdash.probe"])
-    outside = [m for m in found if m.startswith("memdash.") and not m.startswith("memdash.probe")]
+    # memdash/__init__.py (its __version__) loads with any subpackage and imports nothing itself.
+    outside = [
+        m for m in found if m.startswith("memdash.") and not m.startswith("memdash.probe") and m != "memdash.__version__"
+    ]
     assert outside == [], [f"{found[m]} imports {m}" for m in outside]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from typing import Any, Sequence
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -167,7 +167,7 @@ class TargetScreen(RepaintBelowOnClose, Screen[None]):
         metrics = self.query_one("#t-metrics", Static)
         if t.metrics:
             # Metric names are the service's keys and labels: data, cut to a line.
-            rows = ["Other metrics"] + [[" ", safe.text(k, max_len=100), f" = {_metric(k, v)}"] for k, v in list(t.metrics.items())[:40]]
+            rows: list[Any] = ["Other metrics"] + [[" ", safe.text(k, max_len=100), f" = {_metric(k, v)}"] for k, v in list(t.metrics.items())[:40]]
             metrics.update(safe.lines(*rows))
         else:
             metrics.update(safe.text())
