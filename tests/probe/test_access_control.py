@@ -361,3 +361,33 @@ def test_token_from_the_environment_guards_the_frontends(monkeypatch: pytest.Mon
     app = probe.wsgi_app(min_interval=0)
     assert _wsgi_call(app, "GET", "/", "127.0.0.1", {})[0] == 401
     assert _wsgi_call(app, "POST", "/cleanup/gc", "127.0.0.1", _auth(TOKEN))[0] == 200
+
+
+def test_a_request_without_a_peer_address_over_tcp_is_not_local() -> None:
+    """A front end that cannot tell who is calling must not count the caller as loopback."""
+    from memdash.probe.core import ProbeCore, Request
+
+    core = ProbeCore(None, gather=False)
+    assert core.handle(Request("GET", "/", client=None, via="tcp")).status == 403
+    assert core.handle(Request("GET", "/", client="", via="tcp")).status == 403
+    assert core.handle(Request("GET", "/", client="127.0.0.1", via="tcp")).status == 200
+
+
+@pytest.mark.parametrize("presented,why", [(None, "no token"), ("wrong-token", "wrong token")])
+def test_refused_cleanups_are_logged_without_the_token(caplog: pytest.LogCaptureFixture, presented: str | None,
+                                                       why: str) -> None:
+    app = probe.wsgi_app(token=TOKEN, min_interval=0)
+    with caplog.at_level("WARNING", logger="memdash.probe"):
+        assert _wsgi_call(app, "POST", "/cleanup/trim", "192.0.2.7", _auth(presented))[0] == 401
+        assert _wsgi_call(app, "GET", "/", "192.0.2.7", _auth(presented))[0] == 401
+    lines = [r.getMessage() for r in caplog.records if r.name == "memdash.probe"]
+    assert lines == [f"cleanup 'trim' from 192.0.2.7 refused: {why}"]
+    assert TOKEN not in caplog.text
+
+
+def test_a_cleanup_refused_for_want_of_a_configured_token_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    app = probe.wsgi_app(min_interval=0)
+    with caplog.at_level("WARNING", logger="memdash.probe"):
+        assert _wsgi_call(app, "POST", "/cleanup/gc", None, {})[0] == 403
+    assert [r.getMessage() for r in caplog.records if r.name == "memdash.probe"] == \
+        ["cleanup 'gc' from unix refused: no token configured"]
