@@ -1,0 +1,121 @@
+"""A real process under its own real memory cgroup limit (cgroup v1, as root).
+
+``%LIM`` is the README's headline: a process's RSS against the limit that
+applies to *it*. Here a child is moved into a fresh cgroup with a 96 MiB
+``memory.limit_in_bytes`` and fills most of it; ``memdash snapshot --json``
+must give that row the 96 MiB limit and the percent against it, and that
+process alone must make the snapshot critical.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+MiB = 1024 * 1024
+V1 = Path("/sys/fs/cgroup/memory")
+LIMIT = 96 * MiB
+
+CHILD = r"""
+import sys, time
+sys.stdin.readline()                     # wait until we are in the cgroup
+b = bytearray(78 * 1024 * 1024)
+b[::4096] = b"x" * len(range(0, len(b), 4096))
+print("ready", flush=True)
+sys.stdin.readline()
+"""
+
+
+def _why_not() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root to create a memory cgroup"
+    if not (V1 / "memory.limit_in_bytes").exists():
+        return "no writable cgroup v1 memory controller at /sys/fs/cgroup/memory"
+    if not os.access(V1, os.W_OK):
+        return "/sys/fs/cgroup/memory is not writable"
+    return None
+
+
+@pytest.fixture
+def limited_child() -> Iterator[tuple[subprocess.Popen[str], Path]]:
+    why = _why_not()
+    if why:
+        pytest.skip(why)
+    group = V1 / f"memdash-test-{uuid.uuid4().hex[:12]}"
+    group.mkdir()
+    proc: subprocess.Popen[str] | None = None
+    try:
+        (group / "memory.limit_in_bytes").write_text(str(LIMIT))
+        proc = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True)
+        (group / "cgroup.procs").write_text(str(proc.pid))
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "ready"
+        yield proc, group
+    finally:
+        if proc is not None:
+            proc.kill()
+            proc.wait(timeout=30)
+            for stream in (proc.stdin, proc.stdout):
+                if stream:
+                    stream.close()
+        # the group is empty once the child is reaped; rmdir may race the kernel's bookkeeping
+        for _ in range(100):
+            try:
+                group.rmdir()
+                break
+            except OSError:
+                import time
+                time.sleep(0.05)
+
+
+def _snapshot(tmp_path: Path, *args: str) -> tuple[int, dict]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMDASH_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path)
+    out = subprocess.run([sys.executable, "-m", "memdash", "snapshot", "--json", "--all", "--no-gpu",
+                          "--no-discover", *args], env=env, capture_output=True, text=True, timeout=120,
+                         stdin=subprocess.DEVNULL)
+    assert "Traceback" not in out.stderr, out.stderr
+    return out.returncode, json.loads(out.stdout)
+
+
+def test_percent_of_a_process_is_against_its_own_cgroup_limit(limited_child, tmp_path: Path) -> None:
+    proc, group = limited_child
+    _, doc = _snapshot(tmp_path)
+    rows = {p["pid"]: p for p in doc["processes"]}
+    row = rows[proc.pid]
+    assert row["limit_bytes"] == LIMIT
+    assert 78 * MiB <= row["rss_bytes"] <= LIMIT
+    assert row["percent"] == pytest.approx(100.0 * row["rss_bytes"] / LIMIT, abs=0.01)
+    assert row["percent"] >= 81.0  # 78 MiB of 96 and then some
+    # its siblings outside the group are measured against the box, not the group
+    me = rows.get(os.getpid())
+    if me is not None:
+        assert me["limit_bytes"] != LIMIT
+
+
+def test_a_process_near_its_own_limit_alone_makes_the_snapshot_critical(limited_child, tmp_path: Path) -> None:
+    proc, _ = limited_child
+    _, doc = _snapshot(tmp_path)
+    others = max([doc["system"]["percent"]] + [p["percent"] for p in doc["processes"] if p["pid"] != proc.pid])
+    mine = next(p["percent"] for p in doc["processes"] if p["pid"] == proc.pid)
+    if others > mine - 4:
+        pytest.skip(f"something else on this machine is at {others:.1f} %, as near its limit as the child")
+    t = round((others + mine) / 2, 2)
+    (tmp_path / "memdash.toml").write_text(f"[thresholds]\ngood = {t}\nwarning = {t}\ncritical = {t}\n")
+    code, doc = _snapshot(tmp_path, "--config", str(tmp_path / "memdash.toml"))
+    rows = {p["pid"]: p for p in doc["processes"]}
+    assert rows[proc.pid]["level"] == "critical"
+    assert doc["system"]["level"] == "excellent"
+    assert [p["pid"] for p in doc["processes"] if p["level"] != "excellent"] == [proc.pid]
+    assert doc["level"] == "critical"
+    assert code == 2
