@@ -1,0 +1,224 @@
+"""The three readers driven by tables of documents as real endpoints write
+them, with the exact figures a user would read off the targets table.
+
+- JSON: documents in the shape of the seeds' endpoints (seed 001's
+  ``/api/v1/memory/stats`` with ``memory_percent`` beside ``memory_used_mb``
+  and a hit rate in percent; bytes, ratios, hits/misses, list paths, NaN).
+- Prometheus: pages written by the real ``prometheus_client`` (text 0.0.4 and
+  OpenMetrics) and by memdash.probe's own ``/metrics`` for a pre-fork group.
+- Probe wire: a snapshot recorded from a real probed child over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OM_TYPE
+from prometheus_client.openmetrics.exposition import generate_latest as om_generate_latest
+
+from memdash.sources.jsonmap import sample_from_json
+from memdash.sources.probe_wire import sample_from_probe
+from memdash.sources.prom import sample_from_prometheus
+
+MB = 1024 * 1024
+TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+# -- JSON -------------------------------------------------------------------
+
+SEED_001 = {
+    "status": "success",
+    "data": {
+        "memory_percent": 87.5, "memory_used_mb": 1750.0, "memory_available_mb": 250.0,
+        "memory_status": "critical", "cache_items": 480, "cache_size_mb": 24.5, "cache_hit_rate": 91.5,
+        "cache_evictions": 17, "gc_collections": 42, "gc_freed_objects": 12000,
+        "gc_generation_stats": [
+            {"collections": 300, "collected": 9000, "uncollectable": 0},
+            {"collections": 27, "collected": 2500, "uncollectable": 0},
+            {"collections": 2, "collected": 500, "uncollectable": 1},
+        ],
+    },
+}
+
+
+def _json(doc, fields=None):
+    return sample_from_json(doc, name="t", url="http://127.0.0.1/x", now=1000.0, fields=fields)
+
+
+def test_seed_001_stats_page() -> None:
+    s = _json(SEED_001)
+    assert s.rss_bytes == 1750 * MB
+    assert s.percent == 87.5
+    # the box's used memory is 87.5 % of its limit: 2000 MiB, derived, not 16 TB
+    assert s.limit_bytes == 2000 * MB
+    (cache,) = s.caches
+    assert cache.hit_rate == pytest.approx(0.915)   # 91.5 was a percent
+    assert cache.size == 480 and cache.size_bytes == int(24.5 * MB) and cache.evictions == 17
+    assert [(g.generation, g.collections, g.collected, g.uncollectable) for g in s.gc.generations] == \
+        [(0, 300, 9000, 0), (1, 27, 2500, 0), (2, 2, 500, 1)]
+
+
+@pytest.mark.parametrize("doc,rss,limit", [
+    ({"rss_bytes": 123456789}, 123456789, None),
+    ({"rss_mb": 300}, 300 * MB, None),
+    ({"rss_bytes": 10 * MB, "limit_bytes": 40 * MB}, 10 * MB, 40 * MB),
+    ({"rss_mb": 10, "limit_mb": 64}, 10 * MB, 64 * MB),
+    ({"memory": {"rss_bytes": 5000, "limit_bytes": 20000}}, 5000, 20000),
+    ({"used_mb": 500, "percent": 25.0}, 500 * MB, 2000 * MB),
+    ({"rss_bytes": 500, "memory_percent": 25.0}, 500, None),  # a process's RSS does not imply the box's limit
+    ({"rss_bytes": float("nan")}, None, None),
+    ({"rss_bytes": "12"}, None, None),
+    ({"rss_bytes": True}, None, None),
+    ({"rss_bytes": float("inf"), "limit_bytes": 100}, None, 100),
+])
+def test_json_memory_figures(doc, rss, limit) -> None:
+    s = _json(doc)
+    assert (s.rss_bytes, s.limit_bytes) == (rss, limit)
+
+
+@pytest.mark.parametrize("cache,hit_rate", [
+    ({"hit_rate": 1.0}, 1.0),          # a ratio of 1 is 100 %, not 1 %
+    ({"hit_rate": 0.25}, 0.25),
+    ({"hit_rate": 100}, 1.0),
+    ({"hit_rate": 37.5}, 0.375),
+    ({"hit_rate": 0}, 0.0),
+    ({"hit_rate": -3}, None),
+    ({"hit_rate": float("nan")}, None),
+    ({"hits": 900, "misses": 100}, 0.9),
+    ({"hits": 0, "misses": 50}, 0.0),
+    ({"hits": 900000, "misses": 0}, 1.0),
+])
+def test_json_hit_rates(cache, hit_rate) -> None:
+    s = _json({"rss_bytes": 1, "cache": cache})
+    if hit_rate is None:  # nothing readable: no rate (and no cache at all when it was the only figure)
+        assert all(c.hit_rate is None for c in s.caches)
+    else:
+        (c,) = s.caches
+        assert c.hit_rate == pytest.approx(hit_rate)
+        assert 0.0 <= c.hit_rate <= 1.0
+
+
+def test_json_configured_list_paths() -> None:
+    doc = {"workers": [{"rss_mb": 100}, {"rss_mb": 250, "limit_mb": 1000}]}
+    s = _json(doc, fields={"rss_mb": "workers.1.rss_mb", "limit_mb": "workers.1.limit_mb"})
+    assert (s.rss_bytes, s.limit_bytes) == (250 * MB, 1000 * MB)
+    s = _json(doc, fields={"rss_mb": "workers.0.rss_mb"})
+    assert s.rss_bytes == 100 * MB
+    s = _json(doc, fields={"rss_mb": "workers.5.rss_mb"})
+    assert s.rss_bytes is None
+
+
+# -- Prometheus -----------------------------------------------------------------
+
+class _Service:
+    """What a service's /metrics registry holds: GC, RSS, a limit and a cache."""
+
+    def __init__(self, rss: float = 200 * MB, nan_first: bool = False) -> None:
+        self.rss = rss
+        self.nan_first = nan_first
+
+    def collect(self):
+        for name, values in [("python_gc_collections", (512, 46, 4)),
+                             ("python_gc_objects_collected", (9000, 2500, 700)),
+                             ("python_gc_objects_uncollectable", (0, 0, 3))]:
+            fam = CounterMetricFamily(name, "gc", labels=["generation"])
+            for gen, v in enumerate(values):
+                fam.add_metric([str(gen)], v)
+            yield fam
+        if self.nan_first:
+            yield GaugeMetricFamily("process_open_fds", "fds", value=float("nan"))
+        yield GaugeMetricFamily("process_resident_memory_bytes", "rss", value=self.rss)
+        yield GaugeMetricFamily("memdash_process_memory_limit_bytes", "limit", value=1024 * MB)
+        for suffix, v in [("hits", 300), ("misses", 100)]:
+            fam = CounterMetricFamily(f"memdash_cache_{suffix}", suffix, labels=["cache"])
+            fam.add_metric(["users"], v)
+            yield fam
+        yield GaugeMetricFamily("process_max_fds", "max fds", value=1024)
+
+
+def _page(collector, openmetrics: bool) -> tuple[str, str]:
+    reg = CollectorRegistry()
+    reg.register(collector)
+    if openmetrics:
+        return om_generate_latest(reg).decode(), OM_TYPE
+    return generate_latest(reg).decode(), TEXT_TYPE
+
+
+def _prom(text: str, ctype: str):
+    return sample_from_prometheus(text, ctype, name="p", url="http://127.0.0.1/metrics", now=1.0)
+
+
+@pytest.mark.parametrize("openmetrics", [False, True])
+def test_prometheus_client_page(openmetrics: bool) -> None:
+    s = _prom(*_page(_Service(), openmetrics))
+    assert s.rss_bytes == 200 * MB
+    assert s.limit_bytes == 1024 * MB
+    assert [(g.generation, g.collections, g.collected, g.uncollectable) for g in s.gc.generations] == \
+        [(0, 512, 9000, 0), (1, 46, 2500, 0), (2, 4, 700, 3)]
+    (cache,) = s.caches
+    assert (cache.name, cache.hits, cache.misses) == ("users", 300, 100)
+    assert cache.hit_rate == pytest.approx(0.75)
+    assert s.metrics["process_max_fds"] == 1024.0
+
+
+@pytest.mark.parametrize("openmetrics", [False, True])
+def test_a_nan_sample_drops_only_itself(openmetrics: bool) -> None:
+    s = _prom(*_page(_Service(nan_first=True), openmetrics))
+    assert "process_open_fds" not in s.metrics
+    assert s.rss_bytes == 200 * MB and s.limit_bytes == 1024 * MB
+    assert s.metrics["process_max_fds"] == 1024.0
+    assert s.caches[0].hits == 300
+
+
+def test_prefork_group_page_reads_the_group_pss() -> None:
+    """memdash.probe's /metrics for a pre-fork group: two workers of 100 MB RSS
+    each sharing most pages; the group's PSS (120 MB) is the figure, not 200 MB."""
+    from memdash.probe import collect, metrics
+
+    workers = []
+    for pid in (4101, 4102):
+        doc = collect()
+        doc = dict(doc, pid=pid, memory=dict(doc["memory"], rss_bytes=100 * MB))
+        workers.append(doc)
+    text = metrics.render(workers, per_pid=True, group={"pss_bytes": 120 * MB, "rss_bytes": 200 * MB,
+                                                        "workers": 2})
+    s = _prom(text, metrics.CONTENT_TYPE)
+    assert s.rss_bytes == 120 * MB
+    assert s.pid is None  # a group, not one process
+
+
+def test_prefork_group_without_pss_adds_the_workers() -> None:
+    text = ('process_resident_memory_bytes{pid="11"} 1.0e+08\n'
+            'process_resident_memory_bytes{pid="12"} 5.0e+07\n')
+    s = _prom(text, TEXT_TYPE)
+    assert s.rss_bytes == 150_000_000 and s.pid is None
+    s = _prom('process_resident_memory_bytes{pid="11"} 1.0e+08\n', TEXT_TYPE)
+    assert s.rss_bytes == 100_000_000 and s.pid == 11
+
+
+# -- the probe's own wire format ----------------------------------------------
+
+def test_probe_document_recorded_from_a_real_service(gc_service) -> None:
+    r = httpx.get(gc_service.url, headers={"Authorization": f"Bearer {gc_service.token}"}, timeout=30)
+    assert r.status_code == 200
+    doc = r.json()
+    s = sample_from_probe(doc, name="svc", url=gc_service.url, now=5.0)
+    assert s.pid == doc["pid"]
+    assert s.rss_bytes == doc["memory"]["rss_bytes"] > 0
+    assert s.limit_bytes == doc["memory"].get("limit_bytes")
+    gens = doc["gc"]["generations"] if isinstance(doc["gc"], dict) else doc["gc"]
+    assert [g.generation for g in s.gc.generations] == list(range(len(gens)))
+    for g, raw in zip(s.gc.generations, gens):
+        assert g.collections == raw["collections"] and g.collected == raw["collected"]
+        assert g.uncollectable == raw["uncollectable"]
+        assert g.count == raw["count"] and g.threshold == raw["threshold"]
+    # the held cycles show as objects waiting in the oldest generation: gc is off in the service
+    assert s.gc.generations[0].count + s.gc.generations[-1].count > 0
+    assert set(s.actions) >= {"gc"}
+    json.dumps(doc, allow_nan=False)
+    assert not any(isinstance(v, float) and math.isnan(v) for v in doc["memory"].values())
