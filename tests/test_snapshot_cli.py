@@ -100,10 +100,7 @@ def worst_percent(doc: dict[str, Any]) -> float:
 
 
 def test_snapshot_json_all_has_the_child_and_every_key(clean_env: dict[str, str], hog: subprocess.Popen[str]) -> None:
-    started = time.monotonic()
-    code, doc, stderr = snapshot_json(clean_env, "--all")
-    elapsed = time.monotonic() - started
-    assert elapsed < 5, f"snapshot --json --all took {elapsed:.1f} s"
+    code, doc, stderr = snapshot_json(clean_env, "--all")  # its time is bench/bench_dashboard.py's business
     assert code in (0, 1, 2), stderr  # a level, not "unreadable": nothing here is unreadable
 
     assert doc["schema"] == 1
@@ -148,7 +145,8 @@ def test_snapshot_json_all_has_the_child_and_every_key(clean_env: dict[str, str]
     assert child["pss_bytes"] is not None and child["pss_bytes"] >= 290 * MiB
     assert child["swap_bytes"] is not None
     assert "bytearray(300" in child["cmdline"]
-    assert child["limit_bytes"] > 0
+    # the child shares this cgroup with memdash: its limit is the box's (cgroup, else RAM)
+    assert child["limit_bytes"] == (system["limit_bytes"] or system["total_bytes"])
     assert child["percent"] == pytest.approx(100 * child["rss_bytes"] / child["limit_bytes"], abs=0.01)
     assert child["level"] in LEVELS
     assert child["growth_bytes_per_min"] is None  # one poll cannot know a growth rate
@@ -168,8 +166,10 @@ def test_top_n(clean_env: dict[str, str], hog: subprocess.Popen[str]) -> None:
     assert doc["process_count"] >= 5
     rss = [p["rss_bytes"] for p in doc["processes"]]
     assert rss == sorted(rss, reverse=True)
-    # the 300 MB child is among the 5 largest on a test machine
-    assert hog.pid in [p["pid"] for p in doc["processes"]]
+    # the 300 MB child is among the 5 largest unless 5 bigger ones run beside it
+    # (a shared machine): either way the top 5 are the 5 largest
+    if hog.pid not in [p["pid"] for p in doc["processes"]]:
+        assert min(rss) >= 290 * MiB, "the 300 MB child is missing though smaller rows are listed"
 
 
 def test_top_zero_is_a_usage_error(clean_env: dict[str, str]) -> None:
