@@ -222,3 +222,82 @@ def test_probe_document_recorded_from_a_real_service(gc_service) -> None:
     assert set(s.actions) >= {"gc"}
     json.dumps(doc, allow_nan=False)
     assert not any(isinstance(v, float) and math.isnan(v) for v in doc["memory"].values())
+
+
+# -- every name docs/targets.md promises is understood ---------------------------
+
+JSON_NAMES = [  # (document, figure, expected), one row per documented name
+    *[({n: 42.5, "rss_bytes": 1}, "percent", 42.5)
+      for n in ("memory_percent", "percent_of_limit", "mem_percent", "memory_usage_percent", "percent")],
+    *[({n: 1234}, "rss_bytes", 1234) for n in ("rss_bytes", "memory_rss_bytes", "resident_bytes")],
+    *[({n: 3}, "rss_bytes", 3 * MB) for n in ("rss_mb", "memory_rss_mb", "resident_mb", "memory_mb")],
+    *[({n: 7}, "rss_bytes", 7 * MB) for n in ("memory_used_mb", "used_mb")],
+    *[({n: 777}, "rss_bytes", 777) for n in ("memory_used_bytes", "used_bytes")],
+    *[({"rss_bytes": 1, n: 4096}, "limit_bytes", 4096) for n in ("limit_bytes", "memory_limit_bytes")],
+    *[({"rss_bytes": 1, n: 16}, "limit_bytes", 16 * MB)
+      for n in ("limit_mb", "memory_limit_mb", "memory_total_mb", "total_mb")],
+    ({"rss_bytes": 1, "pid": 4321}, "pid", 4321),
+]
+
+
+@pytest.mark.parametrize("doc,figure,expected", JSON_NAMES, ids=lambda v: next(iter(v)) if isinstance(v, dict) else None)
+def test_json_documented_memory_names(doc, figure, expected) -> None:
+    assert getattr(_json(doc), figure) == expected
+
+
+CACHE_NAMES = [
+    *[({n: 0.5}, "hit_rate", 0.5) for n in ("cache_hit_rate", "hit_rate", "hit_ratio", "cache_hit_ratio")],
+    *[({n: 11}, "hits", 11) for n in ("cache_hits", "hits")],
+    *[({n: 12}, "misses", 12) for n in ("cache_misses", "misses")],
+    *[({n: 13}, "size", 13) for n in ("cache_items", "cache_size", "currsize")],
+    *[({n: 14}, "maxsize", 14) for n in ("cache_maxsize", "maxsize", "cache_max_items")],
+    *[({n: 2}, "size_bytes", 2 * MB) for n in ("cache_size_mb", "cache_memory_mb")],
+    *[({n: 2048}, "size_bytes", 2048) for n in ("cache_size_bytes", "cache_memory_bytes")],
+    *[({n: 15}, "evictions", 15) for n in ("cache_evictions", "evictions", "evictions_count")],
+]
+
+
+@pytest.mark.parametrize("cache,figure,expected", CACHE_NAMES, ids=lambda v: next(iter(v)) if isinstance(v, dict) else None)
+def test_json_documented_cache_names(cache, figure, expected) -> None:
+    # an object is a cache once it holds a hit rate, hits, items or a size: give it one
+    base = {"currsize": 3} if figure == "hit_rate" else {"hit_rate": 0.9}
+    (c,) = _json({"rss_bytes": 1, "caches": {"users": {**base, **cache}}}).caches
+    # flat "cache_*" names are a general stats object's, so the cache is not named for its parent
+    assert c.name == ("cache" if next(iter(cache)).startswith("cache") else "users")
+    assert getattr(c, figure) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("name", ["gc_generation_stats", "gc_stats", "generation_stats"])
+def test_json_documented_gc_names(name) -> None:
+    s = _json({"rss_bytes": 1, name: [{"collections": 5, "collected": 6, "uncollectable": 0},
+                                      {"collections": 2, "collected": 1, "uncollectable": 0}]})
+    assert [(g.collections, g.collected) for g in s.gc.generations] == [(5, 6), (2, 1)]
+
+
+@pytest.mark.parametrize("suffix,figure,expected", [
+    ("hits_total", "hits", 30), ("misses_total", "misses", 10), ("evictions_total", "evictions", 4),
+    ("size", "size", 50), ("currsize", "size", 50), ("items", "size", 50), ("maxsize", "maxsize", 100),
+    ("size_bytes", "size_bytes", 65536), ("hit_ratio", "hit_rate", 0.25), ("hit_rate", "hit_rate", 0.25),
+])
+def test_prometheus_documented_cache_series(suffix, figure, expected) -> None:
+    values = {"hits_total": 30, "misses_total": 10, "evictions_total": 4, "size": 50, "currsize": 50, "items": 50,
+              "maxsize": 100, "size_bytes": 65536, "hit_ratio": 0.25, "hit_rate": 0.25}
+    text = f'memdash_cache_{suffix}{{cache="users"}} {values[suffix]}\nprocess_resident_memory_bytes 5\n'
+    (c,) = _prom(text, TEXT_TYPE).caches
+    assert c.name == "users"
+    assert getattr(c, figure) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("name", ["memdash_process_memory_limit_bytes", "memdash_memory_limit_bytes"])
+def test_prometheus_documented_limit_series(name) -> None:
+    assert _prom(f"process_resident_memory_bytes 5\n{name} 8.589934592e+09\n", TEXT_TYPE).limit_bytes == 8 * 1024 ** 3
+
+
+def test_prometheus_cache_series_of_workers_add_up() -> None:
+    text = ('memdash_cache_hits_total{cache="u",pid="1"} 30\nmemdash_cache_hits_total{cache="u",pid="2"} 10\n'
+            'memdash_cache_misses_total{cache="u",pid="1"} 40\nmemdash_cache_misses_total{cache="u",pid="2"} 20\n'
+            'memdash_cache_hit_rate{cache="v",pid="1"} 0.5\n')
+    caches = {c.name: c for c in _prom(text, TEXT_TYPE).caches}
+    assert (caches["u"].hits, caches["u"].misses) == (40, 60)
+    assert caches["u"].hit_rate == pytest.approx(0.4)
+    assert caches["v"].hit_rate == pytest.approx(0.5)
