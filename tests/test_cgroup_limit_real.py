@@ -119,3 +119,95 @@ def test_a_process_near_its_own_limit_alone_makes_the_snapshot_critical(limited_
     assert [p["pid"] for p in doc["processes"] if p["level"] != "excellent"] == [proc.pid]
     assert doc["level"] == "critical"
     assert code == 2
+
+
+HOLDER = r"""
+import sys, time
+b = bytearray(int(sys.argv[1]) * 1024 * 1024)
+b[::4096] = b"x" * len(range(0, len(b), 4096))
+open(sys.argv[2], "w").close()
+time.sleep(600)
+"""
+
+# A small container: a 256 MiB memory cgroup and a pid namespace with its own
+# /proc (what memdash sees inside docker), holding two children of 70 MiB each
+# and memdash itself. No single process is near the limit; together they are.
+CONTAINER = """
+echo $$ > "$GROUP/cgroup.procs"
+"$PY" -c "$HOLDER" 70 "$DIR/a" & "$PY" -c "$HOLDER" 70 "$DIR/b" &
+n=0; while [ ! -e "$DIR/a" ] || [ ! -e "$DIR/b" ]; do n=$((n+1)); [ $n -gt 1200 ] && exit 99; sleep 0.1; done
+"$PY" -m memdash snapshot --json --all --no-gpu --no-discover "$@"
+rc=$?; kill %1 %2; exit $rc
+"""
+
+
+def _why_no_container() -> str | None:
+    why = _why_not()
+    if why:
+        return why
+    probe = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return f"cannot make a pid namespace with its own /proc: {probe.stderr.strip()[:200]}"
+    return None
+
+
+@pytest.fixture
+def container() -> Iterator[Path]:
+    why = _why_no_container()
+    if why:
+        pytest.skip(why)
+    group = V1 / f"memdash-box-{uuid.uuid4().hex[:12]}"
+    group.mkdir()
+    try:
+        (group / "memory.limit_in_bytes").write_text(str(256 * MiB))
+        yield group
+    finally:
+        # every process of the namespace died with its init (the shell)
+        for _ in range(100):
+            try:
+                group.rmdir()
+                break
+            except OSError:
+                import time
+                time.sleep(0.05)
+
+
+def _snapshot_inside(group: Path, tmp_path: Path, *args: str) -> tuple[int, dict]:
+    """``memdash snapshot`` run inside the container, as it would be there."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMDASH_")}
+    run_dir = tmp_path / uuid.uuid4().hex[:8]
+    run_dir.mkdir()
+    env.update(XDG_CONFIG_HOME=str(tmp_path), GROUP=str(group), PY=sys.executable, HOLDER=HOLDER, DIR=str(run_dir))
+    out = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", CONTAINER, "sh", *args],
+                         env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert "Traceback" not in out.stderr, out.stderr
+    assert out.returncode != 99, "the holders never became ready"
+    return out.returncode, json.loads(out.stdout)
+
+
+def test_inside_a_container_the_percent_is_of_its_limit(container: Path, tmp_path: Path) -> None:
+    _, doc = _snapshot_inside(container, tmp_path)
+    system = doc["system"]
+    assert system["limit_bytes"] == 256 * MiB
+    assert system["cgroup"]["version"] == 1 and system["cgroup"]["path"].endswith(container.name)
+    # two 70 MiB holders and memdash itself: well over half the limit
+    assert 55.0 < system["percent"] <= 100
+    procs = doc["processes"]
+    assert all(p["limit_bytes"] == 256 * MiB for p in procs)
+    holders = [p for p in procs if p["rss_bytes"] >= 70 * MiB and "bytearray" in p["cmdline"]]
+    assert len(holders) == 2
+    for p in holders:
+        assert p["percent"] == pytest.approx(100 * p["rss_bytes"] / (256 * MiB), abs=0.01)
+        assert 27.0 < p["percent"] < 45.0
+
+
+def test_a_container_near_its_limit_alone_makes_the_snapshot_critical(container: Path, tmp_path: Path) -> None:
+    _, doc = _snapshot_inside(container, tmp_path)
+    system, top = doc["system"]["percent"], max(p["percent"] for p in doc["processes"])
+    assert system - top > 10, (system, top)  # 2 x 70 MiB together, each alone about 30 %
+    t = round((system + top) / 2, 2)
+    (tmp_path / "memdash.toml").write_text(f"[thresholds]\ngood = {t}\nwarning = {t}\ncritical = {t}\n")
+    code, doc = _snapshot_inside(container, tmp_path, "--config", str(tmp_path / "memdash.toml"))
+    assert doc["system"]["level"] == "critical"
+    assert {p["level"] for p in doc["processes"]} == {"excellent"}
+    assert (doc["level"], code) == ("critical", 2)

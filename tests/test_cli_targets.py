@@ -94,7 +94,9 @@ timeout = {timeout}
     r = memdash("snapshot", "--json", "--no-gpu", "--no-discover", "--top", "3", "--config", str(config), env=env)
     elapsed = time.monotonic() - started
     print(f"snapshot with a dead and a hung target: {elapsed:.2f} s (timeout {timeout} s)")
-    assert elapsed < timeout + 1.0, f"snapshot took {elapsed:.2f} s"
+    # the hung target never answers: without its timeout the snapshot would run
+    # into memdash()'s 30 s kill; the margin is for a loaded machine's start-up
+    assert elapsed < timeout + 15.0, f"snapshot took {elapsed:.2f} s"
     doc = json.loads(r.stdout)
     targets = {t["name"]: t for t in doc["targets"]}
     good, dead, hung = targets["good"], targets["dead"], targets["hung"]
