@@ -391,3 +391,31 @@ def test_a_cleanup_refused_for_want_of_a_configured_token_is_logged(caplog: pyte
         assert _wsgi_call(app, "POST", "/cleanup/gc", None, {})[0] == 403
     assert [r.getMessage() for r in caplog.records if r.name == "memdash.probe"] == \
         ["cleanup 'gc' from unix refused: no token configured"]
+
+
+def test_status_lines_carry_their_reason_phrases() -> None:
+    """What curl -i shows: the status with its standard reason, and Allow on a 405."""
+    with probe.serve(token=TOKEN, min_interval=60) as handle:
+        def status(method: str, path: str, headers: dict[str, str], body: bytes | None = None):
+            conn = http.client.HTTPConnection("127.0.0.1", handle.port, timeout=30)
+            try:
+                conn.request(method, path, body=body, headers=headers)
+                resp = conn.getresponse()
+                resp.read()
+                return resp.status, resp.reason, resp.getheader("Allow")
+            finally:
+                conn.close()
+
+        auth = _auth(TOKEN)
+        assert status("GET", "/", auth) == (200, "OK", None)
+        assert status("GET", "/", {}) == (401, "Unauthorized", None)
+        assert status("GET", "/nope", auth) == (404, "Not Found", None)
+        assert status("GET", "/cleanup/gc", auth) == (405, "Method Not Allowed", "POST")
+        assert status("POST", "/", auth) == (405, "Method Not Allowed", "GET, HEAD")
+        assert status("POST", "/cleanup/gc", auth, b"{}") == (200, "OK", None)
+        assert status("POST", "/cleanup/gc", auth, b"{}") == (429, "Too Many Requests", None)
+        assert status("POST", "/cleanup/gc?generation=x", auth, b"") == (400, "Bad Request", None)
+        big = b"{" + b" " * (2 * 1024 * 1024) + b"}"
+        assert status("POST", "/cleanup/trim", auth, big)[:2] == (413, "Content Too Large")
+    with probe.serve(min_interval=0) as handle:
+        assert _http("127.0.0.1", handle.port, "POST", "/cleanup/gc")[0] == 403
