@@ -301,3 +301,71 @@ def test_prometheus_cache_series_of_workers_add_up() -> None:
     assert (caches["u"].hits, caches["u"].misses) == (40, 60)
     assert caches["u"].hit_rate == pytest.approx(0.4)
     assert caches["v"].hit_rate == pytest.approx(0.5)
+
+
+def test_probe_document_with_a_tracked_cache() -> None:
+    """A snapshot the real probe writes for a service with an lru_cache tracked."""
+    import functools
+
+    from memdash import probe
+    from memdash.probe.caches import REGISTRY
+
+    @functools.lru_cache(maxsize=64)
+    def square(n: int) -> int:
+        return n * n
+
+    REGISTRY.untrack_all()
+    probe.track_cache(square, name="squares")
+    try:
+        for n in (1, 2, 1, 1, 2):  # 2 misses, 3 hits
+            square(n)
+        doc = json.loads(json.dumps(probe.collect()))  # as it crosses the wire
+    finally:
+        REGISTRY.untrack_all()
+    s = sample_from_probe(doc, name="svc", url="unix:/x", now=1.0)
+    (c,) = s.caches
+    assert (c.name, c.hits, c.misses, c.size, c.maxsize) == ("squares", 3, 2, 2, 64)
+    assert c.hit_rate == pytest.approx(0.6)
+    assert "caches" in s.actions and s.actions.index("gc") < s.actions.index("caches")
+    assert s.metrics["memory.vms_bytes"] == doc["memory"]["vms_bytes"]
+    assert s.metrics["uptime_seconds"] == doc["uptime_seconds"]
+
+
+BASE_DOC = {"schema": 1, "pid": 77, "memory": {"rss_bytes": 200 * MB, "percent": 12.5, "limit_bytes": 1600 * MB},
+            "gc": None, "caches": [], "torch": None, "actions": ["trim", "gc"]}
+
+
+@pytest.mark.parametrize("group,rss", [
+    ({"pss_bytes": 120 * MB, "rss_bytes": 300 * MB, "workers": 3}, 120 * MB),  # shared pages once
+    ({"pss_bytes": None, "rss_bytes": 300 * MB, "workers": 3}, 300 * MB),      # no PSS readable
+    ({"pss_bytes": 0, "rss_bytes": 300 * MB, "workers": 3}, 300 * MB),
+    ({}, 200 * MB),                                                              # not a group
+])
+def test_probe_group_memory(group, rss) -> None:
+    s = sample_from_probe(dict(BASE_DOC, group=group), name="g", url="u", now=1.0)
+    assert s.rss_bytes == rss
+    assert (s.pid, s.percent, s.limit_bytes) == (77, 12.5, 1600 * MB)
+    assert s.actions == ("gc", "trim")  # in memdash's order, whatever the probe's
+    if group:
+        assert s.metrics["group.workers"] == 3 and s.metrics["group.rss_bytes"] == 300 * MB
+
+
+@pytest.mark.parametrize("rate,expected", [(0.25, 0.25), (1.0, 1.0), (1.7, 1.0), (-0.2, 0.0), (None, None),
+                                           ("0.5", None), (float("nan"), None)])
+def test_probe_cache_hit_rate_is_a_ratio(rate, expected) -> None:
+    doc = dict(BASE_DOC, caches=[{"name": "c", "hits": 5, "misses": 1, "hit_rate": rate}, "junk"])
+    (c,) = sample_from_probe(doc, name="g", url="u", now=1.0).caches
+    assert c.hit_rate == expected and (c.hits, c.misses) == (5, 1)
+
+
+def test_probe_torch_devices() -> None:
+    doc = dict(BASE_DOC, torch={"devices": [
+        {"device": 3, "allocated_bytes": 5 * MB, "reserved_bytes": 8 * MB, "max_allocated_bytes": 6 * MB,
+         "name": "NVIDIA H100"},
+        {"allocated_bytes": 1, "name": 12},
+        "junk",
+    ]})
+    gpu = sample_from_probe(doc, name="g", url="u", now=1.0).gpu
+    assert [(d.device, d.allocated_bytes, d.reserved_bytes, d.max_allocated_bytes, d.name) for d in gpu] == \
+        [(3, 5 * MB, 8 * MB, 6 * MB, "NVIDIA H100"), (1, 1, None, None, None)]
+    assert sample_from_probe(BASE_DOC, name="g", url="u", now=1.0).gpu is None
