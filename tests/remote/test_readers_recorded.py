@@ -369,3 +369,25 @@ def test_probe_torch_devices() -> None:
     assert [(d.device, d.allocated_bytes, d.reserved_bytes, d.max_allocated_bytes, d.name) for d in gpu] == \
         [(3, 5 * MB, 8 * MB, 6 * MB, "NVIDIA H100"), (1, 1, None, None, None)]
     assert sample_from_probe(BASE_DOC, name="g", url="u", now=1.0).gpu is None
+
+
+@pytest.mark.parametrize("doc,figure,expected", [
+    ({"cpu": {"percent": 90.0}, "memory_percent": 40.0, "rss_bytes": 1}, "percent", 40.0),
+    ({"cpu": {"percent": 90.0}, "rss_bytes": 1}, "percent", None),          # a CPU's percent is not memory's
+    ({"disk": {"used_mb": 900}, "rss_mb": 2}, "rss_bytes", 2 * MB),
+    ({"swap": {"rss_bytes": 900}}, "rss_bytes", None),
+    ({"percent": 10.0, "data": {"memory_percent": 50.0}, "rss_bytes": 1}, "percent", 10.0),  # shallowest wins
+    ({"percent": 10.0, "memory_percent": 50.0, "rss_bytes": 1}, "percent", 50.0),  # then the better name
+    ({"memory_percent": "high", "percent": 30.0, "rss_bytes": 1}, "percent", 30.0),  # not a number: skipped
+    ({"gc_stats": 5, "rss_bytes": 10}, "rss_bytes", 10),                    # a bad field stops nothing
+    ({"device_name": 5, "rss_bytes": 10}, "rss_bytes", 10),
+    ({"Memory_Percent": 33.0, "RSS_BYTES": 10}, "percent", 33.0),          # names are case-blind
+])
+def test_json_discovery_rules(doc, figure, expected) -> None:
+    assert getattr(_json(doc), figure) == expected
+
+
+def test_json_gc_stats_that_are_not_a_list_do_not_hide_later_ones() -> None:
+    s = _json({"gc_stats": 5, "data": {"gc_stats": [{"collections": 1, "collected": 2, "uncollectable": 0}]},
+               "rss_bytes": 1})
+    assert [(g.collections, g.collected) for g in s.gc.generations] == [(1, 2)]
