@@ -211,3 +211,43 @@ def test_a_container_near_its_limit_alone_makes_the_snapshot_critical(container:
     assert doc["system"]["level"] == "critical"
     assert {p["level"] for p in doc["processes"]} == {"excellent"}
     assert (doc["level"], code) == ("critical", 2)
+
+
+def test_a_parent_cgroup_with_a_lower_limit_is_the_one_that_applies(tmp_path: Path) -> None:
+    """Nested groups: 128 MiB on the parent, 512 MiB on the child the process is
+    in. The kernel enforces the parent's; so must %LIM."""
+    why = _why_not()
+    if why:
+        pytest.skip(why)
+    parent = V1 / f"memdash-test-{uuid.uuid4().hex[:12]}"
+    child = parent / "inner"
+    proc = None
+    try:
+        parent.mkdir()
+        (parent / "memory.limit_in_bytes").write_text(str(128 * MiB))
+        child.mkdir()
+        (child / "memory.limit_in_bytes").write_text(str(512 * MiB))
+        proc = subprocess.Popen(["sh", "-c", f'echo $$ > {child}/cgroup.procs && exec sleep 120'])
+        for _ in range(200):  # until the shell has moved itself and become sleep
+            if f"{parent.name}/inner" in Path(f"/proc/{proc.pid}/cgroup").read_text() and \
+                    Path(f"/proc/{proc.pid}/comm").read_text().strip() == "sleep":
+                break
+            import time
+            time.sleep(0.05)
+        _, doc = _snapshot(tmp_path)
+        row = next(p for p in doc["processes"] if p["pid"] == proc.pid)
+        assert row["limit_bytes"] == 128 * MiB
+        assert row["percent"] == pytest.approx(100 * row["rss_bytes"] / (128 * MiB), abs=0.01)
+    finally:
+        if proc is not None:
+            proc.kill()
+            proc.wait(timeout=30)
+        for d in (child, parent):
+            for _ in range(100):
+                try:
+                    if d.exists():
+                        d.rmdir()
+                    break
+                except OSError:
+                    import time
+                    time.sleep(0.05)
