@@ -33,6 +33,18 @@ INDIRECT = {
 }
 
 
+#: Modules whose distribution has another name (for Pythons that cannot infer it).
+KNOWN_DISTS = {"pynvml": "nvidia-ml-py", "prometheus_client": "prometheus-client"}
+
+
+def _installed(name: str) -> bool:
+    try:
+        md.distribution(name)
+    except md.PackageNotFoundError:
+        return False
+    return True
+
+
 def _name(req: str) -> str:
     return re.split(r"[\s<>=!~;\[]", req, maxsplit=1)[0].lower().replace("_", "-")
 
@@ -64,10 +76,12 @@ def test_every_imported_module_is_declared() -> None:
     for module in sorted(_third_party(_imported_top_level())):
         if module in OPTIONAL:
             continue
-        if module == "tomli":  # Python < 3.11 only, declared with a marker
+        if module in ("tomli", "tomllib"):  # tomllib from 3.11, tomli before: declared with a marker
             assert "tomli" in declared
             continue
         names = {d.lower().replace("_", "-") for d in dists.get(module, [])}
+        if not names:  # Python 3.10 infers top-level names only from top_level.txt
+            names = {n for n in (module.lower().replace("_", "-"), KNOWN_DISTS.get(module, "")) if n and _installed(n)}
         assert names, f"{module} is imported by memdash but not installed at all"
         if not names & declared:
             missing.append(f"{module} (from {', '.join(sorted(names))})")
