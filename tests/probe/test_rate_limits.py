@@ -192,3 +192,32 @@ def test_a_discovery_dir_of_another_user_is_refused(runtime_dir: str) -> None:
     with pytest.raises(probe.ProbeError, match="belongs to uid 65534"):
         probe.serve(port=None, unix_socket=True)
     assert os.listdir(d) == []
+
+
+def test_refusals_say_what_is_wrong_and_what_is_valid() -> None:
+    app = probe.wsgi_app(token=TOKEN, min_interval=0)
+    status, _, body = _post(app, "gc", {"name": "users"})
+    assert status == 400
+    assert body["error"] == "action 'gc' takes no option 'name'; it accepts generation"
+    status, _, body = _post(app, "trim", {"generation": 1})
+    assert (status, body["error"]) == (400, "action 'trim' takes no option 'generation'")
+    status, _, body = _post(app, "defrag")
+    assert status == 404 and body["error"] == "unknown cleanup action 'defrag'"
+    assert body["valid_actions"] == available_actions()
+    if "cuda" not in available_actions():
+        status, _, body = _post(app, "cuda")
+        assert status == 409
+        assert body["error"] == ("action 'cuda' is not available in this process "
+                                 "(needs torch with CUDA initialised)")
+    for bad in ("x", "1.5", "-1", "99", True):
+        status, _, body = _post(app, "gc", {"generation": bad})
+        assert status == 400 and body["error"].startswith("generation must be an integer 0..")
+
+
+def test_a_receipt_says_what_ran_where() -> None:
+    app = probe.wsgi_app(token=TOKEN, min_interval=0)
+    status, _, body = _post(app, "gc", {"generation": 0})
+    assert status == 200
+    assert (body["schema"], body["action"], body["ok"], body["pid"]) == (1, "gc", True, os.getpid())
+    assert body["steps"] == [{"action": "gc", "generation": 0, "collected": body["collected"]}]
+    assert body["rss_freed_bytes"] == body["rss_before_bytes"] - body["rss_after_bytes"]

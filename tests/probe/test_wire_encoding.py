@@ -89,3 +89,29 @@ def test_error_bodies_are_json_with_the_status_and_reason_headers() -> None:
     assert json.loads(resp.body)["retry_after_seconds"] == 0.2
     assert dict(resp.headers)["Content-Type"] == "application/json"
     assert dict(resp.headers)["Cache-Control"] == "no-store"
+
+
+def test_serving_a_snapshot_imports_nothing_heavy_into_the_host() -> None:
+    """The probe lives in someone else's process: answering a snapshot over a
+    socket must not pull typing, json, dataclasses, logging or hmac into it."""
+    import subprocess
+    import sys
+
+    code = r"""
+import socket, sys
+before = set(sys.modules)
+from memdash import probe
+h = probe.serve()
+s = socket.create_connection(("127.0.0.1", h.port), timeout=30)
+s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+data = b""
+while chunk := s.recv(65536):
+    data += chunk
+assert data.startswith(b"HTTP/1.1 200 OK"), data[:100]
+h.stop()
+heavy = ("typing", "json", "dataclasses", "logging", "hmac", "hashlib", "urllib.parse", "asyncio")
+print(sorted(m for m in heavy if m in sys.modules and m not in before))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
