@@ -13,25 +13,17 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Iterator
 
+import isolated
 import pytest
 
 MiB = 1024 * 1024
 V1 = Path("/sys/fs/cgroup/memory")
 LIMIT = 96 * MiB
-
-CHILD = r"""
-import sys, time
-sys.stdin.readline()                     # wait until we are in the cgroup
-b = bytearray(78 * 1024 * 1024)
-b[::4096] = b"x" * len(range(0, len(b), 4096))
-print("ready", flush=True)
-sys.stdin.readline()
-"""
-
 
 def _why_not() -> str | None:
     if os.geteuid() != 0:
@@ -44,79 +36,67 @@ def _why_not() -> str | None:
 
 
 @pytest.fixture
-def limited_child() -> Iterator[tuple[subprocess.Popen[str], Path]]:
-    why = _why_not()
+def limited_group() -> Iterator[Path]:
+    """A fresh memory cgroup with a 96 MiB limit (removed afterwards)."""
+    why = _why_no_container()
     if why:
         pytest.skip(why)
     group = V1 / f"memdash-test-{uuid.uuid4().hex[:12]}"
     group.mkdir()
-    proc: subprocess.Popen[str] | None = None
     try:
         (group / "memory.limit_in_bytes").write_text(str(LIMIT))
-        proc = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                text=True)
-        (group / "cgroup.procs").write_text(str(proc.pid))
-        assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-        assert proc.stdout.readline().strip() == "ready"
-        yield proc, group
+        yield group
     finally:
-        if proc is not None:
-            proc.kill()
-            proc.wait(timeout=30)
-            for stream in (proc.stdin, proc.stdout):
-                if stream:
-                    stream.close()
-        # the group is empty once the child is reaped; rmdir may race the kernel's bookkeeping
-        for _ in range(100):
-            try:
+        _rmdir(group)
+
+
+def _rmdir(group: Path) -> None:
+    # the holders died with their namespace; rmdir may race the kernel's bookkeeping
+    for _ in range(100):
+        try:
+            if group.exists():
                 group.rmdir()
-                break
-            except OSError:
-                import time
-                time.sleep(0.05)
+            return
+        except OSError:
+            time.sleep(0.05)
 
 
-def _snapshot(tmp_path: Path, *args: str) -> tuple[int, dict]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMDASH_")}
-    env["XDG_CONFIG_HOME"] = str(tmp_path)
-    out = subprocess.run([sys.executable, "-m", "memdash", "snapshot", "--json", "--all", "--no-gpu",
-                          "--no-discover", *args], env=env, capture_output=True, text=True, timeout=120,
-                         stdin=subprocess.DEVNULL)
-    assert "Traceback" not in out.stderr, out.stderr
-    return out.returncode, json.loads(out.stdout)
+def _snapshot(tmp_path: Path, *args: str, group: Path | None = None) -> tuple[int, dict]:
+    """A snapshot in a pid namespace holding a 78 MiB child in ``group``."""
+    return isolated.snapshot(tmp_path, "--no-gpu", *args, hold_mib=78 if group else None, hold_group=group)
 
 
-def test_percent_of_a_process_is_against_its_own_cgroup_limit(limited_child, tmp_path: Path) -> None:
-    proc, group = limited_child
-    _, doc = _snapshot(tmp_path)
-    rows = {p["pid"]: p for p in doc["processes"]}
-    row = rows[proc.pid]
+def _holder(doc: dict) -> dict:
+    (row,) = [p for p in doc["processes"] if "bytearray" in p["cmdline"]]
+    return row
+
+
+def test_percent_of_a_process_is_against_its_own_cgroup_limit(limited_group: Path, tmp_path: Path) -> None:
+    _, doc = _snapshot(tmp_path, group=limited_group)
+    row = _holder(doc)
     assert row["limit_bytes"] == LIMIT
     assert 78 * MiB <= row["rss_bytes"] <= LIMIT
     assert row["percent"] == pytest.approx(100.0 * row["rss_bytes"] / LIMIT, abs=0.01)
     assert row["percent"] >= 81.0  # 78 MiB of 96 and then some
-    # its siblings outside the group are measured against the box, not the group
-    me = rows.get(os.getpid())
-    if me is not None:
-        assert me["limit_bytes"] != LIMIT
+    # memdash itself is outside the group: measured against the box, not the group
+    others = [p for p in doc["processes"] if p["pid"] != row["pid"]]
+    assert others and all(p["limit_bytes"] != LIMIT for p in others)
 
 
-def test_a_process_near_its_own_limit_alone_makes_the_snapshot_critical(limited_child, tmp_path: Path) -> None:
-    proc, _ = limited_child
-    _, doc = _snapshot(tmp_path)
-    others = max([doc["system"]["percent"]] + [p["percent"] for p in doc["processes"] if p["pid"] != proc.pid])
-    mine = next(p["percent"] for p in doc["processes"] if p["pid"] == proc.pid)
+def test_a_process_near_its_own_limit_alone_makes_the_snapshot_critical(limited_group: Path,
+                                                                        tmp_path: Path) -> None:
+    _, doc = _snapshot(tmp_path, group=limited_group)
+    mine = _holder(doc)["percent"]
+    others = max([doc["system"]["percent"]] + [p["percent"] for p in doc["processes"] if "bytearray" not in p["cmdline"]])
     if others > mine - 4:
-        pytest.skip(f"something else on this machine is at {others:.1f} %, as near its limit as the child")
+        pytest.skip(f"this machine is at {others:.1f} %, as near its limit as the child")
     t = round((others + mine) / 2, 2)
     (tmp_path / "memdash.toml").write_text(f"[thresholds]\ngood = {t}\nwarning = {t}\ncritical = {t}\n")
-    code, doc = _snapshot(tmp_path, "--config", str(tmp_path / "memdash.toml"))
-    rows = {p["pid"]: p for p in doc["processes"]}
-    assert rows[proc.pid]["level"] == "critical"
+    code, doc = _snapshot(tmp_path, "--config", str(tmp_path / "memdash.toml"), group=limited_group)
+    row = _holder(doc)
+    assert row["level"] == "critical"
     assert doc["system"]["level"] == "excellent"
-    assert [p["pid"] for p in doc["processes"] if p["level"] != "excellent"] == [proc.pid]
+    assert [p["pid"] for p in doc["processes"] if p["level"] != "excellent"] == [row["pid"]]
     assert doc["level"] == "critical"
     assert code == 2
 
@@ -216,38 +196,20 @@ def test_a_container_near_its_limit_alone_makes_the_snapshot_critical(container:
 def test_a_parent_cgroup_with_a_lower_limit_is_the_one_that_applies(tmp_path: Path) -> None:
     """Nested groups: 128 MiB on the parent, 512 MiB on the child the process is
     in. The kernel enforces the parent's; so must %LIM."""
-    why = _why_not()
+    why = _why_no_container()
     if why:
         pytest.skip(why)
     parent = V1 / f"memdash-test-{uuid.uuid4().hex[:12]}"
     child = parent / "inner"
-    proc = None
     try:
         parent.mkdir()
         (parent / "memory.limit_in_bytes").write_text(str(128 * MiB))
         child.mkdir()
         (child / "memory.limit_in_bytes").write_text(str(512 * MiB))
-        proc = subprocess.Popen(["sh", "-c", f'echo $$ > {child}/cgroup.procs && exec sleep 120'])
-        for _ in range(200):  # until the shell has moved itself and become sleep
-            if f"{parent.name}/inner" in Path(f"/proc/{proc.pid}/cgroup").read_text() and \
-                    Path(f"/proc/{proc.pid}/comm").read_text().strip() == "sleep":
-                break
-            import time
-            time.sleep(0.05)
-        _, doc = _snapshot(tmp_path)
-        row = next(p for p in doc["processes"] if p["pid"] == proc.pid)
+        _, doc = _snapshot(tmp_path, group=child)
+        row = _holder(doc)
         assert row["limit_bytes"] == 128 * MiB
         assert row["percent"] == pytest.approx(100 * row["rss_bytes"] / (128 * MiB), abs=0.01)
     finally:
-        if proc is not None:
-            proc.kill()
-            proc.wait(timeout=30)
-        for d in (child, parent):
-            for _ in range(100):
-                try:
-                    if d.exists():
-                        d.rmdir()
-                    break
-                except OSError:
-                    import time
-                    time.sleep(0.05)
+        _rmdir(child)
+        _rmdir(parent)

@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 import pytest
 
+import isolated
 import memdash
 
 MiB = 1024 * 1024
@@ -83,6 +84,14 @@ def snapshot_json(env: dict[str, str], *args: str) -> tuple[int, dict[str, Any],
     except json.JSONDecodeError:
         pytest.fail(f"not JSON (exit {proc.returncode}): {proc.stdout[:500]!r} {proc.stderr[:500]!r}")
     return proc.returncode, doc, proc.stderr
+
+
+def level_snapshot(env: dict[str, str], tmp_path: Path, *args: str) -> tuple[int, dict[str, Any], str]:
+    """A snapshot for the exit-status tests: in a pid namespace where possible, so
+    that a process elsewhere on a shared box, near its own cgroup limit, does not
+    decide the level these tests set thresholds for."""
+    code, doc = isolated.snapshot(tmp_path, "--no-gpu", *args, env=env)
+    return code, doc, ""
 
 
 def thresholds_config(tmp_path: Path, good: float, warning: float, critical: float, extra: str = "") -> Path:
@@ -198,39 +207,39 @@ def test_text_mode(clean_env: dict[str, str], hog: subprocess.Popen[str]) -> Non
 
 def test_exit_2_when_critical(clean_env: dict[str, str], tmp_path: Path) -> None:
     config = thresholds_config(tmp_path, 0, 0, 0)
-    code, doc, _ = snapshot_json(clean_env, "--config", str(config))
+    code, doc, _ = level_snapshot(clean_env, tmp_path, "--config", str(config))
     assert doc["level"] == "critical"
     assert doc["system"]["level"] == "critical"
     assert code == 2
 
 
 def test_exit_1_when_warning(clean_env: dict[str, str], tmp_path: Path) -> None:
-    code, doc, _ = snapshot_json(clean_env)
+    code, doc, _ = level_snapshot(clean_env, tmp_path)
     if worst_percent(doc) >= 99.9:
         pytest.skip("this machine is too full to force a warning level")
     config = thresholds_config(tmp_path, 0, 0, 100)
-    code, doc, _ = snapshot_json(clean_env, "--config", str(config))
+    code, doc, _ = level_snapshot(clean_env, tmp_path, "--config", str(config))
     assert doc["level"] == "warning"
     assert doc["system"]["level"] == "warning"
     assert code == 1
 
 
 def test_exit_0_when_excellent(clean_env: dict[str, str], tmp_path: Path) -> None:
-    code, doc, _ = snapshot_json(clean_env)
+    code, doc, _ = level_snapshot(clean_env, tmp_path)
     worst = worst_percent(doc)
     if worst >= 99:
         pytest.skip("this machine is too full to force an excellent level")
     # halfway between what is used now and 100 %: room for the numbers to move
     start = round(worst + (100 - worst) / 2, 2)
     config = thresholds_config(tmp_path, start, start, 100)
-    code, doc, _ = snapshot_json(clean_env, "--config", str(config))
+    code, doc, _ = level_snapshot(clean_env, tmp_path, "--config", str(config))
     assert doc["level"] == "excellent"
     assert doc["system"]["level"] == "excellent"
     assert code == 0
 
 
 def test_exit_3_when_a_target_is_unreachable(clean_env: dict[str, str], tmp_path: Path) -> None:
-    code, doc, _ = snapshot_json(clean_env)
+    code, doc, _ = level_snapshot(clean_env, tmp_path)
     worst = worst_percent(doc)
     if worst >= 99:
         pytest.skip("this machine is too full to force an excellent level")
@@ -240,7 +249,7 @@ def test_exit_3_when_a_target_is_unreachable(clean_env: dict[str, str], tmp_path
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/memdash"  # closed: connections are refused
-    code, doc, _ = snapshot_json(clean_env, "--config", str(config), url)
+    code, doc, _ = level_snapshot(clean_env, tmp_path, "--config", str(config), url)
     assert code == 3
     assert doc["system"]["level"] == "excellent"
     (target,) = doc["targets"]
@@ -256,7 +265,7 @@ def test_exit_2_beats_an_unreachable_target(clean_env: dict[str, str], tmp_path:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    code, doc, _ = snapshot_json(clean_env, "--config", str(config), f"http://127.0.0.1:{port}/")
+    code, doc, _ = level_snapshot(clean_env, tmp_path, "--config", str(config), f"http://127.0.0.1:{port}/")
     assert doc["targets"][0]["ok"] is False
     assert code == 2
 

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
+import isolated
 import pytest
 
 
-def _snapshot(env: dict[str, str], *args: str) -> tuple[int, dict]:
-    out = subprocess.run([sys.executable, "-m", "memdash", "snapshot", "--json", "--all", "--no-discover", *args],
-                         env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
-    assert "Traceback" not in out.stderr, out.stderr
-    return out.returncode, json.loads(out.stdout)
+def _snapshot(env: dict[str, str], tmp_path: Path, *args: str) -> tuple[int, dict]:
+    return isolated.snapshot(tmp_path, *args, env=env)  # only our processes, where possible
 
 
 @pytest.mark.gpu
@@ -25,13 +20,13 @@ def test_a_full_gpu_alone_makes_the_snapshot_critical(fake_nvml_lib: Path, tmp_p
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MEMDASH_", "FAKE_NVML_"))}
     env.update(XDG_CONFIG_HOME=str(tmp_path), LD_LIBRARY_PATH=str(fake_nvml_lib.parent),
                FAKE_NVML_COUNT="1", FAKE_NVML_TOTAL_MIB="1000", FAKE_NVML_USED_MIB=str(used_mib))
-    _, doc = _snapshot(env, "--no-gpu")
+    _, doc = _snapshot(env, tmp_path, "--no-gpu")
     local = max([doc["system"]["percent"]] + [p["percent"] for p in doc["processes"]])
     if local > 97:
         pytest.skip(f"this machine is at {local:.1f} %: no room for a threshold below the GPU")
     t = round((local + 99.5) / 2, 2)
     (tmp_path / "memdash.toml").write_text(f"[thresholds]\ngood = {t}\nwarning = {t}\ncritical = {t}\n")
-    code, doc = _snapshot(env, "--config", str(tmp_path / "memdash.toml"))
+    code, doc = _snapshot(env, tmp_path, "--config", str(tmp_path / "memdash.toml"))
     (device,) = doc["gpus"]["devices"]
     assert device["percent"] == pytest.approx(used_mib / 10)
     assert device["level"] == expected[0]
