@@ -110,3 +110,26 @@ def test_the_optional_imports_are_really_optional() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_every_module_the_tests_import_is_declared_for_tests() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    declared = {_name(r) for r in project["dependencies"] + project["optional-dependencies"]["test"]}
+    dists = md.packages_distributions()
+    local = {p.stem for p in (REPO / "tests").rglob("*.py")} | {p.name for p in (REPO / "tests").iterdir() if p.is_dir()}
+    missing = []
+    for path in (REPO / "tests").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                mods = [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                mods = [node.module.split(".")[0]]
+            else:
+                continue
+            for module in _third_party(set(mods)) - local - set(OPTIONAL) - {"tomli", "tomllib"}:
+                names = {d.lower().replace("_", "-") for d in dists.get(module, [])} or \
+                    {n for n in (module.lower().replace("_", "-"), KNOWN_DISTS.get(module, "")) if n and _installed(n)}
+                if not names & declared:
+                    missing.append(f"{module} in {path.relative_to(REPO)}")
+    assert not missing, "imported by the tests but not in [project.optional-dependencies] test: " + "; ".join(
+        sorted(set(missing)))
