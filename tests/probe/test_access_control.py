@@ -415,6 +415,9 @@ def test_status_lines_carry_their_reason_phrases() -> None:
         assert status("POST", "/cleanup/gc", auth, b"{}") == (200, "OK", None)
         assert status("POST", "/cleanup/gc", auth, b"{}") == (429, "Too Many Requests", None)
         assert status("POST", "/cleanup/gc?generation=x", auth, b"") == (400, "Bad Request", None)
+        from memdash.probe.snapshot import available_actions
+        if "cuda" not in available_actions():  # no torch here: known action, not available
+            assert status("POST", "/cleanup/cuda", auth, b"") == (409, "Conflict", None)
         big = b"{" + b" " * (2 * 1024 * 1024) + b"}"
         assert status("POST", "/cleanup/trim", auth, big)[:2] == (413, "Content Too Large")
     with probe.serve(min_interval=0) as handle:
