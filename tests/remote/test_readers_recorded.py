@@ -391,3 +391,47 @@ def test_json_gc_stats_that_are_not_a_list_do_not_hide_later_ones() -> None:
     s = _json({"gc_stats": 5, "data": {"gc_stats": [{"collections": 1, "collected": 2, "uncollectable": 0}]},
                "rss_bytes": 1})
     assert [(g.collections, g.collected) for g in s.gc.generations] == [(1, 2)]
+
+
+@pytest.mark.parametrize("gpu,expected", [
+    ({"gpu_allocated_mb": 512.5, "gpu_reserved_mb": 1024, "gpu_name": "NVIDIA A10"},
+     (int(512.5 * MB), 1024 * MB, None, "NVIDIA A10")),
+    ({"cuda_allocated_bytes": 100, "cuda_reserved_bytes": 200, "gpu_max_allocated_mb": 1, "device_name": "X"},
+     (100, 200, MB, "X")),
+    ({"allocated_mb": 1, "device_name": 7}, (MB, None, None, None)),
+])
+def test_json_gpu_figures(gpu, expected) -> None:
+    (dev,) = _json({"rss_bytes": 1, "gpu": gpu}).gpu
+    assert (dev.allocated_bytes, dev.reserved_bytes, dev.max_allocated_bytes, dev.name) == expected
+
+
+def test_json_configured_cache_fields() -> None:
+    doc = {"stats": {"ratio": 0.8, "n": 12, "cap": 100}}
+    s = _json(doc, fields={"rss_bytes": "stats.n", "hit_rate": "stats.ratio", "cache_items": "stats.n",
+                           "cache_maxsize": "stats.cap"})
+    (c,) = s.caches
+    assert (c.name, c.hit_rate, c.size, c.maxsize) == ("cache", 0.8, 12, 100)
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ({"before": {"memory_used_mb": 1750.0, "memory_percent": 87.3},
+      "after": {"memory_used_mb": 1430.0, "memory_percent": 71.0}, "gc_collected": 1200},
+     {"rss_before": 1750 * MB, "rss_after": 1430 * MB, "percent_before": 87.3, "percent_after": 71.0,
+      "collected": 1200}),
+    ({"ram_freed_mb": 12, "gpu": {"reserved_before_bytes": 4096, "reserved_after_bytes": 1024}},
+     {"rss_freed": 12 * MB, "gpu_before": 4096, "gpu_after": 1024}),
+    ({"before_bytes": 300, "after_gb": 1, "freed_percent": 5, "cpu_percent_before": 9},
+     {"rss_before": 300, "rss_after": 1024 * MB}),
+    ({"before": {"available_mb": 5, "swap_mb": 6, "count": 7}}, {}),
+])
+def test_json_cleanup_answers(answer, expected) -> None:
+    from memdash.sources.jsonmap import cleanup_figures
+
+    assert cleanup_figures(answer) == expected
+
+
+def test_prometheus_cache_without_a_name_is_called_cache() -> None:
+    (c,) = _prom("memdash_cache_hits_total 5\nmemdash_cache_misses_total 5\n", TEXT_TYPE).caches
+    assert (c.name, c.hits, c.misses, c.hit_rate) == ("cache", 5, 5, 0.5)
+    (c,) = _prom('memdash_cache_hits_total{name="pages"} 5\n', TEXT_TYPE).caches
+    assert c.name == "pages"
