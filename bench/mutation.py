@@ -286,11 +286,11 @@ def _run(copy: Path, tests: list[str], timeout: float, extra: list[str]) -> tupl
     elapsed = time.monotonic() - t0
     if proc.returncode == 0:
         return "survived", elapsed
-    if proc.returncode == 1:
-        return "killed", elapsed
     # 2 (interrupted: an import error during collection counts as caught), 3, 4, 5
-    tail = out.decode(errors="replace").strip().splitlines()[-3:]
-    return ("killed" if proc.returncode == 2 else "error:" + " | ".join(tail)), elapsed
+    tail = out.decode(errors="replace").strip().splitlines()
+    if proc.returncode == 1:
+        return "killed:" + " | ".join(line for line in tail if line.startswith(("FAILED", "ERROR")))[:500], elapsed
+    return ("killed" if proc.returncode == 2 else "error:" + " | ".join(tail[-3:])), elapsed
 
 
 def main(argv: list[str] | None = None) -> int:
