@@ -217,6 +217,12 @@ def test_probe_document_recorded_from_a_real_service(gc_service) -> None:
         assert g.collections == raw["collections"] and g.collected == raw["collected"]
         assert g.uncollectable == raw["uncollectable"]
         assert g.count == raw["count"] and g.threshold == raw["threshold"]
+        for key in ("pause_total_seconds", "pause_last_seconds", "pause_max_seconds"):
+            assert getattr(g, key) == raw.get(key)
+    assert s.gc.enabled is doc["gc"]["enabled"] is False  # the service runs with gc disabled
+    assert s.gc.garbage == doc["gc"].get("garbage")
+    for key in ("pause_total_seconds", "pause_last_seconds", "pause_max_seconds"):
+        assert getattr(s.gc, key) == doc["gc"].get(key)
     # the held cycles show as objects waiting in the oldest generation: gc is off in the service
     assert s.gc.generations[0].count + s.gc.generations[-1].count > 0
     assert set(s.actions) >= {"gc"}
@@ -435,3 +441,58 @@ def test_prometheus_cache_without_a_name_is_called_cache() -> None:
     assert (c.name, c.hits, c.misses, c.hit_rate) == ("cache", 5, 5, 0.5)
     (c,) = _prom('memdash_cache_hits_total{name="pages"} 5\n', TEXT_TYPE).caches
     assert c.name == "pages"
+
+
+def test_probe_cache_from_a_stats_object_with_evictions() -> None:
+    from memdash import probe
+    from memdash.probe.caches import REGISTRY
+
+    class Store:
+        def stats(self):
+            return {"hits": 8, "misses": 2, "size": 5, "maxsize": 10, "evictions": 3, "size_bytes": 4096}
+
+        def clear(self):
+            pass
+
+    REGISTRY.untrack_all()
+    store = Store()  # the registry holds caches weakly: the service keeps its own
+    probe.track_cache(store, name="store")
+    try:
+        doc = json.loads(json.dumps(probe.collect()))
+    finally:
+        REGISTRY.untrack_all()
+    (c,) = sample_from_probe(doc, name="svc", url="u", now=1.0).caches
+    assert (c.name, c.hits, c.misses, c.size, c.maxsize, c.evictions, c.size_bytes) == \
+        ("store", 8, 2, 5, 10, 3, 4096)
+    assert c.hit_rate == pytest.approx(0.8)
+    uss = doc["memory"].get("uss_bytes")
+    s = sample_from_probe(doc, name="svc", url="u", now=1.0)
+    assert s.metrics.get("memory.uss_bytes") == (None if uss is None else float(uss))
+
+
+def test_receipt_of_a_real_cleanup() -> None:
+    from memdash import probe
+    from memdash.sources.probe_wire import result_from_receipt
+
+    receipt = json.loads(json.dumps(probe.cleanup("gc")))
+    r = result_from_receipt(receipt, target="svc", action="all", status=200)
+    assert (r.target, r.action, r.ok, r.status) == ("svc", "gc", True, 200)  # the receipt's own action wins
+    assert (r.rss_before_bytes, r.rss_after_bytes, r.collected) == \
+        (receipt["rss_before_bytes"], receipt["rss_after_bytes"], receipt["collected"])
+    assert r.note == receipt["note"]
+    noted = dict(receipt, note="RSS did not drop: try trim")
+    assert result_from_receipt(noted, target="svc", action="gc", status=200).note == "RSS did not drop: try trim"
+
+
+def test_receipt_of_a_prefork_group_adds_up_the_workers() -> None:
+    from memdash.sources.probe_wire import result_from_receipt
+
+    workers = [{"pid": 1, "rss_before_bytes": 100, "rss_after_bytes": 90, "collected": 5, "note": "b"},
+               {"pid": 2, "rss_before_bytes": 200, "rss_after_bytes": 150, "collected": None, "note": "a"},
+               {"pid": 3, "note": "a"}]
+    r = result_from_receipt({"action": "gc", "ok": True, "workers": workers}, target="g", action="gc", status=200)
+    assert (r.rss_before_bytes, r.rss_after_bytes, r.collected) == (300, 240, 5)
+    assert r.note == "a; b"
+    r = result_from_receipt({"ok": False, "error": "refused", "rss_before_bytes": 7, "workers": workers},
+                            target="g", action="trim", status=429)
+    assert (r.action, r.ok, r.error, r.rss_before_bytes) == ("trim", False, "refused", 7)
