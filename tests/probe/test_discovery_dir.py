@@ -71,3 +71,31 @@ def test_a_directory_of_another_user_is_not_trusted(runtime_dir: str) -> None:
             assert find_sockets() == []
         finally:
             os.chown(d, 0, 0)
+
+
+def test_a_busy_socket_is_alive_not_stale(runtime_dir: str) -> None:
+    """A probe too busy to accept (its backlog full) is slow, not gone: keep its socket."""
+    d = socket_dir()
+    path = os.path.join(d, f"{os.getppid()}.sock")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    listener.listen(0)
+    queued = []
+    try:
+        for _ in range(64):  # fill the backlog without accepting
+            c = socket.socket(socket.AF_UNIX)
+            c.setblocking(False)
+            try:
+                c.connect(path)
+            except BlockingIOError:
+                c.close()
+                break
+            queued.append(c)
+        else:
+            pytest.skip("the backlog never filled")
+        assert find_sockets() == [(os.getppid(), path)]
+        assert os.path.exists(path)
+    finally:
+        for c in queued:
+            c.close()
+        listener.close()
