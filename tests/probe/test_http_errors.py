@@ -62,3 +62,73 @@ def test_a_good_request_keeps_the_connection_open() -> None:
         data, closed = _exchange(handle.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert data.startswith(b"HTTP/1.1 200 OK")
     assert not closed
+
+
+def _wsgi(app, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None,
+          client: str = "127.0.0.1") -> tuple[int, dict]:
+    import io
+
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "svc",
+               "SERVER_PORT": "80", "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "http",
+               "SERVER_PROTOCOL": "HTTP/1.1", "CONTENT_LENGTH": str(len(body)), "REMOTE_ADDR": client}
+    for k, v in (headers or {}).items():
+        environ["HTTP_" + k.upper().replace("-", "_")] = v
+    seen: list = []
+    out = b"".join(app(environ, lambda status, hdrs, exc_info=None: seen.append(status)))
+    status = int(seen[0].split()[0])
+    return status, (json.loads(out) if out.startswith(b"{") else {"text": out.decode()})
+
+
+TOKEN = "errs-token-77aa"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def test_an_internal_fault_is_a_500_sentence_not_a_traceback(monkeypatch, caplog) -> None:
+    """A fault inside the probe must never break the host's request handling."""
+    import memdash.probe.core as core
+
+    def broken():
+        raise RuntimeError(f"boom with {TOKEN}")
+
+    monkeypatch.setattr(core, "collect", broken)
+    app = probe.wsgi_app(token=TOKEN)
+    with caplog.at_level("ERROR", logger="memdash.probe"):
+        status, body = _wsgi(app, "GET", "/", headers=AUTH)
+    assert (status, body) == (500, {"error": "internal error in the probe (RuntimeError)", "status": 500})
+    assert "internal error answering 'GET' '/'" in caplog.text  # the traceback goes to the host's log
+
+
+@pytest.mark.parametrize("path,status", [("/foo/bar", 404), ("/cleanup", 404), ("/cleanup/gc/x", 404),
+                                         ("/metrics/", 200), ("", 200)])
+def test_routes(path: str, status: int) -> None:
+    app = probe.wsgi_app(token=TOKEN)
+    assert _wsgi(app, "GET", path, headers=AUTH)[0] == status
+
+
+def test_the_missing_token_message_says_how_to_send_one() -> None:
+    status, body = _wsgi(probe.wsgi_app(token=TOKEN), "GET", "/")
+    assert status == 401
+    assert body["error"] == "this probe needs a token: send 'Authorization: Bearer <token>'"
+
+
+def test_a_worker_option_naming_this_process_is_accepted() -> None:
+    import os
+
+    app = probe.wsgi_app(token=TOKEN, min_interval=0)
+    status, body = _wsgi(app, "POST", "/cleanup/gc", json.dumps({"worker": os.getpid()}).encode(), AUTH)
+    assert (status, body["pid"]) == (200, os.getpid())
+    status, body = _wsgi(app, "POST", "/cleanup/gc", json.dumps({"worker": 1}).encode(), AUTH)
+    assert status == 404 and "not in pre-fork mode" in body["error"]
+
+
+def test_a_tcp_client_cannot_name_itself_in_the_log(caplog) -> None:
+    """X-Memdash-Forwarded-For is trusted only on the probe's own socket (from
+    its pre-fork siblings); over TCP the log names the real peer."""
+    app = probe.wsgi_app(token=TOKEN, min_interval=0)
+    with caplog.at_level("INFO", logger="memdash.probe"):
+        status, _ = _wsgi(app, "POST", "/cleanup/gc", headers={**AUTH, "X-Memdash-Forwarded-For": "10.6.6.6"},
+                          client="192.0.2.9")
+    assert status == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == "memdash.probe"]
+    assert len(lines) == 1 and lines[0].startswith("cleanup gc from 192.0.2.9: ok")
+    assert "10.6.6.6" not in caplog.text

@@ -337,7 +337,8 @@ def test_probe_document_with_a_tracked_cache() -> None:
     assert s.metrics["uptime_seconds"] == doc["uptime_seconds"]
 
 
-BASE_DOC = {"schema": 1, "pid": 77, "memory": {"rss_bytes": 200 * MB, "percent": 12.5, "limit_bytes": 1600 * MB},
+BASE_DOC = {"schema": 1, "pid": 77, "memory": {"rss_bytes": 200 * MB, "percent": 12.5, "limit_bytes": 1600 * MB,
+                                               "uss_bytes": 150 * MB, "vms_bytes": 900 * MB},
             "gc": None, "caches": [], "torch": None, "actions": ["trim", "gc"]}
 
 
@@ -352,6 +353,7 @@ def test_probe_group_memory(group, rss) -> None:
     assert s.rss_bytes == rss
     assert (s.pid, s.percent, s.limit_bytes) == (77, 12.5, 1600 * MB)
     assert s.actions == ("gc", "trim")  # in memdash's order, whatever the probe's
+    assert (s.metrics["memory.uss_bytes"], s.metrics["memory.vms_bytes"]) == (150 * MB, 900 * MB)
     if group:
         assert s.metrics["group.workers"] == 3 and s.metrics["group.rss_bytes"] == 300 * MB
 
@@ -496,3 +498,19 @@ def test_receipt_of_a_prefork_group_adds_up_the_workers() -> None:
     r = result_from_receipt({"ok": False, "error": "refused", "rss_before_bytes": 7, "workers": workers},
                             target="g", action="trim", status=429)
     assert (r.action, r.ok, r.error, r.rss_before_bytes) == ("trim", False, "refused", 7)
+
+
+def test_probe_gc_pauses_per_generation() -> None:
+    gens = [{"generation": 0, "count": 5, "threshold": 700, "collections": 9, "collected": 1, "uncollectable": 0,
+             "pause_total_seconds": 0.5, "pause_last_seconds": 0.001, "pause_max_seconds": 0.01},
+            {"count": 1, "threshold": 10, "collections": 2, "collected": 0, "uncollectable": 0,
+             "pause_last_seconds": "x"}]
+    doc = dict(BASE_DOC, gc={"enabled": True, "generations": gens, "garbage": 0, "pause_total_seconds": 0.5,
+                             "pause_last_seconds": 0.001, "pause_max_seconds": 0.01})
+    gc = sample_from_probe(doc, name="g", url="u", now=1.0).gc
+    assert [(g.generation, g.pause_total_seconds, g.pause_last_seconds, g.pause_max_seconds) for g in gc.generations] \
+        == [(0, 0.5, 0.001, 0.01), (1, None, None, None)]
+    assert (gc.enabled, gc.garbage, gc.pause_total_seconds, gc.pause_last_seconds, gc.pause_max_seconds) == \
+        (True, 0, 0.5, 0.001, 0.01)
+    assert sample_from_probe(dict(BASE_DOC, gc={"enabled": "yes", "generations": []}), name="g", url="u",
+                             now=1.0).gc.enabled is None
