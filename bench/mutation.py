@@ -55,7 +55,7 @@ TESTS: dict[str, list[str]] = {
     "memdash/sources/cgroup.py": ["tests/test_cgroup.py", "tests/test_cgroup_limit_real.py"],
     "memdash/probe/core.py": ["tests/probe/test_probe_api.py", "tests/probe/test_probe_server.py",
                               "tests/probe/test_access_control.py", "tests/probe/test_rate_limits.py",
-                              "tests/probe/test_wire_encoding.py"],
+                              "tests/probe/test_wire_encoding.py", "tests/probe/test_http_errors.py"],
     "memdash/probe/cleanup.py": ["tests/probe/test_rate_limits.py", "tests/probe/test_probe_api.py",
                                  "tests/probe/test_wire_encoding.py", "tests/probe/test_probe_server.py"],
     "memdash/probe/server.py": ["tests/probe/test_access_control.py", "tests/probe/test_http_errors.py",
