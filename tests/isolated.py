@@ -50,6 +50,11 @@ def can_isolate() -> bool:
     return _can_isolate
 
 
+def ns_prefix() -> list[str]:
+    """The command prefix that runs a command alone in a new pid namespace (or nothing)."""
+    return ["unshare", "--pid", "--fork", "--mount-proc"] if can_isolate() else []
+
+
 def snapshot(tmp_path: Path, *args: str, env: dict[str, str] | None = None, hold_mib: int | None = None,
              hold_group: Path | None = None) -> tuple[int, dict]:
     """``memdash snapshot --json --all --no-discover ARGS``: (exit status, document).
@@ -65,7 +70,7 @@ def snapshot(tmp_path: Path, *args: str, env: dict[str, str] | None = None, hold
     base.setdefault("XDG_CONFIG_HOME", str(tmp_path))
     base.update(PY=sys.executable, HOLDER=HOLDER, DIR=str(run_dir), HOLD_MIB=str(hold_mib or ""),
                 HOLD_GROUP=str(hold_group or ""))
-    prefix = ["unshare", "--pid", "--fork", "--mount-proc"] if can_isolate() else []
+    prefix = ns_prefix()
     if not prefix and hold_mib:
         raise RuntimeError("a holder needs the pid namespace (root)")
     out = subprocess.run([*prefix, "sh", "-c", SCRIPT, "sh", *args], env=base, capture_output=True, text=True,
