@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 import pytest
 
+import isolated
 import memdash
 
 MiB = 1024 * 1024
@@ -85,6 +86,14 @@ def snapshot_json(env: dict[str, str], *args: str) -> tuple[int, dict[str, Any],
     return proc.returncode, doc, proc.stderr
 
 
+def level_snapshot(env: dict[str, str], tmp_path: Path, *args: str) -> tuple[int, dict[str, Any], str]:
+    """A snapshot for the exit-status tests: in a pid namespace where possible, so
+    that a process elsewhere on a shared box, near its own cgroup limit, does not
+    decide the level these tests set thresholds for."""
+    code, doc = isolated.snapshot(tmp_path, "--no-gpu", *args, env=env)
+    return code, doc, ""
+
+
 def thresholds_config(tmp_path: Path, good: float, warning: float, critical: float, extra: str = "") -> Path:
     path = tmp_path / "memdash.toml"
     path.write_text(f"[thresholds]\ngood = {good}\nwarning = {warning}\ncritical = {critical}\n{extra}", encoding="utf-8")
@@ -100,10 +109,7 @@ def worst_percent(doc: dict[str, Any]) -> float:
 
 
 def test_snapshot_json_all_has_the_child_and_every_key(clean_env: dict[str, str], hog: subprocess.Popen[str]) -> None:
-    started = time.monotonic()
-    code, doc, stderr = snapshot_json(clean_env, "--all")
-    elapsed = time.monotonic() - started
-    assert elapsed < 5, f"snapshot --json --all took {elapsed:.1f} s"
+    code, doc, stderr = snapshot_json(clean_env, "--all")  # its time is bench/bench_dashboard.py's business
     assert code in (0, 1, 2), stderr  # a level, not "unreadable": nothing here is unreadable
 
     assert doc["schema"] == 1
@@ -148,7 +154,8 @@ def test_snapshot_json_all_has_the_child_and_every_key(clean_env: dict[str, str]
     assert child["pss_bytes"] is not None and child["pss_bytes"] >= 290 * MiB
     assert child["swap_bytes"] is not None
     assert "bytearray(300" in child["cmdline"]
-    assert child["limit_bytes"] > 0
+    # the child shares this cgroup with memdash: its limit is the box's (cgroup, else RAM)
+    assert child["limit_bytes"] == (system["limit_bytes"] or system["total_bytes"])
     assert child["percent"] == pytest.approx(100 * child["rss_bytes"] / child["limit_bytes"], abs=0.01)
     assert child["level"] in LEVELS
     assert child["growth_bytes_per_min"] is None  # one poll cannot know a growth rate
@@ -168,8 +175,10 @@ def test_top_n(clean_env: dict[str, str], hog: subprocess.Popen[str]) -> None:
     assert doc["process_count"] >= 5
     rss = [p["rss_bytes"] for p in doc["processes"]]
     assert rss == sorted(rss, reverse=True)
-    # the 300 MB child is among the 5 largest on a test machine
-    assert hog.pid in [p["pid"] for p in doc["processes"]]
+    # the 300 MB child is among the 5 largest unless 5 bigger ones run beside it
+    # (a shared machine): either way the top 5 are the 5 largest
+    if hog.pid not in [p["pid"] for p in doc["processes"]]:
+        assert min(rss) >= 290 * MiB, "the 300 MB child is missing though smaller rows are listed"
 
 
 def test_top_zero_is_a_usage_error(clean_env: dict[str, str]) -> None:
@@ -198,39 +207,39 @@ def test_text_mode(clean_env: dict[str, str], hog: subprocess.Popen[str]) -> Non
 
 def test_exit_2_when_critical(clean_env: dict[str, str], tmp_path: Path) -> None:
     config = thresholds_config(tmp_path, 0, 0, 0)
-    code, doc, _ = snapshot_json(clean_env, "--config", str(config))
+    code, doc, _ = level_snapshot(clean_env, tmp_path, "--config", str(config))
     assert doc["level"] == "critical"
     assert doc["system"]["level"] == "critical"
     assert code == 2
 
 
 def test_exit_1_when_warning(clean_env: dict[str, str], tmp_path: Path) -> None:
-    code, doc, _ = snapshot_json(clean_env)
+    code, doc, _ = level_snapshot(clean_env, tmp_path)
     if worst_percent(doc) >= 99.9:
         pytest.skip("this machine is too full to force a warning level")
     config = thresholds_config(tmp_path, 0, 0, 100)
-    code, doc, _ = snapshot_json(clean_env, "--config", str(config))
+    code, doc, _ = level_snapshot(clean_env, tmp_path, "--config", str(config))
     assert doc["level"] == "warning"
     assert doc["system"]["level"] == "warning"
     assert code == 1
 
 
 def test_exit_0_when_excellent(clean_env: dict[str, str], tmp_path: Path) -> None:
-    code, doc, _ = snapshot_json(clean_env)
+    code, doc, _ = level_snapshot(clean_env, tmp_path)
     worst = worst_percent(doc)
     if worst >= 99:
         pytest.skip("this machine is too full to force an excellent level")
     # halfway between what is used now and 100 %: room for the numbers to move
     start = round(worst + (100 - worst) / 2, 2)
     config = thresholds_config(tmp_path, start, start, 100)
-    code, doc, _ = snapshot_json(clean_env, "--config", str(config))
+    code, doc, _ = level_snapshot(clean_env, tmp_path, "--config", str(config))
     assert doc["level"] == "excellent"
     assert doc["system"]["level"] == "excellent"
     assert code == 0
 
 
 def test_exit_3_when_a_target_is_unreachable(clean_env: dict[str, str], tmp_path: Path) -> None:
-    code, doc, _ = snapshot_json(clean_env)
+    code, doc, _ = level_snapshot(clean_env, tmp_path)
     worst = worst_percent(doc)
     if worst >= 99:
         pytest.skip("this machine is too full to force an excellent level")
@@ -240,7 +249,7 @@ def test_exit_3_when_a_target_is_unreachable(clean_env: dict[str, str], tmp_path
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/memdash"  # closed: connections are refused
-    code, doc, _ = snapshot_json(clean_env, "--config", str(config), url)
+    code, doc, _ = level_snapshot(clean_env, tmp_path, "--config", str(config), url)
     assert code == 3
     assert doc["system"]["level"] == "excellent"
     (target,) = doc["targets"]
@@ -256,7 +265,7 @@ def test_exit_2_beats_an_unreachable_target(clean_env: dict[str, str], tmp_path:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    code, doc, _ = snapshot_json(clean_env, "--config", str(config), f"http://127.0.0.1:{port}/")
+    code, doc, _ = level_snapshot(clean_env, tmp_path, "--config", str(config), f"http://127.0.0.1:{port}/")
     assert doc["targets"][0]["ok"] is False
     assert code == 2
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 
 import pytest
 
@@ -25,7 +26,11 @@ async def _wait(pilot, predicate, seconds=10.0) -> bool:
 
 async def test_gpu_rows_gauges_and_gpu_column(fake_nvml):
     # A real process holding GPU memory (as the fake says) shows it in the GPU column.
-    child = subprocess.Popen([sys.executable, "-c", "import time; x = bytearray(64 << 20); time.sleep(60)"])
+    # A unique marker in its command line: the test filters for it, so the child
+    # shows whatever else is big on this machine (the top N by RSS is not ours).
+    marker = "mdgpu" + uuid.uuid4().hex[:10]
+    child = subprocess.Popen([sys.executable, "-c",
+                              f"import time; x = bytearray(64 << 20); time.sleep(60)  # {marker}"])
     try:
         fake_nvml.script(count=2, name="NVIDIA H100 80GB HBM3", total_mib=81559, used_mib="72000;500",
                          procs=f"{child.pid}:30000;", util="87:40;NA")
@@ -39,6 +44,7 @@ async def test_gpu_rows_gauges_and_gpu_column(fake_nvml):
             # GPU 0 at 88 % of its memory is critical, and so is the whole screen.
             assert app.query(GpuRow).first().query_one(".gpu-figures").has_class("-critical")
             table = app.query_one(ProcessTable)
+            await pilot.press("slash", *marker, "enter")
             assert await _wait(pilot, lambda: child.pid in table._cells)
             gpu_col = [c.key for c in table._columns].index("gpu")
             assert table._cells[child.pid][gpu_col][0] == "29G"

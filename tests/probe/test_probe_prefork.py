@@ -44,8 +44,8 @@ def gunicorn(runtime_dir: str, tmp_path) -> Iterator[tuple[str, int]]:
         def listening():
             m = re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", log.read_text())
             return m.group(1) if m else None
-        url = _wait_for(listening, 20, "gunicorn to listen")
-        _wait_for(lambda: len(worker_pids(proc.pid)) == WORKERS, 60, f"{WORKERS} worker sockets")  # a loaded box
+        url = _wait_for(listening, 120, "gunicorn to listen")  # generous: a loaded box is slow to fork
+        _wait_for(lambda: len(worker_pids(proc.pid)) == WORKERS, 120, f"{WORKERS} worker sockets")
         yield url, proc.pid
     finally:
         if proc.poll() is None:
@@ -137,5 +137,5 @@ def test_metrics_label_each_worker(gunicorn):
 def test_worker_sockets_removed_when_gunicorn_stops(runtime_dir, gunicorn):
     url, master = gunicorn
     os.kill(master, signal.SIGTERM)
-    _wait_for(lambda: not os.listdir(os.path.join(runtime_dir, "memdash")), 15, "worker sockets to go")
+    _wait_for(lambda: not os.listdir(os.path.join(runtime_dir, "memdash")), 60, "worker sockets to go")
     assert os.listdir(os.path.join(runtime_dir, "memdash")) == []

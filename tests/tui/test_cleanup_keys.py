@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import httpx
 
 from memdash.config import Config, TargetConfig
@@ -19,8 +17,8 @@ def gen2_collections(svc) -> tuple[int, int]:
     return gens[-1]["collections"], sum(g["collected"] for g in gens)
 
 
-def target_config(svc, **kw) -> Config:
-    os.environ["MEMDASH_TUI_TEST_TOKEN"] = svc.token
+def target_config(svc, monkeypatch, **kw) -> Config:
+    monkeypatch.setenv("MEMDASH_TUI_TEST_TOKEN", svc.token)
     target = TargetConfig(name="api", url=svc.url, kind="probe", token_env="MEMDASH_TUI_TEST_TOKEN", interval=0.5)
     return Config(targets=(target,), **kw)
 
@@ -38,9 +36,9 @@ async def wait_for(pilot, predicate, seconds: float = 10.0) -> bool:
     return predicate()
 
 
-async def test_g_runs_a_collection_and_shows_before_after(gc_service):
+async def test_g_runs_a_collection_and_shows_before_after(gc_service, monkeypatch):
     collections_before, collected_before = gen2_collections(gc_service)
-    app = sample_app(config=target_config(gc_service), poll_targets=True)
+    app = sample_app(config=target_config(gc_service, monkeypatch), poll_targets=True)
     async with app.run_test(size=(140, 40)) as pilot:
         assert await wait_for(pilot, lambda: api_ok(app))
         assert "gc" in app.frame.target("api").actions
@@ -60,9 +58,9 @@ async def test_g_runs_a_collection_and_shows_before_after(gc_service):
     assert collected_after - collected_before >= 2 * gc_service.cycles
 
 
-async def test_read_only_offers_no_cleanup_keys(gc_service):
+async def test_read_only_offers_no_cleanup_keys(gc_service, monkeypatch):
     collections_before, _ = gen2_collections(gc_service)
-    app = sample_app(config=target_config(gc_service, read_only=True), poll_targets=True)
+    app = sample_app(config=target_config(gc_service, monkeypatch, read_only=True), poll_targets=True)
     async with app.run_test(size=(140, 40)) as pilot:
         assert await wait_for(pilot, lambda: api_ok(app))
         app.query_one(TargetsTable).focus()
