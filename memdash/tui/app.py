@@ -205,6 +205,8 @@ class MemdashApp(App[int]):
 
     def on_frame_ready(self, message: FrameReady) -> None:
         """Render a new frame: one message per frame, whatever number of samples it holds."""
+        if not self.query(StatusHeader):
+            return  # a frame that arrived while the app shuts down: its widgets are gone
         frame = self.frame = message.frame
         with self.batch_update():
             self._render_header()

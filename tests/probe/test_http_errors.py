@@ -41,7 +41,7 @@ def _exchange(port: int, raw: bytes) -> tuple[bytes, bool]:
 
 
 @pytest.mark.parametrize("raw,status,message", [
-    (b"GET / HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n", 400, "malformed or oversized header"),
+    (b"GET / HTTP/1.1\r\nHost: localhost\r\nNo colon here\r\n\r\n", 400, "malformed header line"),
     (b"GET / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello", 400, None),
 ])
 def test_a_broken_request_gets_400_and_the_connection_closes(raw: bytes, status: int, message: str | None) -> None:
@@ -59,7 +59,7 @@ def test_a_broken_request_gets_400_and_the_connection_closes(raw: bytes, status:
 
 def test_a_good_request_keeps_the_connection_open() -> None:
     with probe.serve() as handle:
-        data, closed = _exchange(handle.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        data, closed = _exchange(handle.port, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
     assert data.startswith(b"HTTP/1.1 200 OK")
     assert not closed
 

@@ -103,7 +103,7 @@ before = set(sys.modules)
 from memdash import probe
 h = probe.serve()
 s = socket.create_connection(("127.0.0.1", h.port), timeout=30)
-s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
 data = b""
 while chunk := s.recv(65536):
     data += chunk
