@@ -44,6 +44,7 @@ Every problem is a :class:`ConfigError` naming the file, the key and what is wro
 from __future__ import annotations
 
 import math
+import re
 import os
 import sys
 from dataclasses import dataclass, field
@@ -58,7 +59,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-KINDS = ("auto", "probe", "prometheus", "json")
+KINDS = ("auto", "probe", "prometheus", "json", "redis")
+#: Units a mapped field may name (``rss = {path = "rusage.maxrss", unit = "KiB"}``).
+FIELD_UNITS = ("B", "KiB", "KB", "MiB", "MB", "GiB", "GB", "%", "ratio")
 ENV_CONFIG = "MEMDASH_CONFIG"
 
 
@@ -145,6 +148,35 @@ def redact_url(url: str) -> str:
     return re.sub(r"(//)[^/@\s]+@", r"\1***@", url)
 
 
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """A mapped field given as a table: where it is and the unit it is in."""
+
+    path: str
+    unit: str | None = None
+
+
+def field_spec(value: "str | FieldSpec") -> FieldSpec:
+    """A ``fields`` entry as a :class:`FieldSpec` (a plain string is a path, unit unsaid)."""
+    return value if isinstance(value, FieldSpec) else FieldSpec(str(value))
+
+
+def parse_size(text: object) -> int | None:
+    """``"4 MB"``, ``"512KiB"``, ``1048576`` as bytes (KB and MB mean KiB and MiB,
+    as everywhere in memdash); ``None`` when it is none of these."""
+    if isinstance(text, bool):
+        return None
+    if isinstance(text, int):
+        return text
+    if not isinstance(text, str):
+        return None
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMG]i?B?|B)?\s*", text, re.IGNORECASE)
+    if not m:
+        return None
+    scale = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[(m.group(2) or "")[:1].lower()]
+    return int(float(m.group(1)) * scale)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TargetConfig:
     """One ``[[targets]]`` entry (or a URL given on the command line).
@@ -164,9 +196,12 @@ class TargetConfig:
     interval: float = 2.0
     limit_mb: float | None = None
     thresholds: Thresholds | None = None
-    fields: Mapping[str, str] = field(default_factory=dict)
+    fields: Mapping[str, "str | FieldSpec"] = field(default_factory=dict)
     actions: Mapping[str, str] = field(default_factory=dict)
     read_only: bool = False
+    #: Largest answer read, in bytes (``None``: 1 MB). A Prometheus page past it is
+    #: read up to it; a JSON answer past it is refused.
+    max_body: int | None = None
 
     def token(self) -> str | None:
         """The bearer token, read now from the environment or the file; ``None`` if unset.
@@ -454,6 +489,7 @@ class _Reader:
             {
                 "name", "url", "kind", "token_env", "token_file", "token", "verify", "ca",
                 "timeout", "interval", "limit_mb", "thresholds", "fields", "actions", "read_only",
+                "max_body",
             },
         )
         if "token" in data:
@@ -466,11 +502,21 @@ class _Reader:
         url = data.get("url")
         if not isinstance(url, str) or not url.strip():
             raise self.fail(p + "url", "every target needs a url")
-        if not url.startswith(("http://", "https://", "unix:")):
-            raise self.fail(p + "url", f"must start with http://, https:// or unix:, got {redact_url(url)!r}")
+        if not url.startswith(("http://", "https://", "unix:", "redis://", "rediss://")):
+            raise self.fail(p + "url", "must start with http://, https://, unix:, redis:// or rediss://, "
+                                       f"got {redact_url(url)!r}")
         kind = self.string(data, "kind", "auto", prefix=p)
         if kind not in KINDS:
             raise self.fail(p + "kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
+        if url.startswith(("redis://", "rediss://")):
+            if kind not in ("auto", "redis"):
+                raise self.fail(p + "kind", f"a redis:// URL is a redis target, not {kind!r}")
+            kind = "redis"
+        max_body = None
+        if "max_body" in data:
+            max_body = parse_size(data["max_body"])
+            if max_body is None or not 1024 <= max_body <= 1 << 30:
+                raise self.fail(p + "max_body", 'must be a size from 1 KB to 1 GB (bytes, or "4 MB")')
         verify = self.boolean(data, "verify", True, prefix=p)
         actions = self.string_map(data, "actions", p)
         for action, route in actions.items():
@@ -496,10 +542,33 @@ class _Reader:
             interval=self.number(data, "interval", 2.0, low=0.1, high=3600, prefix=p),
             limit_mb=self.limit_mb(data, p),
             thresholds=None if t_raw is None else self.thresholds(t_raw, p + "thresholds", thresholds),
-            fields=self.string_map(data, "fields", p),
+            fields=self.fields(data, p),
             actions=actions,
             read_only=self.boolean(data, "read_only", False, prefix=p),
+            max_body=max_body,
         )
+
+    def fields(self, data: Mapping[str, Any], prefix: str) -> dict[str, "str | FieldSpec"]:
+        """``fields``: name -> path, or name -> ``{path = "...", unit = "KiB"}``."""
+        value = data.get("fields", {})
+        if not isinstance(value, Mapping):
+            raise self.fail(f"{prefix}fields", "must be a table")
+        out: dict[str, str | FieldSpec] = {}
+        for k, v in value.items():
+            key = f"{prefix}fields.{k}"
+            if isinstance(v, str):
+                out[k] = v
+                continue
+            if not isinstance(v, Mapping):
+                raise self.fail(key, f"must be a path or a table {{path = ..., unit = ...}}, not {_toml_type(v)}")
+            self.known(v, key + ".", {"path", "unit"})
+            path, unit = v.get("path"), v.get("unit")
+            if not isinstance(path, str) or not path:
+                raise self.fail(key + ".path", "must be a string")
+            if unit is not None and unit not in FIELD_UNITS:
+                raise self.fail(key + ".unit", f"must be one of {', '.join(FIELD_UNITS)}, got {unit!r}")
+            out[k] = FieldSpec(path, unit)
+        return out
 
 
 def _toml_type(value: object) -> str:
@@ -515,6 +584,10 @@ def target_from_url(url: str, *, index: int = 0, token_env: str | None = None) -
 
     if url.startswith("unix:"):
         name = Path(url[5:].split("?", 1)[0].lstrip("/")).stem or f"target{index}"
+    elif url.startswith(("redis://", "rediss://")):
+        parts = urlsplit(url)
+        name = parts.netloc.rsplit("@", 1)[-1] or f"redis{index}"
+        return TargetConfig(name=name, url=url, kind="redis", token_env=token_env)
     else:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:

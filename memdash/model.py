@@ -187,6 +187,35 @@ class TorchDevice:
         return max(0, self.reserved_bytes - self.allocated_bytes)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Runtime:
+    """What a target's runtime (or the thing an exporter stands for) says of its memory.
+
+    ``kind``: ``go``, ``node``, ``python``, ``jvm`` (a runtime's own page),
+    ``host`` (node_exporter: the machine) or ``redis`` (redis_exporter, or a
+    ``redis://`` target). ``figures`` are named by unit like the rest of
+    memdash (``heap_inuse_bytes``, ``gc_pause_p50_seconds``, ``gc_count``);
+    ``groups`` hold per-label rows (``{"spaces": {"old_space":
+    {"used_bytes": ...}}}``); ``labels`` are words the service gave
+    (``{"maxmemory_policy": "allkeys-lru"}``).
+    """
+
+    kind: str
+    figures: Mapping[str, float] = field(default_factory=dict)
+    groups: Mapping[str, Mapping[str, Mapping[str, float]]] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Instance:
+    """One instance on a page that carries several (Prometheus ``/federate``,
+    series told apart by ``instance``/``job``/``pid`` labels)."""
+
+    labels: str  # 'instance="a:9100",job="api"', as the page spelled them
+    rss_bytes: int | None
+    runtime: str | None = None  # the runtime kind its series named, if any
+
+
 #: Cleanup actions memdash knows, in the order keys and menus show them (defined
 #: once, with the rest of the probe's wire schema, in :mod:`memdash.probe.wire`).
 ACTIONS: tuple[str, ...] = _WIRE_ACTIONS
@@ -203,7 +232,7 @@ class TargetSample:
 
     name: str
     url: str
-    kind: str  # probe | prometheus | json
+    kind: str  # probe | prometheus | json | redis
     ok: bool
     error: str | None = None
     time: float = 0.0
@@ -218,6 +247,16 @@ class TargetSample:
     metrics: Mapping[str, float] = field(default_factory=dict)
     actions: tuple[str, ...] = ()
     level: Level = Level.UNKNOWN
+    #: The runtime's (or exported service's) own figures; ``None`` when none was recognised.
+    runtime: Runtime | None = None
+    #: What memdash recognised on the page, in words ("go runtime", "node_exporter: the host").
+    recognised: tuple[str, ...] = ()
+    #: RSS of the exporter itself, when the page is an exporter's (shown apart, never as the service's).
+    exporter_rss_bytes: int | None = None
+    #: Instances on a page carrying several; ``rss_bytes`` is then their total.
+    instances: tuple[Instance, ...] = ()
+    #: What the reader could not do: a mapped path that resolved to nothing, a page cut at the cap.
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

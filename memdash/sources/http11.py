@@ -192,6 +192,8 @@ class Response(NamedTuple):
     headers: Headers
     body: bytes
     http_version: str
+    #: The body stopped at ``max_body`` (a client made with ``partial_body=True``).
+    truncated: bool = False
 
 
 class _Target(NamedTuple):
@@ -288,6 +290,8 @@ class Client:
     Args:
         uds: a Unix socket path: every request goes there, whatever the URL's host.
         max_body: largest body read, in bytes; past it :class:`ResponseTooLarge`.
+        partial_body: past ``max_body``, return the first ``max_body`` bytes
+            (``truncated=True``) and drop the connection instead of raising.
         keepalive_expiry: seconds an idle connection is kept before it is closed.
         max_idle: idle connections kept, over all origins.
 
@@ -301,9 +305,11 @@ class Client:
         max_body: int = 1024 * 1024,
         keepalive_expiry: float = 5.0,
         max_idle: int = 2,
+        partial_body: bool = False,
     ) -> None:
         self.uds = uds
         self.max_body = max_body
+        self.partial_body = partial_body
         self.keepalive_expiry = keepalive_expiry
         self.max_idle = max(0, max_idle)
         self._idle: list[_Connection] = []
@@ -437,6 +443,7 @@ class Client:
         # Nothing can have come back yet (unless the last answer left bytes behind):
         # wait for data first, rather than have h11 look at an empty buffer.
         first_read = not h.trailing_data[0]
+        truncated = False
         while True:
             if first_read:
                 event: Any = h11.NEED_DATA
@@ -450,7 +457,12 @@ class Client:
             if kind is h11.Data:
                 total += len(event.data)
                 if total > self.max_body:
-                    raise self._too_large()
+                    if not self.partial_body:
+                        raise self._too_large()
+                    # Keep what fits; the rest is never read (the connection is dropped).
+                    chunks.append(event.data[: len(event.data) - (total - self.max_body)])
+                    truncated = True
+                    break
                 chunks.append(event.data)
             elif event is h11.NEED_DATA:
                 nothing_yet = response is None and not received and not interim
@@ -480,7 +492,8 @@ class Client:
                 length = headers.get("content-length")
                 if length is not None and "transfer-encoding" not in headers:
                     first = length.split(",", 1)[0].strip()
-                    if first.isascii() and first.isdigit() and int(first) > self.max_body:
+                    if first.isascii() and first.isdigit() and int(first) > self.max_body \
+                            and not self.partial_body:
                         raise self._too_large()  # refused before reading a byte of it
             elif kind is h11.EndOfMessage:
                 break
@@ -495,7 +508,8 @@ class Client:
         assert response is not None and headers is not None
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         version = "HTTP/" + response.http_version.decode("ascii", "replace")
-        return Response(response.status_code, response.reason.decode("latin-1"), headers, bytes(body), version)
+        return Response(response.status_code, response.reason.decode("latin-1"), headers, bytes(body), version,
+                        truncated)
 
     def _too_large(self) -> ResponseTooLarge:
         return ResponseTooLarge(f"response larger than {_size_words(self.max_body)}")

@@ -34,24 +34,35 @@ from memdash.sources.jsonmap import sample_from_json
 from memdash.sources.probe_wire import sample_from_probe
 from memdash.sources.prom import looks_like_prometheus, sample_from_prometheus
 from memdash.sources.redact import scrub_bytes, scrub_doc
-from memdash.sources.transport import Response
+from memdash.sources.transport import MAX_BODY_BYTES, Response
 
 CleanupFn = Callable[[CleanupContext, str, Mapping[str, Any]], Awaitable[CleanupResult]]
 
 _UNSET = object()
 
 
+def size_words(n: int) -> str:
+    """A body cap in words: ``1 MB``, ``64 KB``, ``1500 bytes``."""
+    if n % (1024 * 1024) == 0:
+        return f"{n // (1024 * 1024)} MB"
+    if n % 1024 == 0:
+        return f"{n // 1024} KB"
+    return f"{n} bytes"
+
+
 class Answer:
     """A target's answer as the readers see it: the target's secrets already
     scrubbed from the body, and the JSON parsed (and scrubbed, keys too) at most once."""
 
-    __slots__ = ("response", "secrets", "_doc")
+    __slots__ = ("response", "secrets", "cap", "_doc")
 
-    def __init__(self, response: Response, secrets: tuple[str, ...] = ()) -> None:
+    def __init__(self, response: Response, secrets: tuple[str, ...] = (), cap: int | None = None) -> None:
+        #: The body cap the answer was read under (``max_body``).
+        self.cap = cap or MAX_BODY_BYTES
         if secrets:
             body = scrub_bytes(response.body, secrets)
             if body is not response.body:
-                response = Response(response.status, response.reason, response.headers, body)
+                response = Response(response.status, response.reason, response.headers, body, response.truncated)
         self.response = response
         self.secrets = secrets
         self._doc: Any = _UNSET
@@ -61,8 +72,11 @@ class Answer:
         return self.response.content_type
 
     def json(self) -> Any:
-        """The body as JSON; raises :class:`TargetError` ``"invalid JSON"``."""
+        """The body as JSON; raises :class:`TargetError` ``"invalid JSON"`` (or
+        ``"response larger than ..."`` when the body stopped at the cap)."""
         if self._doc is _UNSET:
+            if self.response.truncated:
+                raise TargetError(f"response larger than {size_words(self.cap)}")
             doc = self.response.json()
             self._doc = scrub_doc(doc, self.secrets) if self.secrets else doc
         return self._doc
@@ -101,7 +115,10 @@ class PrometheusKind(Kind):
         return looks_like_prometheus(answer.content_type, answer.response.body)
 
     def read(self, answer: Answer, target: TargetConfig, *, url: str, now: float) -> TargetSample:
-        return sample_from_prometheus(answer.response.text(), answer.content_type, name=target.name, url=url, now=now)
+        response = answer.response
+        cap = answer.cap if response.truncated else None
+        return sample_from_prometheus(response.text(), answer.content_type, name=target.name, url=url, now=now,
+                                      fields=target.fields, truncated_at=cap)
 
 
 class ProbeKind(Kind):

@@ -251,7 +251,7 @@ class TargetPoller:
         secrets = state.secrets()
         # A service may echo the request back: its secrets are scrubbed from the
         # body before any reader sees it, and from every string the sample carries.
-        answer = kinds.Answer(response, secrets)
+        answer = kinds.Answer(response, secrets, state.target.max_body)
         try:
             kind = kinds.detect(answer) if state.kind == "auto" else kinds.KINDS[state.kind]
             sample = kind.read(answer, state.target, url=state.url, now=now)

@@ -14,6 +14,9 @@ Any service exporting the standard ``process_*`` metrics works, in any language:
 ========================================  ======================================
 
 Series with a ``pid`` label (memdash.probe's pre-fork groups) are added up.
+Runtimes (Go, Node, Python, JVM) and exporters (node_exporter: the host;
+redis_exporter: Redis) are recognised by :mod:`memdash.sources.runtimes`;
+several instances on one page (``/federate``) are kept apart.
 
 Parsing is prometheus_client's, chosen by ``Content-Type``: the 0.0.4 parser
 yields duplicate families for an OpenMetrics body, and the OpenMetrics parser
@@ -24,13 +27,17 @@ rejects a 0.0.4 body (tech notes section 6), so memdash sends no OpenMetrics
 
 from __future__ import annotations
 
-from typing import Iterable
+import re
+from typing import Iterable, Mapping
 
 from prometheus_client.samples import Sample
 
-from memdash.model import CacheStats, GcGeneration, GcStats, TargetSample
-from memdash.sources.jsonmap import MAX_METRICS
-from memdash.sources.numbers import count, limit as limit_bytes, number, size
+from memdash.config import FieldSpec, field_spec
+from memdash.model import CacheStats, GcGeneration, GcStats, Instance, TargetSample
+from memdash.sources.jsonmap import convert
+from memdash.sources.numbers import count, limit as limit_bytes, number, percent as percent_value, size
+from memdash.sources.redisinfo import EXPORTER_NAMES, figures_from_info
+from memdash.sources.runtimes import Page, host, identity, runtime as runtime_of, runtime_kinds
 
 OPENMETRICS = "application/openmetrics-text"
 
@@ -151,47 +158,206 @@ def _caches(samples: Iterable[Sample]) -> tuple[CacheStats, ...]:
     return tuple(out)
 
 
+#: Extra series kept per Prometheus sample (memory families first).
+MAX_PROM_METRICS = 2000
+#: Words in a series name that make it memory-related: kept (and shown) first.
+_MEMORY_WORDS = ("memory", "heap", "rss", "_gc", "gc_", "cache", "mem_", "_mem", "alloc", "swap", "oom", "pss")
+_REDIS_SERIES = "redis_memory_used_bytes"
+
+
+def _series_key(s: Sample) -> str:
+    """``name{a="b"}``: the series with its labels, as a key no other series shares."""
+    if not s.labels:
+        return s.name
+    inner = ",".join(f'{k}="{v}"' for k, v in s.labels.items())
+    return f"{s.name}{{{inner}}}"
+
+
+def _extras(samples: list[Sample], skip: set[str]) -> dict[str, float]:
+    """Every numeric series, memory-related families first, histogram buckets last,
+    at most :data:`MAX_PROM_METRICS`. Series with only a ``pid`` label (a pre-fork
+    group's workers) are added up under their name."""
+    ranked: list[tuple[int, int, Sample]] = []
+    for i, s in enumerate(samples):
+        if s.name in skip or s.name.endswith("_created"):
+            continue
+        lower = s.name.lower()
+        rank = 2 if s.name.endswith("_bucket") else 0 if any(w in lower for w in _MEMORY_WORDS) else 1
+        ranked.append((rank, i, s))
+    ranked.sort(key=lambda r: (r[0], r[1]))
+    metrics: dict[str, float] = {}
+    for _, _, s in ranked:
+        value = number(s.value)
+        if value is None:
+            continue
+        key = s.name if set(s.labels) == {"pid"} else _series_key(s)
+        if key in metrics:
+            total = number(metrics[key] + value)
+            if total is not None:
+                metrics[key] = total
+        elif len(metrics) < MAX_PROM_METRICS:
+            metrics[key] = value
+    return metrics
+
+
+def _size_words(n: int) -> str:
+    return f"{n // (1024 * 1024)} MB" if n % (1024 * 1024) == 0 else f"{n // 1024} KB" if n % 1024 == 0 else f"{n} bytes"
+
+
+def _cut_page(text: str) -> str:
+    """A page cut at the body cap, up to its last whole line."""
+    end = text.rfind("\n")
+    return text[: end + 1] if end >= 0 else ""
+
+
 def sample_from_prometheus(
-    text: str, content_type: str | None, *, name: str, url: str, now: float
+    text: str, content_type: str | None, *, name: str, url: str, now: float,
+    fields: Mapping[str, "str | FieldSpec"] | None = None, truncated_at: int | None = None,
 ) -> TargetSample:
     """Parse ``text`` into a sample (``ok=True``, level not yet set, no actions).
 
-    Extra metrics are the samples without labels (or with only ``pid``, summed),
-    e.g. ``process_open_fds``, at most
-    :data:`~memdash.sources.jsonmap.MAX_METRICS`; ``*_created`` series are skipped.
+    What is recognised (:mod:`memdash.sources.runtimes`): a runtime (Go, Node,
+    Python, JVM) fills ``runtime``; a node_exporter page is the host (its used
+    memory against its total; the exporter's own RSS in ``exporter_rss_bytes``);
+    a redis_exporter page is Redis (:mod:`memdash.sources.redisinfo`). A page
+    carrying several instances (``instance``/``job`` labels, as ``/federate``
+    serves) lists each in ``instances`` and its RSS is their total, said in
+    ``warnings``. ``fields`` map memdash's figures to series
+    (``rss_bytes = 'my_rss{job="api"}'``); one that matches nothing is a warning.
+    Extras: every numeric series (:func:`_extras`). ``truncated_at``: the body
+    stopped at that many bytes; the page is read up to its last whole line.
 
     Raises:
         PrometheusParseError: the text did not parse.
     """
+    warnings: list[str] = []
+    if truncated_at is not None:
+        text = _cut_page(text)
     samples = parse_samples(text, content_type)
+    if truncated_at is not None:
+        warnings.append(f"page larger than {_size_words(truncated_at)}: read {len(samples):,} series up to the cap "
+                        "(raise max_body to read it whole)")
+    page = Page(samples)
     rss_by_pid: dict[str | None, int] = {}
+    rss_by_instance: dict[str, int] = {}
     limit = group = None
-    metrics: dict[str, float] = {}
     for s in samples:
         # One unreadable figure (NaN: a value the exporter could not read; +Inf;
         # 1e303 bytes) drops that figure, not the page.
         if s.name == "process_resident_memory_bytes":
             rss = size(s.value)
             if rss is not None:
-                rss_by_pid[s.labels.get("pid")] = rss
+                ident = identity(s.labels)
+                if ident:
+                    rss_by_instance[ident] = rss_by_instance.get(ident, 0) + rss
+                rss_by_pid[(ident + "/" if ident else "") + (s.labels.get("pid") or "")] = rss
         elif s.name in _LIMITS:
             # -1, 0, NaN and +Inf all say "no limit".
             limit = limit_bytes(s.value)
         elif s.name == "memdash_group_pss_bytes":
             group = size(s.value)
-        elif not s.name.endswith("_created") and (not s.labels or set(s.labels) == {"pid"}):
-            value = number(s.value)
-            if value is not None and (s.name in metrics or len(metrics) < MAX_METRICS):
-                total = value + metrics.get(s.name, 0.0)
-                if number(total) is not None:
-                    metrics[s.name] = total
     # A pre-fork group (memdash.probe) exports one series per worker: its PSS
     # total counts shared pages once; failing that, the workers' RSS add up.
     rss = group if group is not None else size(sum(rss_by_pid.values())) if rss_by_pid else None
-    pids = [n for n in (_small_int(p) for p in rss_by_pid) if n is not None]
+    pids = [n for n in (_small_int(p.rsplit("/", 1)[-1]) for p in rss_by_pid) if n is not None]
     pid = pids[0] if len(pids) == 1 else None
+    recognised: list[str] = []
+    runtime = None
+    exporter_rss = None
+    caches = list(_caches(samples))
+    instances: tuple[Instance, ...] = ()
+    idents = page.identities()
+    if len(idents) > 1:
+        names_by: dict[str, set[str]] = {}
+        for s in samples:
+            names_by.setdefault(identity(s.labels), set()).add(s.name)
+        instances = tuple(Instance(labels=i, rss_bytes=rss_by_instance.get(i), runtime=runtime_kinds(names_by.get(i, ())))
+                          for i in idents)
+        recognised.append(f"{len(idents)} instances on one page")
+        warnings.append(f"{len(idents)} instances on this page: RSS is their total; each has its own row "
+                        "(point a target at each instance for its own figures)")
+    elif (host_rt := host(page)) is not None:
+        runtime = host_rt
+        exporter_rss, rss = rss, host_rt.figures.get("used_bytes")
+        limit = size(host_rt.figures.get("total_bytes"))
+        pid = None
+        recognised.append("node_exporter: the host's memory (the exporter's own RSS apart)")
+    elif page.has(_REDIS_SERIES):
+        info = {field: page.value(series) for series, field in EXPORTER_NAMES.items() if page.has(series)}
+        info.update({k: v for k, v in (("maxmemory_policy", page.label("redis_config_maxmemory_policy", "policy")),
+                                       ("redis_version", page.label("redis_instance_info", "redis_version"))) if v})
+        for db, keys in page.by_label("redis_db_keys", "db").items():
+            info[db] = {"keys": keys}
+        red = figures_from_info(info)
+        runtime = red.runtime
+        exporter_rss, rss, limit, pid = rss, red.used_bytes, red.limit_bytes, None
+        if red.cache is not None:
+            caches.append(red.cache)
+        recognised.append("redis_exporter: Redis's memory (the exporter's own RSS apart)")
+    else:
+        runtime = runtime_of(page)
+        if runtime is not None:
+            recognised.append(f"{runtime.kind} runtime")
+    percent = None
+    if fields:
+        mapped = _mapped_fields(page, fields, warnings)
+        if "rss_bytes" in mapped:
+            rss = size(mapped["rss_bytes"])
+        if "limit_bytes" in mapped:
+            limit = limit_bytes(mapped["limit_bytes"])
+        if "percent" in mapped:
+            percent = percent_value(mapped["percent"])
+        if "pid" in mapped:
+            pid = count(mapped["pid"])
+        if mapped:
+            recognised.append("fields: " + ", ".join(sorted(mapped)))
+    skip = {"process_resident_memory_bytes", "memdash_group_pss_bytes", *_LIMITS}
     return TargetSample(
         name=name, url=url, kind="prometheus", ok=True, time=now, last_ok=now, pid=pid,
-        rss_bytes=rss, limit_bytes=limit, gc=_gc(samples), caches=_caches(samples),
-        metrics=metrics, actions=(),
+        rss_bytes=rss, percent=percent, limit_bytes=limit, gc=_gc(samples), caches=tuple(caches),
+        metrics=_extras(samples, skip), actions=(), runtime=runtime, recognised=tuple(recognised),
+        exporter_rss_bytes=exporter_rss, instances=instances, warnings=tuple(warnings),
     )
+
+
+_SELECTOR = re.compile(r'\s*([A-Za-z_:][A-Za-z0-9_:]*)\s*(?:\{(.*)\})?\s*')
+_MATCHER = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
+
+
+def parse_selector(text: str) -> tuple[str, dict[str, str]] | None:
+    """``name`` or ``name{label="v",...}``; ``None`` when it is neither."""
+    m = _SELECTOR.fullmatch(text)
+    if not m:
+        return None
+    labels: dict[str, str] = {}
+    inner = m.group(2) or ""
+    pos = 0
+    while pos < len(inner):
+        lm = _MATCHER.match(inner, pos)
+        if not lm or lm.end() == pos:
+            return None
+        labels[lm.group(1)] = lm.group(2).replace('\\"', '"').replace("\\\\", "\\")
+        pos = lm.end()
+    return m.group(1), labels
+
+
+def _mapped_fields(page: Page, fields: Mapping[str, "str | FieldSpec"], warnings: list[str]) -> dict[str, float]:
+    """``fields`` read from the page: canonical figure -> value in memdash's units."""
+    out: dict[str, float] = {}
+    for key, raw in fields.items():
+        spec = field_spec(raw)
+        sel = parse_selector(spec.path)
+        if sel is None:
+            warnings.append(f"fields.{key}: {spec.path!r} is not a series name or name{{label=\"value\"}}")
+            continue
+        series, labels = sel
+        value = page.value(series, **labels)
+        if value is None:
+            warnings.append(f"fields.{key}: no series {spec.path} on the page")
+            continue
+        figure, converted, problem = convert(key, value, spec.unit)
+        if problem:
+            warnings.append(f"fields.{key}: {problem}")
+        if figure is not None and converted is not None:
+            out[figure] = converted
+    return out

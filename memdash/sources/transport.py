@@ -13,7 +13,9 @@ Two transports behind one :class:`Transport` protocol:
 
 Neither follows redirects nor decides where the token goes: that is
 :class:`memdash.sources.endpoint.Endpoint`'s policy. Bodies are read up to
-:data:`MAX_BODY_BYTES` and refused past it. URLs are handled as text with
+:data:`MAX_BODY_BYTES` (or the target's ``max_body``); past it the first bytes
+come back marked ``truncated`` and the connection is dropped, and each reader
+decides (a Prometheus page is read up to the cap, JSON is refused). URLs are handled as text with
 :mod:`urllib.parse` (:class:`Url`), so a plain ``http://`` target never loads httpx.
 """
 
@@ -150,6 +152,8 @@ class Response:
     reason: str
     headers: HeaderLookup  # case-insensitive ``get``
     body: bytes
+    #: The body stopped at the target's ``max_body``: what came before it is here.
+    truncated: bool = False
 
     @property
     def content_type(self) -> str | None:
@@ -221,7 +225,8 @@ class PlainTransport:
     def __init__(self, target: TargetConfig, uds: str | None) -> None:
         self.client = http11.Client(
             uds=uds,
-            max_body=MAX_BODY_BYTES,
+            max_body=target.max_body or MAX_BODY_BYTES,
+            partial_body=True,  # readers decide: a Prometheus page is read up to the cap
             # Keep the connection across polls: reconnecting costs more than the poll.
             keepalive_expiry=keepalive_seconds(target),
             max_idle=2,  # a poll and a cleanup may overlap
@@ -235,7 +240,7 @@ class PlainTransport:
             headers = {**headers, "Authorization": "Basic " + token}
             text = url.without_userinfo()
         r = await self.client.request(method, text, headers, timeout=timeout)
-        return Response(r.status, r.reason, r.headers, r.body)
+        return Response(r.status, r.reason, r.headers, r.body, r.truncated)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -289,6 +294,7 @@ class TlsTransport:
             trust_env=False,
         )
         # trust_env=False: no proxy or .netrc credentials from the environment.
+        self.max_body = target.max_body or MAX_BODY_BYTES
         self.client = httpx.AsyncClient(
             transport=transport, timeout=httpx.Timeout(target.timeout), follow_redirects=False, trust_env=False
         )
@@ -298,10 +304,10 @@ class TlsTransport:
         response = await self.client.send(request, stream=True)
         try:
             if response.status_code in REDIRECTS and response.headers.get("location"):
-                body = b""  # not read: the connection is dropped rather than drained
+                body, truncated = b"", False  # not read: the connection is dropped rather than drained
             else:
-                body = await _read_capped(response)
-            return Response(response.status_code, response.reason_phrase, response.headers, body)
+                body, truncated = await _read_capped(response, self.max_body)
+            return Response(response.status_code, response.reason_phrase, response.headers, body, truncated)
         finally:
             await response.aclose()
 
@@ -309,17 +315,15 @@ class TlsTransport:
         await self.client.aclose()
 
 
-async def _read_capped(response: httpx.Response) -> bytes:
-    """The body, refused as soon as it is known to exceed :data:`MAX_BODY_BYTES`."""
-    length = response.headers.get("content-length")
-    if length and length.isascii() and length.isdigit() and len(length) <= 19 and int(length) > MAX_BODY_BYTES:
-        raise TargetError("response larger than 1 MB")
+async def _read_capped(response: httpx.Response, cap: int = MAX_BODY_BYTES) -> tuple[bytes, bool]:
+    """The body up to ``cap`` bytes, and whether it went on past it (the rest is
+    never read: closing an unfinished response drops the connection)."""
     chunks: list[bytes] = []
     total = 0
     async for chunk in response.aiter_bytes():
         total += len(chunk)
-        if total > MAX_BODY_BYTES:
-            # Closing an unfinished response drops the connection: the rest is never read.
-            raise TargetError("response larger than 1 MB")
+        if total > cap:
+            chunks.append(chunk[: len(chunk) - (total - cap)])
+            return b"".join(chunks), True
         chunks.append(chunk)
-    return b"".join(chunks)
+    return b"".join(chunks), False

@@ -189,17 +189,18 @@ def test_discover_walks_the_whole_document() -> None:
     assert discover({"cpu": {"percent": 1}}) == {}
 
 
-def test_seed_003_performance_metrics_are_extra_metrics() -> None:
+def test_seed_003_memory_usage_is_a_percent_and_the_rest_are_extras() -> None:
     from memdash.sources.jsonmap import sample_from_json
 
     doc = {"performance_metrics": {"requests_per_second": 12.5, "active_connections": 3,
                                    "db_connections": 20, "memory_usage": 61.0}}
     s = sample_from_json(doc, name="ippel", url="u", now=1.0)
-    assert s.rss_bytes is None and s.percent is None
+    # issue 11: a field called memory_usage is the memory percent.
+    assert s.rss_bytes is None and s.percent == 61.0
+    assert "percent at performance_metrics.memory_usage" in s.recognised
     assert s.metrics == {"performance_metrics.requests_per_second": 12.5,
                          "performance_metrics.active_connections": 3.0,
-                         "performance_metrics.db_connections": 20.0,
-                         "performance_metrics.memory_usage": 61.0}
+                         "performance_metrics.db_connections": 20.0}
 
 
 def test_metrics_are_bounded() -> None:
