@@ -30,6 +30,7 @@ from memdash.levels import Level
 from memdash.model import (
     CacheStats,
     GcStats,
+    Runtime,
     GpuStatus,
     MemoryPressure,
     OomKills,
@@ -198,6 +199,17 @@ def torch_json(devs: tuple[TorchDevice, ...] | None) -> list[dict[str, Any]] | N
     ]
 
 
+def runtime_json(r: Runtime | None) -> dict[str, Any] | None:
+    """A target's ``runtime``: ``{"kind": "go", "heap_inuse_bytes": ..., "spaces": {...}}``."""
+    if r is None:
+        return None
+    out: dict[str, Any] = {"kind": r.kind}
+    out.update(r.figures)
+    out.update({k: {name: dict(row) for name, row in rows.items()} for k, rows in r.groups.items()})
+    out.update(r.labels)
+    return out
+
+
 def target_json(t: TargetSample) -> dict[str, Any]:
     """One entry of ``targets``."""
     return {
@@ -217,6 +229,11 @@ def target_json(t: TargetSample) -> dict[str, Any]:
         "metrics": dict(t.metrics),
         "actions": list(t.actions),
         "last_ok": _iso(t.last_ok),
+        "runtime": runtime_json(t.runtime),
+        "recognised": list(t.recognised),
+        "exporter_rss_bytes": t.exporter_rss_bytes,
+        "instances": [{"labels": i.labels, "rss_bytes": i.rss_bytes, "runtime": i.runtime} for i in t.instances],
+        "warnings": list(t.warnings),
     }
 
 
@@ -369,6 +386,8 @@ def snapshot_text(snap: Snapshot, *, width: int = 100) -> str:
         lines.append(f"{'TARGET':<20} {'KIND':<10} {'LEVEL':<9} {'RSS':>7} {'%LIM':>6}  STATUS")
         for t in snap.targets:
             status = "ok" if t.ok else f"error: {printable(t.error, 300)}"
+            if t.recognised:
+                status += f" ({printable('; '.join(t.recognised), 200)})"
             lines.append(
                 f"{printable(t.name, 20):<20} {printable(t.kind, 10):<10} {_level(t.level) or '-':<9} {human_bytes(t.rss_bytes):>7}"
                 f" {human_percent(t.percent):>6}  {status}"

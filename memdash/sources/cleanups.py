@@ -25,6 +25,7 @@ from memdash.config import TargetConfig
 from memdash.model import CleanupResult, TargetSample
 from memdash.probe.wire import cleanup_path
 from memdash.sources.endpoint import Endpoint
+from memdash.sources.errors import service_reason
 from memdash.sources.jsonmap import cleanup_figures
 from memdash.sources.numbers import number, size
 from memdash.sources.probe_wire import result_from_receipt
@@ -91,11 +92,13 @@ def refusal(
     secrets = ctx.secrets()
     body = scrub_doc(doc, secrets) if isinstance(doc, Mapping) else {}
     retry = None
+    said = service_reason(response.body, body)
     if status == 401:
         error = "refused: the token is missing or wrong (set token_env or token_file)"
+        if said:
+            error += f" (the service says: {said})"
     elif status == 403:
-        detail = body.get("error")
-        error = f"refused: {detail}" if isinstance(detail, str) and detail else "refused: forbidden (HTTP 403)"
+        error = f"refused: {said} (HTTP 403)" if said else "refused: forbidden (HTTP 403)"
     elif status == 429:
         retry = number(body.get("retry_after_seconds"))
         if retry is None:
@@ -108,11 +111,12 @@ def refusal(
         error = f"this target does not support {action}"
         if route:
             error += f" ({route} answered HTTP {status})"
+        if said:
+            error += f" (the service says: {said})"
     else:
         error = f"HTTP {status} {response.reason}".strip()
-        detail = body.get("error")
-        if isinstance(detail, str) and detail:
-            error += f": {detail}"
+        if said:
+            error += f": {said}"
     return CleanupResult(
         target=ctx.target.name, action=action, ok=False, status=status,
         error=words(error, secrets), retry_after_seconds=retry, raw=dict(body),

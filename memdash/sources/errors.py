@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
+import re
 import socket
 import ssl
 import sys
+from typing import Any, Mapping
 
 from memdash.sources import http11
 
@@ -23,11 +26,48 @@ class TargetError(Exception):
     """A failed request or unreadable answer; ``str()`` says what, in words, without secrets."""
 
 
-def http_status_error(status: int, reason: str) -> TargetError:
-    """An answer with status 400 or more, in words."""
+#: Longest service reason shown beside memdash's explanation, in characters.
+MAX_REASON = 200
+
+
+def service_reason(body: bytes | None, doc: Any = None) -> str | None:
+    """The service's own words for a refusal or a failed poll: a JSON answer's
+    ``error``/``message``/``detail``/``reason``, else the body's first non-empty
+    line (HTML tags dropped); made printable and cut to :data:`MAX_REASON`."""
+    from memdash.textsafe import printable
+
+    text = None
+    if isinstance(doc, Mapping):
+        for key in ("error", "message", "detail", "reason", "msg"):
+            value = doc.get(key)
+            if isinstance(value, str) and value.strip():
+                text = value
+                break
+    if text is None and body:
+        head = body[:4096].decode("utf-8", "replace")
+        if head.lstrip().startswith(("{", "[")):
+            return None  # JSON without a message: nothing to quote
+        head = re.sub(r"<[^>]{0,200}>", " ", head)
+        text = next((line.strip() for line in head.splitlines() if line.strip()), None)
+    if not text:
+        return None
+    return printable(" ".join(text.split()), MAX_REASON) or None
+
+
+def http_status_error(status: int, reason: str, body: bytes | None = None) -> TargetError:
+    """An answer with status 400 or more, in words, with the service's own reason."""
     text = f"HTTP {status} {reason}".strip()
     if status == 401:
         text += ": the token is missing or wrong (set token_env or token_file)"
+    doc = None
+    if body and body.lstrip()[:1] in (b"{", b"["):
+        try:
+            doc = json.loads(body[:65536])
+        except (ValueError, RecursionError):
+            doc = None
+    said = service_reason(body, doc)
+    if said and said.lower() != reason.strip().lower():
+        text += f" (the service says: {said})"
     return TargetError(text)
 
 

@@ -6,6 +6,7 @@ kind           answer                                              cleanups
 ``probe``      memdash.probe's JSON (:mod:`memdash.probe.wire`)     the probe's
 ``prometheus`` any ``/metrics`` page                               none
 ``json``       any JSON memory endpoint (:mod:`.jsonmap`)          configured routes
+``redis``      Redis's INFO over redis-py (:mod:`.redis_target`)   trim (MEMORY PURGE)
 =============  ==================================================  ============
 
 A kind is a :class:`Kind`: ``claims(answer)`` says whether an answer looks like
@@ -97,6 +98,14 @@ class Kind:
     name: str = ""
     #: How cleanups run on this kind (:mod:`memdash.sources.cleanups`); ``None``: read-only.
     cleanup: CleanupFn | None = None
+    #: A kind that does not speak HTTP opens its own endpoint (``open(target,
+    #: ssl_contexts)``, with ``token`` and ``aclose()``) and reads it in
+    #: :meth:`poll`; ``None``: an HTTP kind, read from an :class:`Answer`.
+    open: Callable[..., Any] | None = None
+
+    async def poll(self, endpoint: Any, target: TargetConfig, *, url: str, now: float) -> TargetSample:
+        """A non-HTTP kind's poll (see :attr:`open`)."""
+        raise NotImplementedError
 
     def claims(self, answer: Answer) -> bool:
         """True if ``answer`` looks like this kind's (for ``auto`` targets)."""
@@ -147,6 +156,37 @@ class JsonKind(Kind):
                                 fields=target.fields, actions=target.actions)
 
 
+async def _redis_cleanup(ctx: CleanupContext, action: str, options: Mapping[str, Any]) -> CleanupResult:
+    from memdash.sources import redis_target
+
+    return await redis_target.cleanup(ctx.endpoint, action, ctx.timeout)  # type: ignore[arg-type]
+
+
+class RedisKind(Kind):
+    """``redis://``/``rediss://``/``unix:`` with ``kind = "redis"``: INFO through redis-py
+    (:mod:`memdash.sources.redis_target`); ``trim`` is ``MEMORY PURGE``."""
+
+    name = "redis"
+    cleanup = staticmethod(_redis_cleanup)
+
+    @staticmethod
+    def open(target: TargetConfig, ssl_contexts: Any = None) -> Any:  # type: ignore[override]
+        from memdash.sources.redis_target import RedisEndpoint
+
+        return RedisEndpoint(target, ssl_contexts)
+
+    def claims(self, answer: Answer) -> bool:
+        return False  # never an HTTP answer
+
+    def read(self, answer: Answer, target: TargetConfig, *, url: str, now: float) -> TargetSample:
+        raise TargetError("a redis target is read with redis-py, not over HTTP")
+
+    async def poll(self, endpoint: Any, target: TargetConfig, *, url: str, now: float) -> TargetSample:
+        from memdash.sources import redis_target
+
+        return await redis_target.poll(endpoint, url=url, now=now)
+
+
 #: Every kind, by name, in the order ``auto`` asks them.
 KINDS: dict[str, Kind] = {}
 
@@ -162,7 +202,7 @@ def register(kind: Kind, *, before: str | None = None) -> None:
     KINDS.update(items)
 
 
-for _kind in (PrometheusKind(), ProbeKind(), JsonKind()):
+for _kind in (PrometheusKind(), ProbeKind(), JsonKind(), RedisKind()):
     register(_kind)
 
 

@@ -225,7 +225,9 @@ class TargetPoller:
 
     def _endpoint(self, state: _State) -> Endpoint:
         if state.endpoint is None:
-            state.endpoint = Endpoint(state.target, self._ssl)
+            kind = kinds.KINDS.get(state.kind)
+            opener = kind.open if kind is not None else None
+            state.endpoint = opener(state.target, self._ssl) if opener else Endpoint(state.target, self._ssl)
         return state.endpoint
 
     async def _poll(self, state: _State) -> TargetSample:
@@ -245,9 +247,13 @@ class TargetPoller:
         return sample
 
     async def _read(self, state: _State, now: float) -> TargetSample:
+        direct = kinds.KINDS.get(state.kind)
+        if direct is not None and direct.open is not None:  # not HTTP (redis): the kind reads its own endpoint
+            sample = await direct.poll(self._endpoint(state), state.target, url=state.url, now=now)
+            return scrub_sample(self._finish(sample, state.target), state.secrets())
         response = await self._endpoint(state).request("GET")
         if response.status >= 400:
-            raise http_status_error(response.status, response.reason)
+            raise http_status_error(response.status, response.reason, response.body)
         secrets = state.secrets()
         # A service may echo the request back: its secrets are scrubbed from the
         # body before any reader sees it, and from every string the sample carries.
