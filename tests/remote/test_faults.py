@@ -91,7 +91,8 @@ async def test_trickling_server_hits_overall_deadline(raw_server) -> None:  # ty
 async def test_http_500(raw_server) -> None:  # type: ignore[no-untyped-def]
     srv = raw_server(answer("500 Internal Server Error", b'{"error": "boom"}'))
     (s,) = await poll_one(target("err", srv.url + "/"))
-    assert s.error == "HTTP 500 Internal Server Error"
+    # issue 11: the service's own reason beside memdash's words
+    assert s.error == "HTTP 500 Internal Server Error (the service says: boom)"
 
 
 async def test_invalid_json(raw_server) -> None:  # type: ignore[no-untyped-def]
@@ -246,7 +247,7 @@ async def test_backoff_grows_and_resets() -> None:
                 s = await poller.poll("flaky")
                 delays.append(poller.next_delay("flaky"))
             assert delays == [2.0, 4.0, 8.0, 16.0, 32.0, BACKOFF_CAP_SECONDS, BACKOFF_CAP_SECONDS, BACKOFF_CAP_SECONDS]
-            assert not s.ok and s.error == "HTTP 503 SERVICE UNAVAILABLE"
+            assert not s.ok and s.error == "HTTP 503 SERVICE UNAVAILABLE (the service says: down)"
             assert s.percent == 42.0 and s.last_ok is not None and s.last_ok < s.time
             up["on"] = True
             s = await poller.poll("flaky")
@@ -274,8 +275,9 @@ async def test_token_never_in_errors_or_logs(raw_server, token_env: str, caplog:
         samples = await poller.poll_once()
         samples += await poller.poll_once()
         result = await poller.cleanup("echo", "gc")
-    assert samples[0].error == "HTTP 401 Unauthorized: the token is missing or wrong (set token_env or token_file)"
-    assert result.error == "refused: the token is missing or wrong (set token_env or token_file)"
+    assert samples[0].error.startswith("HTTP 401 Unauthorized: the token is missing or wrong (set token_env or token_file)")
+    assert result.error.startswith("refused: the token is missing or wrong (set token_env or token_file)"
+                                   " (the service says: ")
     texts = [s.error or "" for s in samples] + [s.url for s in samples] + [result.error or "", str(result.raw)]
     texts += [r.getMessage() for r in caplog.records]
     assert caplog.records, "failures are logged"

@@ -157,7 +157,8 @@ async def test_seed_004_bearer_fields_and_cache_clear(token_env: str) -> None:
     assert result.ok and result.note is not None and "freed 1024.3 MB of RAM" in result.note
     assert "freed 3583.5 MB of GPU" in result.note
     assert result.rss_before_bytes == int(2048.5 * MIB)
-    assert refused.error == "refused: the token is missing or wrong (set token_env or token_file)"
+    assert refused.error == ("refused: the token is missing or wrong (set token_env or token_file)"
+                             " (the service says: Not authenticated)")
 
 
 async def test_configured_fields_override_discovery() -> None:

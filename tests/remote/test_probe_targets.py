@@ -69,9 +69,11 @@ async def test_cleanup_without_token_is_refused_in_words(probe_url: str) -> None
     async with TargetPoller([t], Thresholds()) as poller:
         (s,) = await poller.poll_once()  # a probe with a token wants it for reads too
         result = await poller.cleanup("probe", "gc")
-    assert s.error == "HTTP 401 Unauthorized: the token is missing or wrong (set token_env or token_file)"
+    assert s.error.startswith("HTTP 401 Unauthorized: the token is missing or wrong (set token_env or token_file)"
+                            " (the service says: this probe needs a token")
     assert not result.ok and result.status == 401
-    assert result.error == "refused: the token is missing or wrong (set token_env or token_file)"
+    assert result.error.startswith("refused: the token is missing or wrong (set token_env or token_file)"
+                                   " (the service says: ")
 
 
 async def test_unsupported_and_rate_limited(tracked_cache: None, token_env: str) -> None:
@@ -91,7 +93,8 @@ async def test_unsupported_and_rate_limited(tracked_cache: None, token_env: str)
     assert not second.ok and second.status == 429
     assert second.retry_after_seconds is not None and 0 < second.retry_after_seconds <= 30
     assert second.error is not None and second.error.startswith("refused: rate limited, try again in ")
-    assert cuda.error == "this target does not support cuda"
+    assert cuda.error == ("this target does not support cuda (the service says: action 'cuda' is not available "
+                          "in this process (needs torch with CUDA initialised))")
 
 
 async def test_probe_over_unix_socket(tracked_cache: None, tmp_path) -> None:  # type: ignore[no-untyped-def]
