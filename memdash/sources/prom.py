@@ -266,8 +266,10 @@ def sample_from_prometheus(
     exporter_rss = None
     caches = list(_caches(samples))
     instances: tuple[Instance, ...] = ()
+    gc = _gc(samples)
     idents = page.identities()
     if len(idents) > 1:
+        gc = None  # generations of different processes do not add up
         names_by: dict[str, set[str]] = {}
         for s in samples:
             names_by.setdefault(identity(s.labels), set()).add(s.name)
@@ -314,7 +316,7 @@ def sample_from_prometheus(
     skip = {"process_resident_memory_bytes", "memdash_group_pss_bytes", *_LIMITS}
     return TargetSample(
         name=name, url=url, kind="prometheus", ok=True, time=now, last_ok=now, pid=pid,
-        rss_bytes=rss, percent=percent, limit_bytes=limit, gc=_gc(samples), caches=tuple(caches),
+        rss_bytes=rss, percent=percent, limit_bytes=limit, gc=gc, caches=tuple(caches),
         metrics=_extras(samples, skip), actions=(), runtime=runtime, recognised=tuple(recognised),
         exporter_rss_bytes=exporter_rss, instances=instances, warnings=tuple(warnings),
     )
