@@ -16,6 +16,7 @@ sentence.
 
 from __future__ import annotations
 
+import inspect
 import time
 from typing import Any, Mapping
 
@@ -53,9 +54,14 @@ class RedisEndpoint:
         self.token = t.token()
         common: dict[str, Any] = dict(
             socket_timeout=t.timeout, socket_connect_timeout=t.timeout, decode_responses=True,
-            lib_name=None, lib_version=None,  # no CLIENT SETINFO: INFO and MEMORY PURGE only
-            retry_on_timeout=False, health_check_interval=0, single_connection_client=True,
+            health_check_interval=0, single_connection_client=True,
         )
+        # No CLIENT SETINFO on connect: INFO and MEMORY PURGE only. redis-py 7+
+        # says so with driver_info=None; older ones with lib_name=None.
+        if "driver_info" in inspect.signature(aioredis.Redis.__init__).parameters:
+            common["driver_info"] = None
+        else:
+            common.update(lib_name=None, lib_version=None)
         if self.token:
             common["password"] = self.token
         if t.url.startswith("unix:"):
