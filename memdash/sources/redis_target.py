@@ -1,7 +1,7 @@
 """``redis://``, ``rediss://`` and ``unix:`` Redis targets, read with redis-py.
 
-A poll sends ``INFO memory``, ``INFO stats`` and ``INFO keyspace``, nothing
-else (:mod:`.redisinfo` turns the answer into figures); the one cleanup,
+A poll sends ``INFO server`` (the version), ``INFO memory``, ``INFO stats``
+and ``INFO keyspace``, nothing else (:mod:`.redisinfo` turns the answer into figures); the one cleanup,
 ``trim``, sends ``MEMORY PURGE`` (jemalloc gives its dirty pages back to the
 OS; no key is touched). memdash never sends a write command: no ``FLUSHALL``,
 ``FLUSHDB``, ``CONFIG SET``, ``DEL``. The connection is made without redis-py's
@@ -29,7 +29,7 @@ from memdash.sources.transport import SslContexts, within
 #: What a redis target says when redis-py is not installed.
 MISSING = "redis targets need redis-py: pip install 'memdash[redis]'"
 #: The only commands memdash sends to Redis (besides AUTH/SELECT on connect).
-COMMANDS = ("INFO memory", "INFO stats", "INFO keyspace", "MEMORY PURGE")
+COMMANDS = ("INFO server", "INFO memory", "INFO stats", "INFO keyspace", "MEMORY PURGE")
 
 
 def _redis_module() -> Any:
@@ -81,10 +81,10 @@ class RedisEndpoint:
         return self._client
 
     async def info(self) -> dict[str, Any]:
-        """``INFO memory``, ``INFO stats`` and ``INFO keyspace``, merged."""
+        """``INFO server`` (the version), ``memory``, ``stats`` and ``keyspace``, merged."""
         client = self.client()
         out: dict[str, Any] = {}
-        for section in ("memory", "stats", "keyspace"):
+        for section in ("server", "memory", "stats", "keyspace"):
             out.update(await client.info(section))
         return out
 

@@ -151,7 +151,7 @@ async def test_redis_past_maxmemory_read_and_purged_with_no_write(redis_server: 
     assert cache.hit_rate == cache.hits / 2_000
     assert cache.size is not None and 0 < cache.size < 96_000
     assert s.actions == ("trim",)
-    assert s.recognised[0].startswith("redis 7") or s.recognised[0].startswith("redis ")
+    assert s.recognised[0].startswith("redis 7.")
     assert "maxmemory with allkeys-lru policy" in s.recognised[0]
     assert result.ok and result.note is not None and result.note.startswith("MEMORY PURGE in ")
     assert result.rss_before_bytes and result.rss_after_bytes
