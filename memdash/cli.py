@@ -29,7 +29,7 @@ from memdash.textsafe import escape_log_output, printable
 if TYPE_CHECKING:
     from memdash.engine import Engine
 
-COMMANDS = ("snapshot", "cleanup", "demo")
+COMMANDS = ("snapshot", "cleanup", "demo", "check")
 TOKEN_ENV_DEFAULT = "MEMDASH_TOKEN"
 
 MAIN_EPILOG = """\
@@ -37,6 +37,7 @@ commands:
   snapshot     one poll, printed as a table or --json (exit 0 ok, 1 warning, 2 critical, 3 unreadable)
   cleanup      run a cleanup action (gc, caches, cuda, trim, all) on a target
   demo         start a demo service that embeds the probe and open the dashboard on it
+  check        poll each target once and say what was recognised, found and missing
 
 targets:
   URL arguments are services to poll: a memdash probe, any Prometheus /metrics,
@@ -375,6 +376,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_cleanup(argv[1:])
         if command == "demo":
             return run_demo(argv[1:])
+        if command == "check":  # memdash.check: what each target gave, and what it did not
+            from memdash.check import run_check
+
+            return run_check(argv[1:])
         return run_dashboard(argv)
     except ConfigError as exc:
         print(f"memdash: error: {printable(exc)}", file=sys.stderr)
