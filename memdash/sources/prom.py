@@ -33,7 +33,7 @@ from typing import Iterable, Mapping
 from prometheus_client.samples import Sample
 
 from memdash.config import FieldSpec, field_spec
-from memdash.model import CacheStats, GcGeneration, GcStats, Instance, TargetSample
+from memdash.model import CacheStats, GcGeneration, GcStats, Instance, Runtime, TargetSample
 from memdash.sources.jsonmap import convert
 from memdash.sources.numbers import count, limit as limit_bytes, number, percent as percent_value, size
 from memdash.sources.redisinfo import EXPORTER_NAMES, figures_from_info
@@ -300,6 +300,12 @@ def sample_from_prometheus(
         runtime = runtime_of(page)
         if runtime is not None:
             recognised.append(f"{runtime.kind} runtime")
+            if rss is None:  # no process_resident_memory_bytes: the runtime's own figure stands in
+                rss, stand_in = _runtime_memory(runtime)
+                if rss is not None:
+                    recognised.append(f"memory: {stand_in} (no process_resident_memory_bytes on the page)")
+                    if runtime.kind == "jvm" and limit is None:
+                        limit = size(runtime.figures.get("heap_max_bytes"))
     percent = None
     if fields:
         mapped = _mapped_fields(page, fields, warnings)
@@ -320,6 +326,17 @@ def sample_from_prometheus(
         metrics=_extras(samples, skip), actions=(), runtime=runtime, recognised=tuple(recognised),
         exporter_rss_bytes=exporter_rss, instances=instances, warnings=tuple(warnings),
     )
+
+
+def _runtime_memory(rt: Runtime) -> tuple[int | None, str]:
+    """The runtime's own memory figure, for a page without the process's RSS."""
+    f = rt.figures
+    for key, words in (("heap_used_bytes", "the JVM heap used, against its max (-Xmx)" if rt.kind == "jvm"
+                        else "the V8 heap used"),
+                       ("sys_bytes", "what the Go runtime took from the OS (go_memstats_sys_bytes)")):
+        if key in f:
+            return size(f[key]), words
+    return None, ""
 
 
 _SELECTOR = re.compile(r'\s*([A-Za-z_:][A-Za-z0-9_:]*)\s*(?:\{(.*)\})?\s*')

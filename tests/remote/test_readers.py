@@ -79,6 +79,10 @@ async def test_jvm_page_from_micrometer() -> None:
     assert f["nonheap_used_bytes"] == 74130104 + 19873408 + 9442376
     assert f["gc_count"] == 215 and math.isclose(f["gc_pause_total_seconds"], 1.874 + 0.031 + 0.097)
     assert f["gc_pause_max_seconds"] == 0.097
+    # Micrometer's page has no process RSS: the heap stands in, against -Xmx, and says so
+    assert s.rss_bytes == f["heap_used_bytes"] and s.limit_bytes == 536870912
+    assert s.percent is not None and 18 < s.percent < 19
+    assert any(r.startswith("memory: the JVM heap used") for r in s.recognised)
     pools = rt.groups["pools"]
     assert pools["G1 Old Gen"] == {"used_bytes": 62914568, "committed_bytes": 117440512, "max_bytes": 536870912}
     collectors = rt.groups["collectors"]

@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Static
 
 from memdash.levels import Level, hit_rate_level
+from memdash.figures import format_figure, short_duration
 from memdash.model import TargetSample
 from memdash.textsafe import printable
 from memdash.tui import safe
@@ -23,14 +24,37 @@ from memdash.units import human_bytes, human_duration, human_percent
 
 
 def _metric(key: str, value: float) -> str:
-    """A metric as a person reads it: sizes in K/M/G, counts with separators."""
-    if key.endswith("_bytes"):
-        return human_bytes(value)
-    if key.endswith("_seconds"):
-        return human_duration(value)
-    if float(value).is_integer():
-        return f"{int(value):,}"
-    return f"{value:,.4g}"
+    """A metric as a person reads it, in the unit its name says (:mod:`memdash.figures`)."""
+    return format_figure(key, value)
+
+
+#: Runtime panel titles.
+_RUNTIME_TITLES = {"go": "Go runtime", "node": "Node.js (V8)", "python": "Python", "jvm": "JVM",
+                   "host": "Host (node_exporter)", "redis": "Redis"}
+
+
+def runtime_rows(t: TargetSample) -> list[object]:
+    """The runtime panel's lines: figures, then per-label rows (spaces, pools, GC kinds)."""
+    rt = t.runtime
+    rows: list[object] = []
+    if rt is not None:
+        head = _RUNTIME_TITLES.get(rt.kind, rt.kind)
+        rows.append([head, " ", " ".join(f"{k} {v}" for k, v in rt.labels.items())])
+        for key, value in rt.figures.items():
+            rows.append([" ", key, " = ", format_figure(key, value)])
+        for group, members in rt.groups.items():
+            rows.append([f" {group}:"])
+            for member, figures in list(members.items())[:30]:
+                shown = "  ".join(f"{k} {format_figure(k, v)}" for k, v in figures.items())
+                rows.append(["  ", safe.text(member, max_len=40), "  ", shown])
+    if t.exporter_rss_bytes is not None:
+        rows.append(["Exporter: its own RSS ", human_bytes(t.exporter_rss_bytes), " (not the memory shown)"])
+    if t.instances:
+        rows.append([f"Instances ({len(t.instances)})"])
+        for i in t.instances[:50]:
+            rows.append(["  ", safe.text(i.labels, max_len=60), "  ", human_bytes(i.rss_bytes),
+                         f"  {i.runtime}" if i.runtime else None])
+    return rows
 
 
 def _n(value: int | None) -> str:
@@ -72,6 +96,7 @@ class TargetScreen(RepaintBelowOnClose, Screen[None]):
                 yield Label("Caches", classes="section")
                 yield DataTable(id="cache-table", cursor_type="row")
             with VerticalScroll(id="t-side"):
+                yield Static("", id="t-runtime")
                 yield Static("", id="t-gpu")
                 yield Static("", id="t-metrics")
         yield Static("", id="t-result")
@@ -109,6 +134,10 @@ class TargetScreen(RepaintBelowOnClose, Screen[None]):
             rows.append([("error: ", palette.styles[Level.CRITICAL]), (t.error, palette.styles[Level.CRITICAL])])
         if t.actions:
             rows.append(["cleanup: ", ", ".join(t.actions)])
+        if t.recognised:
+            rows.append(["recognised: ", "; ".join(t.recognised)])
+        for warning in t.warnings:  # a mapped path that found nothing, a page cut at the cap
+            rows.append([("warning: ", palette.styles[Level.WARNING]), warning])
         self.query_one("#t-status", Static).update(safe.lines(*rows))  # type: ignore[arg-type]
         self.query_one("#t-chart", HistoryChart).show(history, interval, percent=t.percent is not None)
         self._show_gc(t)
@@ -120,7 +149,16 @@ class TargetScreen(RepaintBelowOnClose, Screen[None]):
         table.clear()
         pauses = self.query_one("#gc-pauses", Static)
         if t.gc is None:
-            pauses.update(safe.text("no GC figures from this target"))
+            f = t.runtime.figures if t.runtime is not None else {}
+            if "gc_count" in f:  # Go, Node, JVM: their collectors are not generations
+                parts = [f"{int(f['gc_count']):,} collections (see the runtime panel)"]
+                for key, word in (("gc_pause_total_seconds", "total"), ("gc_pause_p50_seconds", "p50"),
+                                  ("gc_pause_max_seconds", "max")):
+                    if key in f:
+                        parts.append(f"pause {word} {short_duration(f[key])}")
+                pauses.update(safe.text("  ".join(parts)))
+            else:
+                pauses.update(safe.text("no GC figures from this target"))
             return
         for g in t.gc.generations:
             table.add_row(
@@ -153,6 +191,7 @@ class TargetScreen(RepaintBelowOnClose, Screen[None]):
             )
 
     def _show_side(self, t: TargetSample) -> None:
+        self.query_one("#t-runtime", Static).update(safe.lines(*runtime_rows(t)))  # type: ignore[arg-type]
         gpu = self.query_one("#t-gpu", Static)
         if t.gpu:
             lines: list[str] = ["GPU (PyTorch allocator)"]

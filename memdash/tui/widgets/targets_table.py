@@ -21,10 +21,28 @@ _COLUMNS = (
 
 
 def gc_counts(t: TargetSample) -> str:
-    """``'312/700 3/10 1/10'``: each generation's count against its threshold."""
+    """``'312/700 3/10 1/10'``: each generation's count against its threshold; where
+    those are not exported (Prometheus), collections per generation
+    (``'coll 812/73/6'``); for Go, Node and the JVM their collections (``'3,817 GCs'``)."""
     if t.gc is None:
-        return "-"
-    return " ".join(f"{g.count if g.count is not None else '?'}/{g.threshold if g.threshold is not None else '?'}" for g in t.gc.generations)
+        f = t.runtime.figures if t.runtime is not None else {}
+        return f"{int(f['gc_count']):,} GCs" if "gc_count" in f else "-"
+    gens = t.gc.generations
+    if all(g.count is not None and g.threshold is not None for g in gens):
+        return " ".join(f"{g.count}/{g.threshold}" for g in gens)
+    if any(g.collections is not None for g in gens):
+        return "coll " + "/".join("-" if g.collections is None else f"{g.collections}" for g in gens)
+    return " ".join(f"{'-' if g.count is None else g.count}/{'-' if g.threshold is None else g.threshold}" for g in gens)
+
+
+_SHORT_KIND = {"prometheus": "prom", "python": "py"}
+
+
+def kind_label(t: TargetSample) -> str:
+    """The KIND cell: the kind, and what was recognised on it (``prom:go``, ``prom:host``)."""
+    if t.runtime is None or t.runtime.kind == t.kind:
+        return t.kind
+    return f"{_SHORT_KIND.get(t.kind, t.kind)}:{_SHORT_KIND.get(t.runtime.kind, t.runtime.kind)}"
 
 
 def overall_hit_rate(t: TargetSample) -> tuple[float | None, int]:
@@ -35,6 +53,16 @@ def overall_hit_rate(t: TargetSample) -> tuple[float | None, int]:
         return hits / lookups, lookups
     rates = [c.hit_rate for c in t.caches if c.hit_rate is not None]
     return (sum(rates) / len(rates), 0) if rates else (None, 0)
+
+
+def _note(t: TargetSample) -> Cell:
+    """The last cell: the error; else the first warning (a mapped path that found nothing)."""
+    if not t.ok:
+        return (t.error or "", Level.CRITICAL)
+    if t.warnings:
+        more = f" (+{len(t.warnings) - 1} more)" if len(t.warnings) > 1 else ""
+        return (f"warning: {t.warnings[0]}{more}", Level.WARNING)
+    return ("", Level.UNKNOWN)
 
 
 class TargetsTable(LineTable):
@@ -84,14 +112,14 @@ class TargetsTable(LineTable):
             age = f"{int(now - t.last_ok)}s" if t.last_ok else "never"
             cells: tuple[Cell, ...] = (
                 (t.name, Level.UNKNOWN),
-                (t.kind, Level.UNKNOWN),
+                (kind_label(t), Level.UNKNOWN),
                 (t.level.label if t.level is not Level.UNKNOWN else "-", t.level),
                 (human_bytes(t.rss_bytes), Level.UNKNOWN),
                 (human_percent(t.percent), t.level),
                 (gc_counts(t), Level.UNKNOWN),
                 (human_percent(None if rate is None else 100 * rate), hit_rate_level(rate, lookups)),
                 (age, Level.UNKNOWN),
-                (t.error or "", Level.CRITICAL if not t.ok else Level.UNKNOWN),
+                _note(t),
             )
             rows.append((t.name, cells))
         self.set_rows(rows, palette)
