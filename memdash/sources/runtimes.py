@@ -55,7 +55,7 @@ class Page:
     def has(self, name: str) -> bool:
         return name in self.by_name
 
-    def value(self, name: str, **labels: str) -> float | None:
+    def value(self, name: str, /, **labels: str) -> float | None:
         """The first finite value of series ``name`` whose labels include ``labels``."""
         for s in self.by_name.get(name, ()):
             if all(s.labels.get(k) == v for k, v in labels.items()):
