@@ -286,7 +286,9 @@ def sample_from_prometheus(
         recognised.append("node_exporter: the host's memory (the exporter's own RSS apart)")
     elif page.has(_REDIS_SERIES):
         info = {field: page.value(series) for series, field in EXPORTER_NAMES.items() if page.has(series)}
-        info.update({k: v for k, v in (("maxmemory_policy", page.label("redis_config_maxmemory_policy", "policy")),
+        policy = page.label("redis_instance_info", "maxmemory_policy") or \
+            page.label("redis_config_maxmemory_policy", "policy")
+        info.update({k: v for k, v in (("maxmemory_policy", policy),
                                        ("redis_version", page.label("redis_instance_info", "redis_version"))) if v})
         for db, keys in page.by_label("redis_db_keys", "db").items():
             info[db] = {"keys": keys}

@@ -220,3 +220,18 @@ async def test_a_reason_with_terminal_bytes_is_made_printable_and_cut() -> None:
         s = await poll(TargetConfig(name="bad", url=base + "/"))
     assert s.error is not None and s.error.startswith("HTTP 503 SERVICE UNAVAILABLE (the service says: \\e]2;pwned\\x07 no x")
     assert "\x1b" not in s.error and "\x07" not in s.error
+
+
+async def test_redis_exporter_page_is_redis_and_its_own_rss_apart() -> None:
+    with wsgi_server(page_app((DATA / "redis_exporter.prom").read_text())) as base:
+        s = await poll(TargetConfig(name="cache", url=base + "/metrics"))
+    assert s.recognised == ("redis_exporter: Redis's memory (the exporter's own RSS apart)",)
+    assert s.rss_bytes == 67032064 and s.limit_bytes == 67108864  # used_memory against maxmemory
+    assert s.exporter_rss_bytes == 16277504  # the exporter's 16 MB, not Redis's
+    rt = s.runtime
+    assert rt is not None and rt.kind == "redis"
+    assert rt.figures["rss_bytes"] == 76357632 and rt.figures["fragmentation_ratio"] == 1.14
+    assert rt.labels == {"maxmemory_policy": "allkeys-lru", "redis_version": "7.2.5"}
+    (cache,) = s.caches
+    assert cache.name == "keyspace" and cache.evictions == 48113 and cache.size == 47890
+    assert math.isclose(cache.hit_rate or 0, 182311 / (182311 + 20257))
