@@ -160,6 +160,8 @@ async def test_flower_json_in_kib_with_dotted_keys_and_a_missing_path() -> None:
     assert s.pid == 4242  # a number written as a string
     assert s.warnings == ("fields.limit: /celery@worker1.example.com/limits/memory resolves to nothing",)
     assert "RSS at /celery@worker1.example.com/rusage/maxrss (KiB)" in s.recognised
+    doc = json.loads(json.dumps(target_json(s), allow_nan=False))
+    assert doc["warnings"] == ["fields.limit: /celery@worker1.example.com/limits/memory resolves to nothing"]
 
 
 async def test_uwsgi_workers_wildcard_sums_and_lists() -> None:
