@@ -138,3 +138,27 @@ def test_any_body_is_json_or_invalid_json(body: bytes) -> None:
         return  # Response.json() turns these into TargetError("invalid JSON")
     check_sample(sample_from_json(doc, name="t", url="u", now=0.0))
     assert TargetError  # the error type callers see
+
+
+paths = st.one_of(
+    st.lists(st.one_of(keys, st.sampled_from(["*", "0", "1", "~1", "~0", ""])), min_size=1, max_size=4).map(".".join),
+    st.lists(st.one_of(keys, st.sampled_from(["*", "0", "1", "~1", "~0", "", "a.b"])), min_size=1, max_size=4)
+    .map(lambda parts: "/" + "/".join(parts)),
+)
+field_names = st.sampled_from(["rss", "rss_mb", "used", "limit", "percent", "pid", "hit_rate", "cache_hits",
+                               "gc_counts", "device_name", "anything"])
+units = st.sampled_from([None, "B", "KiB", "KB", "MiB", "MB", "GiB", "GB", "%", "ratio"])
+
+
+@SETTINGS
+@given(documents, st.dictionaries(field_names, st.tuples(paths, units), max_size=4))
+def test_json_mapping_with_any_paths_and_units_reads_or_warns(doc: object, mapped: dict) -> None:
+    """Issue 11: any mapping, on any document, gives a sample; every path that finds
+    no number is a warning, in words, naming its field."""
+    from memdash.config import FieldSpec
+
+    fields = {k: FieldSpec(p, u) for k, (p, u) in mapped.items()}
+    sample = sample_from_json(doc, name="t", url="u", now=0.0, fields=fields)
+    check_sample(sample)
+    for w in sample.warnings:
+        assert isinstance(w, str) and w.startswith("fields.") and w.split(":")[0][7:] in fields
