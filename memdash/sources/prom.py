@@ -162,6 +162,7 @@ def _caches(samples: Iterable[Sample]) -> tuple[CacheStats, ...]:
 MAX_PROM_METRICS = 2000
 #: Words in a series name that make it memory-related: kept (and shown) first.
 _MEMORY_WORDS = ("memory", "heap", "rss", "_gc", "gc_", "cache", "mem_", "_mem", "alloc", "swap", "oom", "pss")
+_MEMORY_RE = re.compile("|".join(re.escape(w) for w in _MEMORY_WORDS))
 _REDIS_SERIES = "redis_memory_used_bytes"
 
 
@@ -178,12 +179,15 @@ def _extras(samples: list[Sample], skip: set[str]) -> dict[str, float]:
     at most :data:`MAX_PROM_METRICS`. Series with only a ``pid`` label (a pre-fork
     group's workers) are added up under their name."""
     ranked: list[tuple[int, int, Sample]] = []
+    ranks: dict[str, int] = {}  # per series name: a page repeats each name for every label set
     for i, s in enumerate(samples):
-        if s.name in skip or s.name.endswith("_created"):
-            continue
-        lower = s.name.lower()
-        rank = 2 if s.name.endswith("_bucket") else 0 if any(w in lower for w in _MEMORY_WORDS) else 1
-        ranked.append((rank, i, s))
+        rank = ranks.get(s.name)
+        if rank is None:
+            name = s.name
+            rank = ranks[name] = (3 if name in skip or name.endswith("_created") else 2 if name.endswith("_bucket")
+                                  else 0 if _MEMORY_RE.search(name.lower()) else 1)
+        if rank < 3:
+            ranked.append((rank, i, s))
     ranked.sort(key=lambda r: (r[0], r[1]))
     metrics: dict[str, float] = {}
     for _, _, s in ranked:
