@@ -342,7 +342,8 @@ def _bytes(
     usable size (``read``: :func:`~memdash.sources.numbers.size`, or ``limit`` for
     limits); a unit the config gave wins over the name's."""
     kib_key = b_key[: -len("_bytes")] + "_kib"
-    for key, scale in ((b_key, 1), (mb_key, MIB), (kib_key, 1024)):
+    scales: tuple[tuple[str, float], ...] = ((b_key, 1), (mb_key, MIB), (kib_key, 1024))
+    for key, scale in scales:
         path = paths.get(key)
         if not path:
             continue

@@ -242,7 +242,7 @@ def sample_from_prometheus(
         warnings.append(f"page larger than {_size_words(truncated_at)}: read {len(samples):,} series up to the cap "
                         "(raise max_body to read it whole)")
     page = Page(samples)
-    rss_by_pid: dict[str | None, int] = {}
+    rss_by_pid: dict[str, int] = {}
     rss_by_instance: dict[str, int] = {}
     limit = group = None
     for s in samples:
@@ -284,12 +284,13 @@ def sample_from_prometheus(
                         "(point a target at each instance for its own figures)")
     elif (host_rt := host(page)) is not None:
         runtime = host_rt
-        exporter_rss, rss = rss, host_rt.figures.get("used_bytes")
+        exporter_rss, rss = rss, size(host_rt.figures.get("used_bytes"))
         limit = size(host_rt.figures.get("total_bytes"))
         pid = None
         recognised.append("node_exporter: the host's memory (the exporter's own RSS apart)")
     elif page.has(_REDIS_SERIES):
-        info = {field: page.value(series) for series, field in EXPORTER_NAMES.items() if page.has(series)}
+        info: dict[str, object] = {field: page.value(series) for series, field in EXPORTER_NAMES.items()
+                                   if page.has(series)}
         policy = page.label("redis_instance_info", "maxmemory_policy") or \
             page.label("redis_config_maxmemory_policy", "policy")
         info.update({k: v for k, v in (("maxmemory_policy", policy),

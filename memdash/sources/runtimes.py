@@ -240,7 +240,7 @@ def jvm(page: Page) -> Runtime | None:
             per_area: dict[str, float] = {}
             for s in page.by_name.get(f"jvm_memory_{what}_bytes", ()):
                 area = s.labels.get("area", "")
-                b = size(s.value) if what != "max" else (size(s.value) if (number(s.value) or -1) > 0 else None)
+                b: float | None = size(s.value) if what != "max" or (number(s.value) or -1) > 0 else None
                 if b is None:
                     continue
                 per_area[area] = per_area.get(area, 0) + b
@@ -281,10 +281,10 @@ def jvm(page: Page) -> Runtime | None:
                 collectors.setdefault(gc, {})["total_seconds"] = collectors.get(gc, {}).get("total_seconds", 0.0) + t
         if max_name:
             for s in page.by_name.get(max_name, ()):
-                gc = s.labels.get(label)
+                collector = s.labels.get(label)
                 t = seconds(s.value)
-                if gc is not None and t is not None:
-                    entry = collectors.setdefault(gc, {})
+                if collector is not None and t is not None:
+                    entry = collectors.setdefault(collector, {})
                     entry["max_seconds"] = max(entry.get("max_seconds", 0.0), t)
     if collectors:
         f["gc_count"] = sum(c.get("count", 0) for c in collectors.values())
