@@ -25,7 +25,7 @@ from memdash.config import TargetConfig
 from memdash.model import CleanupResult, TargetSample
 from memdash.probe.wire import cleanup_path
 from memdash.sources.endpoint import Endpoint
-from memdash.sources.errors import service_reason
+from memdash.sources.errors import ERROR_CHARS, service_reason
 from memdash.sources.jsonmap import cleanup_figures
 from memdash.sources.numbers import number, size
 from memdash.sources.probe_wire import result_from_receipt
@@ -92,7 +92,7 @@ def refusal(
     secrets = ctx.secrets()
     body = scrub_doc(doc, secrets) if isinstance(doc, Mapping) else {}
     retry = None
-    said = service_reason(response.body, body)
+    said = service_reason(response.body, body, tuple(s for s in secrets if s))
     if status == 401:
         error = "refused: the token is missing or wrong (set token_env or token_file)"
         if said:
@@ -119,7 +119,7 @@ def refusal(
             error += f": {said}"
     return CleanupResult(
         target=ctx.target.name, action=action, ok=False, status=status,
-        error=words(error, secrets), retry_after_seconds=retry, raw=dict(body),
+        error=words(error, secrets, ERROR_CHARS), retry_after_seconds=retry, raw=dict(body),
     )
 
 

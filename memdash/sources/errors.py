@@ -28,13 +28,20 @@ class TargetError(Exception):
 
 #: Longest service reason shown beside memdash's explanation, in characters.
 MAX_REASON = 200
+#: Longest error with a service's reason in it: memdash's words (200) and the reason.
+ERROR_CHARS = 200 + MAX_REASON
 
 
-def service_reason(body: bytes | None, doc: Any = None) -> str | None:
+def service_reason(body: bytes | None, doc: Any = None, secrets: tuple[str, ...] = ()) -> str | None:
     """The service's own words for a refusal or a failed poll: a JSON answer's
     ``error``/``message``/``detail``/``reason``, else the body's first non-empty
-    line (HTML tags dropped); made printable and cut to :data:`MAX_REASON`."""
-    from memdash.textsafe import printable
+    line (HTML tags dropped), cut to :data:`MAX_REASON` characters.
+
+    Kept as the service wrote it (``--json`` output is exact); every display
+    passes it through :func:`memdash.textsafe.printable`, which escapes
+    control and bidi characters. ``secrets`` are scrubbed before the cut (a
+    cut first could leave part of a token)."""
+    from memdash.sources.redact import scrub
 
     text = None
     if isinstance(doc, Mapping):
@@ -49,12 +56,14 @@ def service_reason(body: bytes | None, doc: Any = None) -> str | None:
             return None  # JSON without a message: nothing to quote
         head = re.sub(r"<[^>]{0,200}>", " ", head)
         text = next((line.strip() for line in head.splitlines() if line.strip()), None)
-    if not text:
+    if not text or not text.strip():
         return None
-    return printable(" ".join(text.split()), MAX_REASON) or None
+    text = scrub(text.strip(), secrets)
+    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
 
 
-def http_status_error(status: int, reason: str, body: bytes | None = None) -> TargetError:
+def http_status_error(status: int, reason: str, body: bytes | None = None,
+                      secrets: tuple[str, ...] = ()) -> TargetError:
     """An answer with status 400 or more, in words, with the service's own reason."""
     text = f"HTTP {status} {reason}".strip()
     if status == 401:
@@ -65,7 +74,7 @@ def http_status_error(status: int, reason: str, body: bytes | None = None) -> Ta
             doc = json.loads(body[:65536])
         except (ValueError, RecursionError):
             doc = None
-    said = service_reason(body, doc)
+    said = service_reason(body, doc, secrets)
     if said and said.lower() != reason.strip().lower():
         text += f" (the service says: {said})"
     return TargetError(text)

@@ -167,12 +167,22 @@ def walk(doc: Any, *, max_nodes: int = MAX_NODES) -> Iterator[tuple[tuple[str, .
 
 def split_path(path: str) -> list[str]:
     """A path's parts: JSON Pointer (RFC 6901: ``/celery@host.domain/rusage/maxrss``,
-    ``~1`` for ``/`` and ``~0`` for ``~``) when it has a ``/``, else dotted
+    ``~1`` for ``/`` and ``~0`` for ``~``) when it starts with ``/``; slash-separated
+    when it has a ``/`` and no ``.`` (``workers/*/rss``); else dotted
     (``data.memory_percent``). ``*`` stands for every key or index."""
-    if "/" in path:
-        parts = path[1:].split("/") if path.startswith("/") else path.split("/")
-        return [p.replace("~1", "/").replace("~0", "~") for p in parts]
+    if path.startswith("/"):
+        return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
+    if "/" in path and "." not in path:  # workers/*/rss
+        return [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")]
     return path.split(".")
+
+
+def spell(parts: tuple[str, ...] | list[str]) -> str:
+    """Parts as a path :func:`split_path` reads back: dotted where it can be,
+    JSON Pointer where a key holds a ``.`` or a ``/`` (or the path would start with one)."""
+    if any("." in p or "/" in p or "~" in p for p in parts) or not parts:
+        return "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts)
+    return ".".join(parts)
 
 
 def _child(node: Any, part: str) -> Any:
@@ -187,7 +197,7 @@ def resolve(doc: Any, path: str, *, limit: int = 1000) -> list[tuple[str, Any]]:
     """Every ``(concrete path, value)`` that ``path`` names; wildcards give one per
     match (at most ``limit``), the concrete paths written like ``path``."""
     parts = split_path(path)
-    pointer = "/" in path
+    pointer = path.startswith("/") or ("/" in path and "." not in path)
     found: list[tuple[list[str], Any]] = [([], doc)]
     for part in parts:
         nxt: list[tuple[list[str], Any]] = []
@@ -206,11 +216,11 @@ def resolve(doc: Any, path: str, *, limit: int = 1000) -> list[tuple[str, Any]]:
         found = nxt
         if not found:
             return []
-    def spell(where: list[str]) -> str:
+    def written(where: list[str]) -> str:
         if pointer:
             return "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in where)
-        return ".".join(where)
-    return [(spell(w), _coerce(v)) for w, v in found]
+        return spell(where)
+    return [(written(w), _coerce(v)) for w, v in found]
 
 
 def lookup(doc: Any, path: str) -> Any:
@@ -278,9 +288,7 @@ def _spell_found(doc: Any, path: tuple[str, ...], field: str) -> str:
                 parts[i] = "*"  # several workers: their total, one row each
                 break
             node = _child(node, part)
-    if any("." in p or "/" in p for p in parts):
-        return "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts)
-    return ".".join(parts)
+    return spell(parts)
 
 
 def resolve_fields(doc: Any, fields: Mapping[str, "str | FieldSpec"]) -> dict[str, str]:
@@ -437,14 +445,14 @@ def _caches(doc: Any, paths: Mapping[str, str], explicit: bool) -> tuple[tuple[C
     for path, value in walk(doc):
         field = _ALIAS_TO_FIELD.get(path[-1].lower())
         if field in _CACHE_FIELDS and number(value) is not None:
-            holders.setdefault(path[:-1], {}).setdefault(field, ".".join(path))
+            holders.setdefault(path[:-1], {}).setdefault(field, spell(path))
     caches = []
     for parent, fields in holders.items():
         if not ({"hit_rate", "cache_hits", "cache_items", "cache_size_mb"} & fields.keys()):
             continue
         # {"users": {"hit_rate": ...}} names its cache; flat "cache_*" keys in a
         # general stats object do not.
-        prefixed = any(p.rsplit(".", 1)[-1].lower().startswith("cache") for p in fields.values())
+        prefixed = any(split_path(p)[-1].lower().startswith("cache") for p in fields.values())
         name = parent[-1] if parent and not parent[-1].isdigit() and not prefixed else "cache"
         cache = read(fields.get, name)
         if cache:

@@ -34,7 +34,7 @@ from memdash.model import ACTIONS, CleanupResult, TargetSample
 from memdash.sources import kinds
 from memdash.sources.cleanups import CleanupContext
 from memdash.sources.endpoint import Endpoint
-from memdash.sources.errors import TargetError, describe_error, http_status_error
+from memdash.sources.errors import ERROR_CHARS, TargetError, describe_error, http_status_error
 from memdash.sources.prom import PrometheusParseError
 from memdash.sources.redact import scrub, scrub_sample, target_secrets, words
 from memdash.sources.transport import SslContexts, within
@@ -253,7 +253,7 @@ class TargetPoller:
             return scrub_sample(self._finish(sample, state.target), state.secrets())
         response = await self._endpoint(state).request("GET")
         if response.status >= 400:
-            raise http_status_error(response.status, response.reason, response.body)
+            raise http_status_error(response.status, response.reason, response.body, state.secrets())
         secrets = state.secrets()
         # A service may echo the request back: its secrets are scrubbed from the
         # body before any reader sees it, and from every string the sample carries.
@@ -285,7 +285,7 @@ class TargetPoller:
 
     def _failed(self, state: _State, now: float, error: str) -> TargetSample:
         target = state.target
-        error = words(error, state.secrets())
+        error = words(error, state.secrets(), ERROR_CHARS)  # room for the service's own reason
         state.failures += 1
         logger = log.warning if state.failures == 1 else log.debug
         logger("target %s: %s", target.name, error)

@@ -214,14 +214,21 @@ async def test_refusal_shows_the_services_own_reason() -> None:
     assert not result.ok and result.error == "refused: Pool restarts not enabled (HTTP 403)"
 
 
-async def test_a_reason_with_terminal_bytes_is_made_printable_and_cut() -> None:
-    reason = "\x1b]2;pwned\x07 no " + "x" * 400
+async def test_a_reason_with_terminal_bytes_is_cut_and_shown_escaped() -> None:
+    from memdash.textsafe import printable
+
+    reason = "\x1b]2;pwn\x07 no " + "x" * 400
     app = Flask("bad")
-    app.get("/")(lambda: Response(reason, 503))
+    app.get("/")(lambda: Response(reason + "\nsecond line", 503))
     with wsgi_server(app) as base:
         s = await poll(TargetConfig(name="bad", url=base + "/"))
-    assert s.error is not None and s.error.startswith("HTTP 503 SERVICE UNAVAILABLE (the service says: \\e]2;pwned\\x07 no x")
-    assert "\x1b" not in s.error and "\x07" not in s.error
+    # the sample keeps the service's words (JSON output is exact), its first line, cut to 200 characters...
+    said = s.error.split("(the service says: ", 1)[1][:-1]
+    assert said == reason[:199] + "…"
+    # ...and every display escapes them
+    shown = printable(s.error)
+    assert shown.startswith("HTTP 503 SERVICE UNAVAILABLE (the service says: \\e]2;pwn\\x07 no x")
+    assert "\x1b" not in shown and "\x07" not in shown and "second line" not in shown
 
 
 async def test_redis_exporter_page_is_redis_and_its_own_rss_apart() -> None:

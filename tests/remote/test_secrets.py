@@ -11,6 +11,7 @@ from flask import Flask, Response, request
 
 from memdash.config import TargetConfig
 from memdash.levels import Thresholds
+from memdash.sources.errors import ERROR_CHARS
 from memdash.sources.remote import MAX_ERROR_CHARS, TargetPoller
 
 from .servers import TOKEN, free_port, wsgi_server
@@ -108,7 +109,8 @@ async def test_probe_cache_names_and_refusals_are_scrubbed(token_env: str) -> No
             (s,) = await poller.poll_once()
             result = await poller.cleanup("t", "gc")
     assert s.ok and [c.name for c in s.caches] == ["***"]
-    assert not result.ok and result.status == 403 and len(result.error) <= MAX_ERROR_CHARS
+    # the service's own reason (at most 200 characters) follows memdash's words (issue 11)
+    assert not result.ok and result.status == 403 and len(result.error) <= ERROR_CHARS
     assert_clean(result.error, TOKEN)
     assert_clean(json.dumps(result.raw), TOKEN)
 
@@ -149,3 +151,20 @@ def test_snapshot_shows_no_url_password(tmp_path) -> None:  # type: ignore[no-un
     ).stdout)
     (target,) = doc["targets"]
     assert target["name"] == target["name"].split("@")[-1] and target["url"].startswith("http://***@127.0.0.1:")
+
+
+async def test_a_token_in_an_error_page_is_scrubbed_before_the_reason_is_cut(token_env: str) -> None:
+    """Issue 11 quotes the service's reason, cut to 200 characters: the token it
+    echoes is scrubbed first, so no part of it survives the cut."""
+    from flask import Flask
+
+    from .servers import TOKEN
+
+    app = Flask("echo403")
+    app.get("/x")(lambda: ("z" * 190 + TOKEN + " denied", 403))
+    with wsgi_server(app) as base:
+        s = await poll(base + "/x", kind="json", token_env=token_env)
+    assert not s.ok and "(the service says: " in s.error
+    assert_clean(s.error, TOKEN)
+    for n in range(6, len(TOKEN)):  # not even a piece of it
+        assert TOKEN[:n] not in s.error
