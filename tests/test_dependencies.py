@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 OPTIONAL = {
     "flask": "the probe's Flask blueprint, imported when the host app calls flask_blueprint()",
     "torch": "the probe's CUDA figures, read only where the host already imported torch",
+    "redis": "redis:// targets (memdash[redis]), imported when a redis target is first polled",
 }
 
 #: Declared though memdash never imports them, and why.

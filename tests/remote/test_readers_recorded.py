@@ -72,7 +72,8 @@ def test_seed_001_stats_page() -> None:
     ({"used_mb": 500, "percent": 25.0}, 500 * MB, 2000 * MB),
     ({"rss_bytes": 500, "memory_percent": 25.0}, 500, None),  # a process's RSS does not imply the box's limit
     ({"rss_bytes": float("nan")}, None, None),
-    ({"rss_bytes": "12"}, None, None),
+    ({"rss_bytes": "12"}, 12, None),  # issue 11: a number written as a string is a number
+    ({"rss_bytes": "12 MB"}, None, None),
     ({"rss_bytes": True}, None, None),
     ({"rss_bytes": float("inf"), "limit_bytes": 100}, None, 100),
 ])
