@@ -375,9 +375,12 @@ class CgroupStatsReader:
 
     def close(self) -> None:
         """Close every kept file."""
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
+        fds, self._fds = self._fds, {}
+        for fd in fds.values():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
     def __del__(self) -> None:
         self.close()

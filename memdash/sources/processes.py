@@ -136,12 +136,14 @@ class ProcessScanner:
 
     def close(self) -> None:
         """Close the per-process file descriptors."""
-        for fd in self._fds.values():
+        # Swap the table out first: a close racing a scan on another thread then
+        # never iterates a dict that is changing under it.
+        fds, self._fds = self._fds, {}
+        for fd in fds.values():
             try:
                 os.close(fd)
             except OSError:
                 pass
-        self._fds.clear()
 
     def __del__(self) -> None:
         self.close()
