@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from memdash.engine import Engine
 
 COMMANDS = ("snapshot", "cleanup", "demo")
+RECORD_COMMANDS = ("record", "replay", "incidents", "report")  # memdash/record/cli.py
 TOKEN_ENV_DEFAULT = "MEMDASH_TOKEN"
 
 MAIN_EPILOG = """\
@@ -37,6 +38,7 @@ commands:
   snapshot     one poll, printed as a table or --json (exit 0 ok, 1 warning, 2 critical, 3 unreadable)
   cleanup      run a cleanup action (gc, caches, cuda, trim, all) on a target
   demo         start a demo service that embeds the probe and open the dashboard on it
+  record       record frames and events (OOM kills) to a store; replay, incidents, report read it
 
 targets:
   URL arguments are services to poll: a memdash probe, any Prometheus /metrics,
@@ -366,9 +368,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from memdash.fleet.cli import main as fleet_main
 
         return fleet_main(argv)
-    command = argv[0] if argv and argv[0] in COMMANDS else None
+    command = argv[0] if argv and argv[0] in COMMANDS + RECORD_COMMANDS else None
     escape_log_output()  # log lines may quote remote text: escaped on stderr
     try:
+        if command in RECORD_COMMANDS:
+            from memdash.record.cli import run_command
+
+            return run_command(command, argv[1:])
         if command == "snapshot":
             return run_snapshot(argv[1:])
         if command == "cleanup":

@@ -1,0 +1,150 @@
+"""Where recorded frames come from.
+
+:class:`CollectorSource` polls the box with :class:`memdash.collector.LocalCollector`
+(what ``memdash snapshot`` uses) and the targets with one long-lived
+:class:`memdash.sources.remote.TargetPoller`, and turns each poll into the
+``memdash snapshot --json`` document. It is the one place that knows how a frame
+is produced: moving the recorder onto the headless engine's frames changes this
+module only.
+
+What a frame keeps of the processes: the top ``top`` by RSS, every process at or
+above ``floor_bytes``, and every process in a memory cgroup with its own limit
+(a service), at most ``max_processes`` in all. ``process_count`` still counts
+every process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from memdash.config import Config, TargetConfig
+from memdash.record.events import CgroupMounts, CgroupReading
+
+#: Processes at or above this RSS are always recorded.
+DEFAULT_FLOOR_BYTES = 64 * 1024 * 1024
+#: A frame never holds more process rows than this (bounded frames).
+MAX_PROCESSES = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Polled:
+    """One poll: the snapshot document, and the memory cgroups of services seen."""
+
+    t: float
+    snapshot: dict[str, Any]
+    cgroups: tuple[CgroupReading, ...]
+
+
+class CollectorSource:
+    """Polls the local box and the targets; see the module docstring.
+
+    Args:
+        config: thresholds, ``top``, configured targets.
+        targets: targets to poll (configured, from the command line, discovered).
+        gpu: poll NVML.
+        discover: look for local probes on their Unix sockets at each poll.
+    """
+
+    def __init__(self, config: Config, targets: Sequence[TargetConfig] = (), *, gpu: bool = True,
+                 discover: bool = False, floor_bytes: int = DEFAULT_FLOOR_BYTES,
+                 max_processes: int = MAX_PROCESSES) -> None:
+        from memdash.collector import LocalCollector
+
+        self.config = config
+        self.floor_bytes = floor_bytes
+        self.max_processes = max_processes
+        self._collector = LocalCollector(config, gpu=gpu, smaps_max_age=LocalCollector.SMAPS_MAX_AGE_SECONDS)
+        self._targets = list(targets)
+        self._discover = discover
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._poller = None
+        self._mounts = CgroupMounts()
+        self._cg_cache: dict[int, tuple[int, str] | None] = {}
+
+    def _poll_targets(self) -> tuple:
+        if self._discover:
+            try:
+                from memdash.sources.discovery import discover_targets
+
+                found = discover_targets(exclude_pids=(os.getpid(),))
+            except (ImportError, OSError):
+                found = ()
+            known = {t.name for t in self._targets}
+            self._targets.extend(t for t in found if t.name not in known)
+        if not self._targets:
+            return ()
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        if self._poller is None:
+            from memdash.sources.remote import TargetPoller
+
+            self._poller = TargetPoller(self._targets, self.config.thresholds, read_only=True)
+        else:
+            self._poller.add_targets(self._targets)
+        return self._loop.run_until_complete(self._poller.poll_once())
+
+    def _memory_cgroup(self, pid: int) -> tuple[int, str] | None:
+        if pid in self._cg_cache:
+            return self._cg_cache[pid]
+        try:
+            with open(f"/proc/{pid}/cgroup", encoding="utf-8", errors="replace") as f:
+                where = self._mounts.memory_path(f.read())
+        except OSError:
+            where = None
+        self._cg_cache[pid] = where
+        return where
+
+    def poll(self) -> Polled:
+        """One frame: never raises for a vanished process or a failing target."""
+        from memdash.report import snapshot_json
+
+        samples = self._poll_targets()
+        snap = self._collector.poll(detail_top=self.config.top, limit=None, targets=samples)
+        box = None
+        if snap.system is not None:
+            box = snap.system.limit_bytes or snap.system.total_bytes
+        kept = []
+        in_service: dict[tuple[int, str], list[int]] = {}
+        for i, p in enumerate(snap.processes):  # sorted by RSS, largest first
+            limited = box is not None and p.limit_bytes < box
+            if limited:
+                where = self._memory_cgroup(p.pid)
+                if where is not None:
+                    in_service.setdefault(where, []).append(p.pid)
+            if (i < self.config.top or p.rss_bytes >= self.floor_bytes or limited) and len(kept) < self.max_processes:
+                kept.append(p)
+        live = {p.pid for p in snap.processes}
+        for pid in self._cg_cache.keys() - live:
+            del self._cg_cache[pid]
+        snap = dataclasses.replace(snap, processes=tuple(kept))
+        cgroups = []
+        for (version, path), pids in sorted(in_service.items()):
+            reading = self._mounts.read(version, path, pids)
+            if reading is not None:
+                cgroups.append(reading)
+        return Polled(t=snap.time, snapshot=snapshot_json(snap), cgroups=tuple(cgroups))
+
+    def watch_also(self, cgroups: Sequence[CgroupReading]) -> tuple[CgroupReading, ...]:
+        """Re-read cgroups seen before that hold no recorded process now (their
+        last process was just killed): an OOM kill shows in their counter only."""
+        out = []
+        for c in cgroups:
+            r = self._mounts.read(c.version, c.path, ())
+            if r is not None:
+                out.append(r)
+        return tuple(out)
+
+    def close(self) -> None:
+        self._collector.close()
+        if self._poller is not None and self._loop is not None:
+            try:
+                self._loop.run_until_complete(self._poller.aclose())
+            except Exception as exc:  # closing must not hide the reason we stop
+                print(f"memdash record: closing targets: {exc}", file=sys.stderr)
+        if self._loop is not None:
+            self._loop.close()
