@@ -161,10 +161,10 @@ def write_bundle(store: Store, incident: Incident, out: Path, *, window: float =
     charts: list[str] = []
     if series["working_set"] or victim:
         lines = []
+        if series["usage"]:
+            lines.append(Line("usage", series["usage"], "#9467bd", dashed=True))
         if series["working_set"]:
             lines.append(Line("working set", series["working_set"], "#1f77b4"))
-        if series["usage"]:
-            lines.append(Line("usage", series["usage"], "#9467bd"))
         if victim:
             lines.append(Line(f"pid {incident.pid} RSS", victim, "#2ca02c"))
         title = f"{cgroup or 'host'}: working set against its limit"
@@ -222,7 +222,12 @@ def _summary(incident: Incident, frames, before, series, victim, limit, growers,
         L.append(f"- **Killed:** {('pid ' + str(incident.pid)) if incident.pid is not None else 'unknown pid'}"
                  + (f", command {_code(incident.name)}" if incident.name else ""))
         L.append(f"- **Memory cgroup:** {_code(incident.cgroup or incident.subject)}")
-        L.append(f"- **RSS at death:** {human_bytes(incident.rss_bytes)}")
+        parts = ""
+        kernel = next((e.data for e in incident.events if e.data.get("source") == "kmsg"), None)
+        if kernel:
+            parts = (f" (anon {human_bytes(kernel.get('anon_rss_bytes'))}, file {human_bytes(kernel.get('file_rss_bytes'))},"
+                     f" shmem {human_bytes(kernel.get('shmem_rss_bytes'))}; the kernel's figures)")
+        L.append(f"- **RSS at death:** {human_bytes(incident.rss_bytes)}{parts}")
         L.append(f"- **Limit:** {human_bytes(limit)}")
         L.append(f"- **Evidence:** {', '.join(incident.sources)}"
                  " (kmsg: the kernel's log; cgroup: the cgroup's oom_kill counter; vmstat: the host's counter)")

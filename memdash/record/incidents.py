@@ -89,7 +89,7 @@ def incidents_from_events(events: Iterable[Event], *, recording_end: float | Non
             continue
         d = e.data
         budget = int(d.get("delta") or 1)
-        for k in kills:
+        for k in sorted(kills, key=lambda k: abs(k.t - e.t)):  # the nearest in time first
             if budget <= 0:
                 break
             if "cgroup" in k.sources or abs(k.t - e.t) > JOIN_SECONDS:
@@ -112,7 +112,7 @@ def incidents_from_events(events: Iterable[Event], *, recording_end: float | Non
         if e.kind != "oom_kill" or e.data.get("source") != "vmstat":
             continue
         budget = int(e.data.get("delta") or 1)
-        for k in kills:
+        for k in sorted(kills, key=lambda k: abs(k.t - e.t)):
             if budget <= 0:
                 break
             if "vmstat" in k.sources or abs(k.t - e.t) > JOIN_SECONDS:

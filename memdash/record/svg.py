@@ -25,6 +25,7 @@ class Line:
     label: str
     points: Sequence[tuple[float, float]]
     color: str | None = None
+    dashed: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,21 +100,22 @@ def chart(title: str, lines: Sequence[Line], *, hlines: Sequence[HLine] = (), vl
         yy = y(h.value)
         out.append(f'<line class="hline" data-value="{int(h.value)}" x1="{LEFT}" y1="{yy:.1f}" x2="{LEFT + pw}" '
                    f'y2="{yy:.1f}" stroke={quoteattr(h.color)} stroke-dasharray="6 4"/>')
-        out.append(f'<text x="{LEFT + pw - 4}" y="{yy - 5:.1f}" text-anchor="end" fill={quoteattr(h.color)}>'
+        out.append(f'<text x="{LEFT + 4}" y="{yy - 5:.1f}" fill={quoteattr(h.color)}>'
                    f'{escape(h.label)} {escape(human_bytes(h.value))}</text>')
     for vl in vlines:
         xx = x(vl.t)
         out.append(f'<line class="vline" x1="{xx:.1f}" y1="{TOP}" x2="{xx:.1f}" y2="{TOP + ph}" '
                    f'stroke={quoteattr(vl.color)} stroke-width="2"/>')
-        out.append(f'<text x="{xx - 4:.1f}" y="{TOP + 14}" text-anchor="end" fill={quoteattr(vl.color)}>'
+        out.append(f'<text x="{xx - 4:.1f}" y="{TOP + 28}" text-anchor="end" fill={quoteattr(vl.color)}>'
                    f'{escape(vl.label)}</text>')
     legend_x = LEFT
     for i, ln in enumerate(lines):
         color = ln.color or PALETTE[i % len(PALETTE)]
+        dash = ' stroke-dasharray="3 3"' if ln.dashed else ""
         if ln.points:
             pts = " ".join(f"{x(t):.1f},{y(val):.1f}" for t, val in ln.points)
             out.append(f'<polyline class="series" data-label={quoteattr(ln.label)} fill="none" '
-                       f'stroke={quoteattr(color)} stroke-width="2" points="{pts}"/>')
+                       f'stroke={quoteattr(color)} stroke-width="2"{dash} points="{pts}"/>')
         ly = HEIGHT - 14
         out.append(f'<rect x="{legend_x}" y="{ly - 9}" width="14" height="4" fill={quoteattr(color)}/>')
         out.append(f'<text x="{legend_x + 18}" y="{ly - 4}">{escape(ln.label)}</text>')
