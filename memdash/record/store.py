@@ -277,6 +277,10 @@ class StoreWriter:
             db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
+            # Checkpoint the WAL into the shard every ~1 MiB and cut it back to 1 MiB
+            # after: the WAL never holds more than a few hundred frames' pages.
+            db.execute("PRAGMA wal_autocheckpoint=256")
+            db.execute("PRAGMA journal_size_limit=1048576")
             db.executescript(_SCHEMA_SQL)
             if create:
                 with db:
