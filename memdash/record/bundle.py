@@ -90,13 +90,13 @@ def top_growers(frames: Sequence[RecordedFrame], n: int = 10) -> list[dict[str, 
                 continue
             first.setdefault(pid, (f.t, rss, p))
             last[pid] = (f.t, rss)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for pid, (t0, r0, p) in first.items():
         t1, r1 = last[pid]
         if r1 > r0:
             rows.append({"pid": pid, "name": p.get("name"), "cmdline": p.get("cmdline"), "from_bytes": r0,
                          "to_bytes": r1, "growth_bytes": r1 - r0, "seconds": t1 - t0})
-    rows.sort(key=lambda r: -r["growth_bytes"])
+    rows.sort(key=lambda r: -int(r["growth_bytes"]))
     return rows[:n]
 
 

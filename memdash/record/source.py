@@ -20,10 +20,14 @@ import dataclasses
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from memdash.config import Config, TargetConfig
+from memdash.model import ProcessMemory
 from memdash.record.events import CgroupMounts, CgroupReading
+
+if TYPE_CHECKING:
+    from memdash.sources.remote import TargetPoller
 
 #: Processes at or above this RSS are always recorded.
 DEFAULT_FLOOR_BYTES = 64 * 1024 * 1024
@@ -62,7 +66,7 @@ class CollectorSource:
         self._targets = list(targets)
         self._discover = discover
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._poller = None
+        self._poller: TargetPoller | None = None
         self._mounts = CgroupMounts()
         self._cg_cache: dict[int, tuple[int, str] | None] = {}
 
@@ -108,7 +112,7 @@ class CollectorSource:
         box = None
         if snap.system is not None:
             box = snap.system.limit_bytes or snap.system.total_bytes
-        kept = []
+        kept: list[ProcessMemory] = []
         in_service: dict[tuple[int, str], list[int]] = {}
         for i, p in enumerate(snap.processes):  # sorted by RSS, largest first
             limited = box is not None and p.limit_bytes < box

@@ -105,3 +105,17 @@ def test_services_appear_vanish_and_levels_change() -> None:
                                                       {"name": "new", "level": "excellent"}]),
                       [_cg("/b", 0, (2,))], None)
     assert events == []
+
+
+def test_recording_loads_no_textual() -> None:
+    # The recorder runs headless (systemd): none of its modules may pull in the UI.
+    import json
+    import subprocess
+    import sys
+
+    code = ("import sys, json, memdash.record.cli, memdash.record.recorder, memdash.record.source, "
+            "memdash.record.bundle, memdash.record.incidents\n"
+            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'plotext'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == []

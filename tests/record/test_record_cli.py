@@ -143,3 +143,15 @@ def test_parse_time_and_size() -> None:
     for bad in ("", "1XB", "0", "-5M"):
         with pytest.raises(ValueError):
             parse_size(bad)
+
+
+def test_report_and_incidents_on_a_store_without_incidents(env: dict[str, str], tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    assert memdash_cli(env, "record", "--out", str(store), "--interval", "0.2", "--count", "2", "--no-gpu",
+                       "--no-discover", "--quiet").returncode == 0
+    out = memdash_cli(env, "report", "oom-nope", "--store", str(store))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert "memdash report: error:" in out.stderr and ("no incident 'oom-nope'" in out.stderr
+                                                       or "has no incidents" in out.stderr)
+    out = memdash_cli(env, "incidents", str(store), "--json")
+    assert out.returncode == 0 and isinstance(json.loads(out.stdout), list)
