@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from memdash.record.events import EventDeriver, KmsgReader, boot_id, oom_kills_from_kmsg, read_vmstat_oom_kills
 from memdash.record.source import CollectorSource, Polled
-from memdash.record.store import StoreWriter
+from memdash.record.store import Event, StoreWriter
 
 
 class Recorder:
@@ -46,7 +46,12 @@ class Recorder:
                 counters = {}
         self.deriver = EventDeriver(counters)
         self._watched: dict[str, Any] = {}
+        self._pending: list[Event] = []
         self._saved_counters = saved
+
+    def add_events(self, events: list[Event]) -> None:
+        """Events from outside the poll (a cleanup and its receipt): stored with the next frame."""
+        self._pending.extend(events)
 
     def stop(self, *_: Any) -> None:
         self._stop = True
@@ -61,7 +66,9 @@ class Recorder:
         cgroups = list(polled.cgroups) + list(self.source.watch_also(missing))
         self._watched = {f"{c.version}:{c.path}": c for c in cgroups}
         kills = oom_kills_from_kmsg(self.kmsg.read())
-        events = self.deriver.derive(
+        # Events not stored yet (the last append failed) go with this frame: a kill
+        # read from the kernel log once must not be lost to a full disk.
+        events = self._pending[-1000:] + self.deriver.derive(
             polled.t, polled.snapshot, cgroups, read_vmstat_oom_kills(),
             [(self.kmsg.wall_time(k.usec), k) for k in kills],
         )
@@ -75,7 +82,9 @@ class Recorder:
         if counters != self._saved_counters and self._boot:
             meta["oom_counters"] = counters
             meta["oom_counters_boot"] = self._boot
+        self._pending = events
         self.writer.append(polled.t, polled.snapshot, extra, events, meta)
+        self._pending = []
         self._saved_counters = counters
         self.frames += 1
         return polled
@@ -85,10 +94,18 @@ class Recorder:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self.stop)
         next_tick = time.monotonic()
+        last_error: tuple[str, float] | None = None
         while not self._stop:
-            polled = self.step()
-            if on_frame is not None:
-                on_frame(polled)
+            try:
+                polled = self.step()
+            except Exception as exc:  # a full disk, a source's bug: say so, keep trying
+                text = f"memdash record: frame not stored: {type(exc).__name__}: {exc}"
+                if last_error is None or last_error[0] != text or time.monotonic() - last_error[1] > 60:
+                    log(text)
+                    last_error = (text, time.monotonic())
+            else:
+                if on_frame is not None:
+                    on_frame(polled)
             if count is not None and self.frames >= count:
                 break
             next_tick += self.interval
