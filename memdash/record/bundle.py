@@ -23,6 +23,7 @@ from typing import Any, Iterable, Sequence
 from memdash.record.incidents import Incident
 from memdash.record.store import RecordedFrame, Store, iso
 from memdash.record.svg import HLine, Line, VLine, chart
+from memdash.textsafe import printable
 from memdash.units import human_bytes, human_duration
 
 WINDOW_SECONDS = 30 * 60
@@ -31,7 +32,7 @@ AFTER_SECONDS = 60
 
 def _code(text: Any) -> str:
     """Outside text (process names, paths) as a Markdown code span that cannot break out."""
-    s = str(text).replace("\n", " ").replace("\r", " ").replace("`", "'")
+    s = printable(text).replace("`", "'")
     return f"`{s}`"
 
 
@@ -166,8 +167,8 @@ def write_bundle(store: Store, incident: Incident, out: Path, *, window: float =
         if series["working_set"]:
             lines.append(Line("working set", series["working_set"], "#1f77b4"))
         if victim:
-            lines.append(Line(f"pid {incident.pid} RSS", victim, "#2ca02c"))
-        title = f"{cgroup or 'host'}: working set against its limit"
+            lines.append(Line(f"pid {printable(incident.pid)} RSS", victim, "#2ca02c"))
+        title = f"{printable(cgroup or 'host')}: working set against its limit"
         svg = chart(title, lines, hlines=[HLine("limit", limit)] if limit else [],
                     vlines=[VLine("OOM kill" if incident.kind == "oom_kill" else "critical", incident.t)],
                     t0=frames[0].t if frames else None)
@@ -188,7 +189,7 @@ def write_bundle(store: Store, incident: Incident, out: Path, *, window: float =
     for name, samples in targets.items():
         pts = [(t, float(s["rss_bytes"])) for t, s in samples if isinstance(s.get("rss_bytes"), int)]
         if pts:
-            svg = chart(f"target {name}: RSS", [Line("RSS", pts)], hlines=[HLine("limit", limit)] if limit else [],
+            svg = chart(f"target {printable(name)}: RSS", [Line("RSS", pts)], hlines=[HLine("limit", limit)] if limit else [],
                         vlines=[VLine("incident", incident.t)])
             path = out / f"target-{_slug(name)}.svg"
             path.write_text(svg, encoding="utf-8")
@@ -235,7 +236,7 @@ def _summary(incident: Incident, frames, before, series, victim, limit, growers,
             L.append("")
             L.append("Kernel log:")
             L.append("")
-            L.append("    " + incident.line.replace("\n", " "))
+            L.append("    " + printable(incident.line))
     L.append("")
     L.append("## Before it")
     L.append("")

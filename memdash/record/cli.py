@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from memdash.textsafe import command_line, printable
 from memdash.units import parse_duration
 
 COMMANDS = ("record", "replay", "incidents", "report")
@@ -169,7 +170,7 @@ def _open_store(arg: str | None):
     except StoreError as exc:
         raise CommandError(str(exc)) from None
     for err in store.errors:
-        print(f"memdash: warning: skipped a damaged shard: {err}", file=sys.stderr)
+        print(f"memdash: warning: skipped a damaged shard: {printable(err)}", file=sys.stderr)
     return store
 
 
@@ -285,25 +286,21 @@ def _frame_text(store, frame) -> str:
     from memdash.units import human_bytes, human_percent
 
     doc = frame.snapshot
-    lines = [f"memdash replay  {store.root}  {len(store)} frames, {iso(store.first)} .. {iso(store.last)}",
-             f"frame {iso(frame.t)}  host {doc.get('host')}  level {(doc.get('level') or 'unknown').upper()}"]
+    lines = [f"memdash replay  {printable(store.root)}  {len(store)} frames, {iso(store.first)} .. {iso(store.last)}",
+             f"frame {iso(frame.t)}  host {printable(doc.get('host'))}"
+             f"  level {printable(doc.get('level') or 'unknown').upper()}"]
     s = doc.get("system")
     if s:
         lines.append(f"memory: {human_percent(s.get('percent'))}, available {human_bytes(s.get('available_bytes'))}")
     for c in frame.extra.get("cgroups", ()):
-        lines.append(f"cgroup {c.get('path')}: working set {human_bytes(c.get('working_set_bytes'))}"
+        lines.append(f"cgroup {printable(c.get('path'))}: working set {human_bytes(c.get('working_set_bytes'))}"
                      f" of {human_bytes(c.get('limit_bytes'))}, oom kills {c.get('oom_kills')}")
     lines.append(f"{'PID':>7} {'RSS':>7}  COMMAND")
     for p in (doc.get("processes") or [])[:15]:
-        cmd = str(p.get("cmdline") or p.get("name") or "")
-        cmd = "".join(ch if ch.isprintable() else "?" for ch in cmd)[:100]
-        lines.append(f"{p.get('pid'):>7} {human_bytes(p.get('rss_bytes')):>7}  {cmd}")
+        cmd = command_line(p.get("cmdline") or p.get("name") or "", 100)
+        lines.append(f"{printable(p.get('pid')):>7} {human_bytes(p.get('rss_bytes')):>7}  {cmd}")
     lines.append("(--json prints the whole frame)")
     return "\n".join(lines)
-
-
-def _printable(text: object) -> str:
-    return "".join(ch if ch.isprintable() else "?" for ch in str(text))
 
 
 def run_incidents(argv: Sequence[str]) -> int:
@@ -327,8 +324,8 @@ def run_incidents(argv: Sequence[str]) -> int:
         what = f" {i.name}" if i.name else ""
         lasted = f" until {iso(i.end)}" if i.end else ""
         sources = f"  [{','.join(i.sources)}]" if i.sources else ""
-        print(f"{n:>3} {i.id:<36} {iso(i.t) or '':<25} {i.kind:<9} {i.pid if i.pid is not None else '-':>7}"
-              f" {human_bytes(i.rss_bytes):>6}  {_printable(where)}{_printable(what)}{lasted}{sources}")
+        print(f"{n:>3} {i.id:<36} {iso(i.t) or '':<25} {printable(i.kind):<9} {i.pid if i.pid is not None else '-':>7}"
+              f" {human_bytes(i.rss_bytes):>6}  {printable(where)}{printable(what)}{lasted}{sources}")
     return 0
 
 
@@ -351,7 +348,7 @@ def run_report(argv: Sequence[str]) -> int:
             files = write_bundle(store, incident, out, window=args.minutes * 60)
         except OSError as exc:
             raise CommandError(f"cannot write the bundle to {out}: {exc.strerror}") from None
-    print(f"wrote {out}/ ({', '.join(f.name for f in files)})")
+    print(f"wrote {printable(out)}/ ({', '.join(printable(f.name) for f in files)})")
     return 0
 
 
@@ -361,7 +358,7 @@ def run_command(command: str, argv: Sequence[str]) -> int:
     try:
         return runner(argv)
     except CommandError as exc:
-        print(f"memdash {command}: error: {exc}", file=sys.stderr)
+        print(f"memdash {command}: error: {printable(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

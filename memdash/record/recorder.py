@@ -12,6 +12,7 @@ from typing import Any, Callable
 from memdash.record.events import EventDeriver, KmsgReader, boot_id, oom_kills_from_kmsg, read_vmstat_oom_kills
 from memdash.record.source import CollectorSource, Polled
 from memdash.record.store import Event, StoreWriter
+from memdash.textsafe import printable
 
 
 class Recorder:
@@ -99,7 +100,7 @@ class Recorder:
             try:
                 polled = self.step()
             except Exception as exc:  # a full disk, a source's bug: say so, keep trying
-                text = f"memdash record: frame not stored: {type(exc).__name__}: {exc}"
+                text = f"memdash record: frame not stored: {type(exc).__name__}: {printable(exc)}"
                 if last_error is None or last_error[0] != text or time.monotonic() - last_error[1] > 60:
                     log(text)
                     last_error = (text, time.monotonic())
@@ -127,7 +128,7 @@ class Recorder:
 def describe(path: Path, interval: float, retain: float, max_size: int) -> str:
     from memdash.units import human_bytes, human_duration
 
-    return (f"memdash record: writing a frame every {interval:g}s to {path}"
+    return (f"memdash record: writing a frame every {interval:g}s to {printable(path)}"
             f" (keeping {human_duration(retain)}, at most {human_bytes(max_size)})")
 
 

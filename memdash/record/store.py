@@ -142,6 +142,16 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def _utf8(text: str) -> str:
+    """``text`` storable as SQLite TEXT: a lone surrogate (bytes that were not
+    UTF-8, decoded with ``surrogateescape``) becomes U+FFFD."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def dumps(doc: Any) -> bytes:
     """Compact, strict JSON bytes."""
     try:
@@ -394,7 +404,8 @@ class StoreWriter:
         if events:
             self._db.executemany(
                 "INSERT INTO events (t, kind, subject, level, data) VALUES (?, ?, ?, ?, ?)",
-                [(e.t, e.kind, e.subject, e.level, dumps(dict(e.data)).decode()) for e in events],
+                [(e.t, _utf8(e.kind), _utf8(e.subject), e.level and _utf8(e.level), dumps(dict(e.data)).decode())
+                 for e in events],
             )
 
     # -- retention

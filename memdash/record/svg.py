@@ -9,9 +9,21 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass
 from typing import Sequence
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import escape as _xml_escape
+from xml.sax.saxutils import quoteattr as _xml_quoteattr
+
+from memdash.textsafe import printable
 
 from memdash.units import human_bytes
+
+
+def escape(text: str) -> str:
+    """XML text: control characters (invalid in XML 1.0) shown as escapes first."""
+    return _xml_escape(printable(text))
+
+
+def quoteattr(text: str) -> str:
+    return _xml_quoteattr(printable(text))
 
 WIDTH, HEIGHT = 860, 340
 LEFT, RIGHT, TOP, BOTTOM = 70, 20, 40, 50
