@@ -15,6 +15,10 @@ from memdash.record.store import Event, StoreWriter
 from memdash.textsafe import printable
 
 
+class SourceEnded(Exception):
+    """The frame source has no more frames (its engine closed)."""
+
+
 class Recorder:
     """Appends a frame to ``writer`` every ``interval`` seconds from ``source``.
 
@@ -59,7 +63,10 @@ class Recorder:
 
     def step(self) -> Polled:
         """One poll, its events, one frame appended."""
-        polled = self.source.poll()
+        return self.record(self.source.poll())
+
+    def record(self, polled: Polled) -> Polled:
+        """Derive the events of ``polled`` and append it as one frame."""
         current = {f"{c.version}:{c.path}": c for c in polled.cgroups}
         # Cgroups that held a service at an earlier poll and hold no recorded
         # process now: read them anyway, an OOM kill empties its cgroup.
@@ -69,7 +76,7 @@ class Recorder:
         kills = oom_kills_from_kmsg(self.kmsg.read())
         # Events not stored yet (the last append failed) go with this frame: a kill
         # read from the kernel log once must not be lost to a full disk.
-        events = self._pending[-1000:] + self.deriver.derive(
+        events = self._pending[-1000:] + list(polled.events) + self.deriver.derive(
             polled.t, polled.snapshot, cgroups, read_vmstat_oom_kills(),
             [(self.kmsg.wall_time(k.usec), k) for k in kills],
         )
@@ -90,15 +97,22 @@ class Recorder:
         self.frames += 1
         return polled
 
-    def run(self, *, count: int | None = None, on_frame: Callable[[Polled], None] | None = None) -> int:
-        """Record until SIGTERM/SIGINT (or ``count`` frames); returns the exit status."""
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, self.stop)
+    def run(self, *, count: int | None = None, on_frame: Callable[[Polled], None] | None = None,
+            signals: bool = True) -> int:
+        """Record until SIGTERM/SIGINT (or ``count`` frames, or the source ends);
+        returns the exit status. A source that paces itself (``paced``: it blocks
+        until its next frame) is polled back to back."""
+        if signals:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(sig, self.stop)
+        paced = getattr(self.source, "paced", False)
         next_tick = time.monotonic()
         last_error: tuple[str, float] | None = None
         while not self._stop:
             try:
                 polled = self.step()
+            except SourceEnded:
+                break
             except Exception as exc:  # a full disk, a source's bug: say so, keep trying
                 text = f"memdash record: frame not stored: {type(exc).__name__}: {printable(exc)}"
                 if last_error is None or last_error[0] != text or time.monotonic() - last_error[1] > 60:
@@ -109,6 +123,8 @@ class Recorder:
                     on_frame(polled)
             if count is not None and self.frames >= count:
                 break
+            if paced:
+                continue
             next_tick += self.interval
             delay = next_tick - time.monotonic()
             if delay < 0:  # a slow poll: skip the ticks it overran, never burst

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from memdash.config import Config, TargetConfig
-from memdash.model import ProcessMemory
+from memdash.model import ProcessMemory, Snapshot
 from memdash.record.events import CgroupMounts, CgroupReading
+from memdash.record.store import Event
 
 if TYPE_CHECKING:
     from memdash.sources.remote import TargetPoller
@@ -37,11 +38,83 @@ MAX_PROCESSES = 300
 
 @dataclass(frozen=True, slots=True)
 class Polled:
-    """One poll: the snapshot document, and the memory cgroups of services seen."""
+    """One poll: the snapshot document, the memory cgroups of services seen, and
+    events the source saw itself (a cleanup's receipt)."""
 
     t: float
     snapshot: dict[str, Any]
     cgroups: tuple[CgroupReading, ...]
+    events: tuple[Event, ...] = ()
+
+
+class FrameShaper:
+    """Turns a :class:`~memdash.model.Snapshot` into what a frame stores: the
+    processes worth keeping (see the module docstring) and the memory cgroups
+    of the services they are in, read once per frame.
+
+    ``select=False`` keeps the snapshot's processes as they are (a dashboard
+    recording what it shows)."""
+
+    def __init__(self, top: int, *, floor_bytes: int = DEFAULT_FLOOR_BYTES, max_processes: int = MAX_PROCESSES,
+                 select: bool = True) -> None:
+        self.top = top
+        self.floor_bytes = floor_bytes
+        self.max_processes = max_processes
+        self.select = select
+        self.mounts = CgroupMounts()
+        self._cg_cache: dict[int, tuple[int, str] | None] = {}
+
+    def _memory_cgroup(self, pid: int) -> tuple[int, str] | None:
+        if pid in self._cg_cache:
+            return self._cg_cache[pid]
+        try:
+            with open(f"/proc/{pid}/cgroup", encoding="utf-8", errors="replace") as f:
+                where = self.mounts.memory_path(f.read())
+        except OSError:
+            where = None
+        self._cg_cache[pid] = where
+        return where
+
+    def shape(self, snap: Snapshot, events: tuple[Event, ...] = ()) -> Polled:
+        from memdash.report import snapshot_json
+
+        box = None
+        if snap.system is not None:
+            box = snap.system.limit_bytes or snap.system.total_bytes
+        kept: list[ProcessMemory] = []
+        in_service: dict[tuple[int, str], list[int]] = {}
+        ordered = sorted(snap.processes, key=lambda p: -p.rss_bytes) if self.select else snap.processes
+        for i, p in enumerate(ordered):  # largest first
+            limited = box is not None and p.limit_bytes < box
+            if limited:
+                where = self._memory_cgroup(p.pid)
+                if where is not None:
+                    in_service.setdefault(where, []).append(p.pid)
+            if not self.select or (
+                (i < self.top or p.rss_bytes >= self.floor_bytes or limited) and len(kept) < self.max_processes
+            ):
+                kept.append(p)
+        live = {p.pid for p in snap.processes}
+        for pid in self._cg_cache.keys() - live:
+            del self._cg_cache[pid]
+        if self.select:
+            snap = dataclasses.replace(snap, processes=tuple(kept))
+        cgroups = []
+        for (version, path), pids in sorted(in_service.items()):
+            reading = self.mounts.read(version, path, pids)
+            if reading is not None:
+                cgroups.append(reading)
+        return Polled(t=snap.time, snapshot=snapshot_json(snap), cgroups=tuple(cgroups), events=events)
+
+    def reread(self, cgroups: Sequence[CgroupReading]) -> tuple[CgroupReading, ...]:
+        """Re-read cgroups seen before that hold no recorded process now (their
+        last process was just killed): an OOM kill shows in their counter only."""
+        out = []
+        for c in cgroups:
+            r = self.mounts.read(c.version, c.path, ())
+            if r is not None:
+                out.append(r)
+        return tuple(out)
 
 
 class CollectorSource:
@@ -60,15 +133,12 @@ class CollectorSource:
         from memdash.collector import LocalCollector
 
         self.config = config
-        self.floor_bytes = floor_bytes
-        self.max_processes = max_processes
+        self.shaper = FrameShaper(config.top, floor_bytes=floor_bytes, max_processes=max_processes)
         self._collector = LocalCollector(config, gpu=gpu, smaps_max_age=LocalCollector.SMAPS_MAX_AGE_SECONDS)
         self._targets = list(targets)
         self._discover = discover
         self._loop: asyncio.AbstractEventLoop | None = None
         self._poller: TargetPoller | None = None
-        self._mounts = CgroupMounts()
-        self._cg_cache: dict[int, tuple[int, str] | None] = {}
 
     def _poll_targets(self) -> tuple:
         if self._discover:
@@ -92,56 +162,14 @@ class CollectorSource:
             self._poller.add_targets(self._targets)
         return self._loop.run_until_complete(self._poller.poll_once())
 
-    def _memory_cgroup(self, pid: int) -> tuple[int, str] | None:
-        if pid in self._cg_cache:
-            return self._cg_cache[pid]
-        try:
-            with open(f"/proc/{pid}/cgroup", encoding="utf-8", errors="replace") as f:
-                where = self._mounts.memory_path(f.read())
-        except OSError:
-            where = None
-        self._cg_cache[pid] = where
-        return where
-
     def poll(self) -> Polled:
         """One frame: never raises for a vanished process or a failing target."""
-        from memdash.report import snapshot_json
-
         samples = self._poll_targets()
         snap = self._collector.poll(detail_top=self.config.top, limit=None, targets=samples)
-        box = None
-        if snap.system is not None:
-            box = snap.system.limit_bytes or snap.system.total_bytes
-        kept: list[ProcessMemory] = []
-        in_service: dict[tuple[int, str], list[int]] = {}
-        for i, p in enumerate(snap.processes):  # sorted by RSS, largest first
-            limited = box is not None and p.limit_bytes < box
-            if limited:
-                where = self._memory_cgroup(p.pid)
-                if where is not None:
-                    in_service.setdefault(where, []).append(p.pid)
-            if (i < self.config.top or p.rss_bytes >= self.floor_bytes or limited) and len(kept) < self.max_processes:
-                kept.append(p)
-        live = {p.pid for p in snap.processes}
-        for pid in self._cg_cache.keys() - live:
-            del self._cg_cache[pid]
-        snap = dataclasses.replace(snap, processes=tuple(kept))
-        cgroups = []
-        for (version, path), pids in sorted(in_service.items()):
-            reading = self._mounts.read(version, path, pids)
-            if reading is not None:
-                cgroups.append(reading)
-        return Polled(t=snap.time, snapshot=snapshot_json(snap), cgroups=tuple(cgroups))
+        return self.shaper.shape(snap)
 
     def watch_also(self, cgroups: Sequence[CgroupReading]) -> tuple[CgroupReading, ...]:
-        """Re-read cgroups seen before that hold no recorded process now (their
-        last process was just killed): an OOM kill shows in their counter only."""
-        out = []
-        for c in cgroups:
-            r = self._mounts.read(c.version, c.path, ())
-            if r is not None:
-                out.append(r)
-        return tuple(out)
+        return self.shaper.reread(cgroups)
 
     def close(self) -> None:
         self._collector.close()
