@@ -205,8 +205,9 @@ def run_record(argv: Sequence[str]) -> int:
             t = dataclasses.replace(t, verify=False)
         targets.append(t)
 
+    from memdash.engine import Engine
+    from memdash.record.live import EngineSource
     from memdash.record.recorder import Recorder, describe, log
-    from memdash.record.source import CollectorSource
     from memdash.record.store import StoreError, StoreWriter
 
     path = _store_dir(args.out)
@@ -214,9 +215,12 @@ def run_record(argv: Sequence[str]) -> int:
         writer = StoreWriter(path, retain=retain, max_size=max_size)
     except StoreError as exc:
         raise CommandError(str(exc)) from None
-    source = CollectorSource(config, targets, gpu=not args.no_gpu,
-                             discover=not args.no_discover and config.discover)
+    # The recorder is the engine with no screen: the same frames the dashboard shows.
+    config = dataclasses.replace(config, interval=interval, targets=tuple(targets), read_only=True)
+    engine = Engine(config, gpu=not args.no_gpu, discover=not args.no_discover and config.discover)
+    source = EngineSource(engine, interval, top=config.top, owns_engine=True)
     recorder = Recorder(writer, source, interval)
+    engine.start()
     if not args.quiet:
         log(describe(path, interval, retain, max_size))
         if recorder.kmsg.error:
@@ -261,7 +265,7 @@ def run_replay(argv: Sequence[str]) -> int:
     with store:
         if not len(store):
             raise CommandError(f"the recording at {store.root} has no frames yet")
-        frame = store.frame_at(at if at is not None else store.last)  # type: ignore[arg-type]
+        frame = store.frame_at(at if at is not None else store.last)
         if frame is None:
             raise CommandError("no readable frame near that time (the store is damaged there)")
         if at is not None:

@@ -7,12 +7,23 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol, Sequence
 
 from memdash.record.events import EventDeriver, KmsgReader, boot_id, oom_kills_from_kmsg, read_vmstat_oom_kills
-from memdash.record.source import CollectorSource, Polled
+from memdash.record.events import CgroupReading
+from memdash.record.source import Polled
 from memdash.record.store import Event, StoreWriter
 from memdash.textsafe import printable
+
+
+class FrameSource(Protocol):
+    """Where a recorder's frames come from (:class:`memdash.record.live.EngineSource`)."""
+
+    def poll(self) -> Polled: ...
+
+    def watch_also(self, cgroups: Sequence[CgroupReading]) -> tuple[CgroupReading, ...]: ...
+
+    def close(self) -> None: ...
 
 
 class SourceEnded(Exception):
@@ -26,7 +37,7 @@ class Recorder:
     restarted recorder carries on where the last one stopped.
     """
 
-    def __init__(self, writer: StoreWriter, source: CollectorSource, interval: float, *,
+    def __init__(self, writer: StoreWriter, source: FrameSource, interval: float, *,
                  kmsg_path: str = "/dev/kmsg") -> None:
         self.writer = writer
         self.source = source
@@ -60,6 +71,9 @@ class Recorder:
 
     def stop(self, *_: Any) -> None:
         self._stop = True
+        stop_source = getattr(self.source, "stop", None)
+        if stop_source is not None:
+            stop_source()
 
     def step(self) -> Polled:
         """One poll, its events, one frame appended."""

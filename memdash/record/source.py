@@ -1,34 +1,22 @@
-"""Where recorded frames come from.
+"""What a recorded frame holds, from a :class:`~memdash.model.Snapshot`.
 
-:class:`CollectorSource` polls the box with :class:`memdash.collector.LocalCollector`
-(what ``memdash snapshot`` uses) and the targets with one long-lived
-:class:`memdash.sources.remote.TargetPoller`, and turns each poll into the
-``memdash snapshot --json`` document. It is the one place that knows how a frame
-is produced: moving the recorder onto the headless engine's frames changes this
-module only.
-
-What a frame keeps of the processes: the top ``top`` by RSS, every process at or
-above ``floor_bytes``, and every process in a memory cgroup with its own limit
-(a service), at most ``max_processes`` in all. ``process_count`` still counts
-every process.
+The frames themselves come from the headless engine
+(:class:`memdash.record.live.EngineSource`); :class:`FrameShaper` decides what of
+each is kept: the top ``top`` processes by RSS, every process at or above
+``floor_bytes``, and every process in a memory cgroup with its own limit (a
+service), at most ``max_processes`` in all (``process_count`` still counts every
+process), and reads the memory cgroups of those services.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import os
-import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
-from memdash.config import Config, TargetConfig
 from memdash.model import ProcessMemory, Snapshot
 from memdash.record.events import CgroupMounts, CgroupReading
 from memdash.record.store import Event
-
-if TYPE_CHECKING:
-    from memdash.sources.remote import TargetPoller
 
 #: Processes at or above this RSS are always recorded.
 DEFAULT_FLOOR_BYTES = 64 * 1024 * 1024
@@ -115,68 +103,3 @@ class FrameShaper:
             if r is not None:
                 out.append(r)
         return tuple(out)
-
-
-class CollectorSource:
-    """Polls the local box and the targets; see the module docstring.
-
-    Args:
-        config: thresholds, ``top``, configured targets.
-        targets: targets to poll (configured, from the command line, discovered).
-        gpu: poll NVML.
-        discover: look for local probes on their Unix sockets at each poll.
-    """
-
-    def __init__(self, config: Config, targets: Sequence[TargetConfig] = (), *, gpu: bool = True,
-                 discover: bool = False, floor_bytes: int = DEFAULT_FLOOR_BYTES,
-                 max_processes: int = MAX_PROCESSES) -> None:
-        from memdash.collector import LocalCollector
-
-        self.config = config
-        self.shaper = FrameShaper(config.top, floor_bytes=floor_bytes, max_processes=max_processes)
-        self._collector = LocalCollector(config, gpu=gpu, smaps_max_age=LocalCollector.SMAPS_MAX_AGE_SECONDS)
-        self._targets = list(targets)
-        self._discover = discover
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._poller: TargetPoller | None = None
-
-    def _poll_targets(self) -> tuple:
-        if self._discover:
-            try:
-                from memdash.sources.discovery import discover_targets
-
-                found = discover_targets(exclude_pids=(os.getpid(),))
-            except (ImportError, OSError):
-                found = ()
-            known = {t.name for t in self._targets}
-            self._targets.extend(t for t in found if t.name not in known)
-        if not self._targets:
-            return ()
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-        if self._poller is None:
-            from memdash.sources.remote import TargetPoller
-
-            self._poller = TargetPoller(self._targets, self.config.thresholds, read_only=True)
-        else:
-            self._poller.add_targets(self._targets)
-        return self._loop.run_until_complete(self._poller.poll_once())
-
-    def poll(self) -> Polled:
-        """One frame: never raises for a vanished process or a failing target."""
-        samples = self._poll_targets()
-        snap = self._collector.poll(detail_top=self.config.top, limit=None, targets=samples)
-        return self.shaper.shape(snap)
-
-    def watch_also(self, cgroups: Sequence[CgroupReading]) -> tuple[CgroupReading, ...]:
-        return self.shaper.reread(cgroups)
-
-    def close(self) -> None:
-        self._collector.close()
-        if self._poller is not None and self._loop is not None:
-            try:
-                self._loop.run_until_complete(self._poller.aclose())
-            except Exception as exc:  # closing must not hide the reason we stop
-                print(f"memdash record: closing targets: {exc}", file=sys.stderr)
-        if self._loop is not None:
-            self._loop.close()

@@ -3,8 +3,6 @@ with the dashboard's own widgets)."""
 
 from __future__ import annotations
 
-import asyncio
-
 from memdash.config import load_config, target_from_url
 from memdash.levels import Level
 from memdash.model import GpuDevice, GpuProcess, GpuStatus
@@ -13,27 +11,19 @@ from memdash.report import snapshot_json
 
 
 def test_round_trip_of_a_real_poll_with_a_probe_target(gc_service, monkeypatch) -> None:
-    monkeypatch.setenv("MEMDASH_TEST_TOKEN", gc_service.token)
-    from memdash.collector import LocalCollector
-    from memdash.sources.remote import TargetPoller
+    import dataclasses
 
+    from memdash.engine import Engine
+
+    monkeypatch.setenv("MEMDASH_TEST_TOKEN", gc_service.token)
     config = load_config(None)
     target = target_from_url(gc_service.url, token_env="MEMDASH_TEST_TOKEN")
-
-    async def poll():
-        poller = TargetPoller([target], config.thresholds)
-        try:
-            return await poller.poll_once()
-        finally:
-            await poller.aclose()
-
-    samples = asyncio.run(poll())
-    assert samples[0].ok and samples[0].gc is not None, samples[0].error
-    collector = LocalCollector(config, gpu=False)
+    engine = Engine(dataclasses.replace(config, targets=(target,)), gpu=False, discover=False, running=False)
     try:
-        snap = collector.poll(detail_top=10, limit=10, targets=samples)
+        snap = engine.poll_once(limit=10, detail_top=10).as_snapshot()
     finally:
-        collector.close()
+        engine.close()
+    assert snap.targets[0].ok and snap.targets[0].gc is not None, snap.targets[0].error
     doc = snapshot_json(snap)
     again = snapshot_from_json(doc, snap.time)
     assert snapshot_json(again) == doc

@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pytest
 
+import dataclasses
+
 from memdash.config import load_config
+from memdash.engine import Engine
 from memdash.record.events import cleanup_event
+from memdash.record.live import EngineSource
 from memdash.record.recorder import Recorder
-from memdash.record.source import CollectorSource
 from memdash.record.store import Store, StoreWriter
 
 
@@ -33,7 +36,10 @@ def small_disk(tmp_path: Path):
 
 def test_disk_full_then_space_again(small_disk: Path) -> None:
     writer = StoreWriter(small_disk / "store")
-    rec = Recorder(writer, CollectorSource(load_config(None), gpu=False), 1.0, kmsg_path="/nonexistent")
+    engine = Engine(dataclasses.replace(load_config(None), interval=0.2), gpu=False, discover=False)
+    source = EngineSource(engine, 0.2, owns_engine=True)
+    rec = Recorder(writer, source, 0.2, kmsg_path="/nonexistent")
+    engine.start()
     try:
         rec.step()
         filler = small_disk / "filler"
