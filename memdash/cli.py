@@ -86,6 +86,8 @@ def dashboard_parser() -> argparse.ArgumentParser:
     p.add_argument("--theme", help="theme name (memdash-dark, memdash-light, memdash-contrast, or any Textual theme)")
     p.add_argument("--top", type=int, metavar="N", help="process rows shown before 'show all' (default 25)")
     p.add_argument("--read-only", action="store_true", help="no cleanup keys")
+    p.add_argument("--record", nargs="?", const="", metavar="DIR",
+                   help="record what the dashboard shows, a frame every 5 s (store: DIR, default as 'memdash record')")
     return p
 
 
@@ -326,7 +328,16 @@ def run_dashboard(argv: Sequence[str]) -> int:
 
     app = MemdashApp(config, gpu=not args.no_gpu, discover=not args.no_discover and config.discover,
                      services=not args.no_services)
-    app.run()
+    recorder = None
+    if args.record is not None:
+        from memdash.record.live import start_dashboard_recording
+
+        recorder = start_dashboard_recording(app.engine, args.record)
+    try:
+        app.run()
+    finally:
+        if recorder is not None:
+            recorder.close()
     return app.return_code or 0
 
 

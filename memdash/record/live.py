@@ -138,7 +138,14 @@ class LiveRecorder:
         self.recorder.close()
 
 
-def attach_recorder(engine: Engine, path: Path, interval: float = 5.0) -> LiveRecorder:
-    """Record ``engine``'s frames to the store at ``path`` (``memdash --record``).
-    Raises :class:`~memdash.record.store.StoreError` (another recorder holds it)."""
-    return LiveRecorder(engine, path, interval=interval)
+def start_dashboard_recording(engine: Engine, directory: str, interval: float = 5.0) -> LiveRecorder:
+    """``memdash --record [DIR]``: record ``engine``'s frames to DIR (``""``: the
+    default store). A store another recorder holds is a usage error (exit 2)."""
+    from memdash.cli import UsageError
+    from memdash.record.store import StoreError, default_store_dir
+
+    path = Path(directory).expanduser() if directory else default_store_dir()
+    try:
+        return LiveRecorder(engine, path, interval=interval)
+    except StoreError as exc:
+        raise UsageError(f"--record: {exc}") from None
