@@ -331,8 +331,12 @@ def run_dashboard(argv: Sequence[str]) -> int:
     recorder = None
     if args.record is not None:
         from memdash.record.live import start_dashboard_recording
+        from memdash.record.store import StoreError
 
-        recorder = start_dashboard_recording(app.engine, args.record)
+        try:
+            recorder = start_dashboard_recording(app.engine, args.record)
+        except StoreError as exc:
+            raise UsageError(f"--record: {exc}") from None
     try:
         app.run()
     finally:

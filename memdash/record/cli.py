@@ -116,13 +116,16 @@ def record_parser() -> argparse.ArgumentParser:
 def replay_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="memdash replay",
-        description="Show a recorded frame: the one nearest --at (default: the last one).",
+        description="Open the dashboard on a recording, at the frame nearest --at (default: the last one); "
+        "keys: left/right one frame, shift+left/right a minute, n/N next/previous event, g go to a time. "
+        "With --json, print that frame in the 'memdash snapshot --json' schema.",
         epilog="TIME: ISO 8601 (2026-11-29T03:12, no offset = local time), a clock time today (03:12), "
         "a Unix time, 'now', or relative to now (-2h, -90s).",
     )
     p.add_argument("store", nargs="?", metavar="STORE", help=_store_help())
     p.add_argument("--at", metavar="TIME", help="the time to show (the nearest frame is printed)")
     p.add_argument("--json", action="store_true", help="print the frame as the 'memdash snapshot --json' document")
+    p.add_argument("--text", action="store_true", help="print a short text view of the frame, not the dashboard")
     return p
 
 
@@ -280,9 +283,22 @@ def run_replay(argv: Sequence[str]) -> int:
                       file=sys.stderr)
         if args.json:
             print(json.dumps(frame.snapshot, indent=2, allow_nan=False))
-        else:
-            print(_frame_text(store, frame))
+            return 0
+        if not args.text and sys.stdout.isatty() and sys.stdin.isatty():
+            return _replay_screen(store, frame.t)
+        print(_frame_text(store, frame))
     return 0
+
+
+def _replay_screen(store, at: float) -> int:
+    """The dashboard over the recording (Textual is imported only here)."""
+    from memdash.config import load_config
+    from memdash.record.replay import ReplayEngine
+    from memdash.tui.replay import ReplayApp
+
+    app = ReplayApp(load_config(None), ReplayEngine(store, at))
+    app.run()
+    return app.return_code or 0
 
 
 def _frame_text(store, frame) -> str:

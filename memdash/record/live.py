@@ -140,12 +140,9 @@ class LiveRecorder:
 
 def start_dashboard_recording(engine: Engine, directory: str, interval: float = 5.0) -> LiveRecorder:
     """``memdash --record [DIR]``: record ``engine``'s frames to DIR (``""``: the
-    default store). A store another recorder holds is a usage error (exit 2)."""
-    from memdash.cli import UsageError
-    from memdash.record.store import StoreError, default_store_dir
+    default store). Raises :class:`~memdash.record.store.StoreError` when another
+    recorder holds the store."""
+    from memdash.record.store import default_store_dir
 
     path = Path(directory).expanduser() if directory else default_store_dir()
-    try:
-        return LiveRecorder(engine, path, interval=interval)
-    except StoreError as exc:
-        raise UsageError(f"--record: {exc}") from None
+    return LiveRecorder(engine, path, interval=interval)

@@ -522,6 +522,7 @@ class Store:
             self._times = [self._times[i] for i in order]
             self._where = [self._where[i] for i in order]
         self._raws: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self._levels: list[str | None] | None = None
         self._plain = zstandard.ZstdDecompressor()
 
     def close(self) -> None:
@@ -622,6 +623,20 @@ class Store:
         self._raws.move_to_end((si, fid))
         while len(self._raws) > self.CACHE_FRAMES:
             self._raws.popitem(last=False)
+
+    def levels(self) -> list[str | None]:
+        """Every frame's level, in the order of :meth:`times` (read once, on demand:
+        a replay's timeline needs them, a seek does not)."""
+        if self._levels is None:
+            by_shard: list[dict[int, str | None]] = []
+            for shard in self._shards:
+                try:
+                    by_shard.append(dict(shard.db.execute("SELECT id, level FROM frames").fetchall())
+                                    if shard.db is not None else {})
+                except sqlite3.Error:
+                    by_shard.append({})
+            self._levels = [by_shard[si].get(fid) for si, fid in self._where]
+        return self._levels
 
     def frame_at(self, t: float) -> RecordedFrame | None:
         """The frame nearest ``t`` (the nearest readable one, if it is damaged)."""
