@@ -447,9 +447,3 @@ class EventDeriver:
         self._rss = {int(p["pid"]): (str(p.get("name")), int(p.get("rss_bytes") or 0))
                      for p in snapshot.get("processes", ()) or ()}
         return events
-
-
-def cleanup_event(result_json: Mapping[str, Any], t: float | None = None) -> Event:
-    """A cleanup and its receipt (``memdash.actions.result_json``) as an event."""
-    return Event(t=time.time() if t is None else t, kind="cleanup", subject=str(result_json.get("target", "?")),
-                 data=dict(result_json))

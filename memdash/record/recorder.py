@@ -65,10 +65,6 @@ class Recorder:
         self._pending: list[Event] = []
         self._saved_counters = saved
 
-    def add_events(self, events: list[Event]) -> None:
-        """Events from outside the poll (a cleanup and its receipt): stored with the next frame."""
-        self._pending.extend(events)
-
     def stop(self, *_: Any) -> None:
         self._stop = True
         stop_source = getattr(self.source, "stop", None)

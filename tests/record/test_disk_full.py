@@ -14,9 +14,9 @@ import dataclasses
 
 from memdash.config import load_config
 from memdash.engine import Engine
-from memdash.record.events import cleanup_event
 from memdash.record.live import EngineSource
 from memdash.record.recorder import Recorder
+from memdash.record.store import Event
 from memdash.record.store import Store, StoreWriter
 
 
@@ -50,9 +50,17 @@ def test_disk_full_then_space_again(small_disk: Path) -> None:
                     f.flush()
             except OSError:
                 pass
-        rec.add_events([cleanup_event({"target": "api", "action": "gc", "ok": True}, t=1.0)])
+        # A cleanup's receipt comes with a frame (as the engine's frames bring them):
+        # when that frame cannot be stored, the receipt waits for the next one.
+        receipt = Event(t=1.0, kind="cleanup", subject="api", data={"action": "gc", "ok": True})
+        polled = source.poll()
         failed = 0
-        for _ in range(5):  # SQLite may still fit a frame in pages it already has
+        try:
+            rec.record(dataclasses.replace(polled, events=(receipt,)))
+        except sqlite3.Error as exc:
+            assert "full" in str(exc)
+            failed += 1
+        for _ in range(4):  # SQLite may still fit a frame in pages it already has
             try:
                 rec.step()
             except sqlite3.Error as exc:
