@@ -51,7 +51,7 @@ def service_series(frames: Sequence[RecordedFrame], cgroup: str | None) -> dict[
     for f in frames:
         row = None
         for s in f.snapshot.get("services", ()) or ():
-            if isinstance(s, dict) and str(s.get("cgroup") or s.get("cgroup_path") or "").rstrip("/") == want:
+            if isinstance(s, dict) and str(s.get("cgroup") or "").rstrip("/") == want:
                 row = s
                 break
         if row is None:
@@ -184,6 +184,10 @@ def write_bundle(store: Store, incident: Incident, out: Path, *, window: float =
         for c in f.extra.get("cgroups", ()) or ():
             if cgroup and str(c.get("path", "")).rstrip("/") == cgroup.rstrip("/"):
                 pids.update(p for p in c.get("pids", ()) if isinstance(p, int))
+        for svc in f.snapshot.get("services", ()) or ():  # where the frame has services, their workers
+            if isinstance(svc, dict) and cgroup and str(svc.get("cgroup") or "").rstrip("/") == cgroup.rstrip("/"):
+                pids.update(w.get("pid") for w in svc.get("workers", ()) or ()
+                            if isinstance(w, dict) and isinstance(w.get("pid"), int))
     targets = attached_targets(frames, pids)
     target_notes: list[str] = []
     for name, samples in targets.items():
