@@ -186,7 +186,7 @@ def write_bundle(store: Store, incident: Incident, out: Path, *, window: float =
                 pids.update(p for p in c.get("pids", ()) if isinstance(p, int))
         for svc in f.snapshot.get("services", ()) or ():  # where the frame has services, their workers
             if isinstance(svc, dict) and cgroup and str(svc.get("cgroup") or "").rstrip("/") == cgroup.rstrip("/"):
-                pids.update(w.get("pid") for w in svc.get("workers", ()) or ()
+                pids.update(int(w["pid"]) for w in svc.get("workers", ()) or ()
                             if isinstance(w, dict) and isinstance(w.get("pid"), int))
     targets = attached_targets(frames, pids)
     target_notes: list[str] = []
