@@ -219,6 +219,8 @@ def run_record(argv: Sequence[str]) -> int:
     except StoreError as exc:
         raise CommandError(str(exc)) from None
     # The recorder is the engine with no screen: the same frames the dashboard shows.
+    # A target polled more often than frames are stored would be polled for nothing.
+    targets = [t if t.interval >= interval else dataclasses.replace(t, interval=interval) for t in targets]
     config = dataclasses.replace(config, interval=interval, targets=tuple(targets), read_only=True)
     engine = Engine(config, gpu=not args.no_gpu, discover=not args.no_discover and config.discover)
     source = EngineSource(engine, interval, top=config.top, owns_engine=True)

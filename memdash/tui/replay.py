@@ -106,10 +106,10 @@ class ReplayApp(MemdashApp, inherit_bindings=False):
     def _render_replay(self) -> None:
         r = self.replay
         total = len(r.times)
-        bar = safe.text(("REPLAY ", "bold reverse"), f" {_clock(r.time)}  frame {r.index + 1}/{total}",
-                        f"   {_clock(r.times[0])} .. {_clock(r.times[-1])}",
-                        ("   ←/→ frame  ⇧←/⇧→ minute  n/N event  g go to", "dim"))
-        self.query_one("#replay-bar", Static).update(bar)
+        self.query_one("#replay-bar", Static).update(safe.text(
+            ("REPLAY ", "bold reverse"), f" {_clock(r.time)}  frame {r.index + 1}/{total}",
+            f"   {_clock(r.times[0])} .. {_clock(r.times[-1])}",
+            ("   ←/→ frame  ⇧←/⇧→ minute  n/N event  g go to", "dim")))
         width = max(20, self.size.width - 2)
         worst, marks, cursor = r.timeline(width)
         top = Text(end="")
@@ -121,14 +121,14 @@ class ReplayApp(MemdashApp, inherit_bindings=False):
             level = _LEVELS.get(worst[i] or "")
             style = self.palette.styles.get(level) if level is not None else None
             line.append("█" if level is not None else "·", style=style or "dim")
-        self.query_one("#replay-timeline", Static).update(Text("\n", end="").join([top, line]))
+        self.query_one("#replay-timeline", Static).update(safe.lines(top, line))
         # The events around the cursor: the two before it and the next one.
         near = [e for e in r.events if e.kind in STOP_KINDS or e.kind.startswith("service_")]
         before = [e for e in near if e.t <= r.time][-3:]
         after = [e for e in near if e.t > r.time][:1]
         rows = [safe.text(("  " if e.t <= r.time else "→ ", "bold"), _clock(e.t), "  ", describe(e), max_len=160)
                 for e in before + after] or [safe.text(("no events in this recording", "dim"))]
-        self.query_one("#replay-events", Static).update(Text("\n", end="").join(rows))
+        self.query_one("#replay-events", Static).update(safe.lines(*rows))
 
     # -- keys
 
