@@ -33,16 +33,16 @@ class ReplayEngine:
     Args:
         store: an open store with at least one frame.
         at: where the cursor starts (epoch seconds; the last frame by default).
-        window: frames of history given to charts, ending at the cursor.
+        window: frames of history given to charts, ending at the cursor
+            (default: ten minutes of frames, what the live dashboard keeps).
     """
 
     read_only = True
 
-    def __init__(self, store: Store, at: float | None = None, *, window: int = 300) -> None:
+    def __init__(self, store: Store, at: float | None = None, *, window: int | None = None) -> None:
         if not len(store):
             raise ValueError("the recording has no frames")
         self.store = store
-        self.window = window
         self.times = store.times()
         start = store.nearest(at) if at is not None else None
         self.index: int = len(self.times) - 1 if start is None else start
@@ -58,6 +58,7 @@ class ReplayEngine:
         tail = self.times[-50:]
         gaps = sorted(b - a for a, b in zip(tail, tail[1:]) if b > a)
         self._interval = round(gaps[len(gaps) // 2], 2) if gaps else 5.0
+        self.window = window if window is not None else max(10, min(600, int(600 / max(self._interval, 0.01))))
         self.frame: Frame | None = None
 
     # -- what the dashboard calls on an engine
