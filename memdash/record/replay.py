@@ -21,7 +21,7 @@ from memdash.engine.frame import Frame, SeriesView
 from memdash.engine.view import View
 from memdash.model import CleanupResult
 from memdash.record.decode import snapshot_from_json
-from memdash.record.store import Event, Store
+from memdash.record.store import Event, Store, figures_of
 
 #: Kinds of event the n/N keys stop at (a service coming and going is listed, not a stop).
 STOP_KINDS = ("oom_kill", "level_change", "cleanup")
@@ -174,27 +174,23 @@ class ReplayEngine:
         if hit is not None:
             self._figures.move_to_end(i)
             return hit
-        out: dict[str, float] = {}
-        f = self.store.frame(i)
-        if f is not None:
-            s = f.snapshot
-            system = s.get("system") or {}
-            if isinstance(system.get("percent"), (int, float)):
-                out["system.percent"] = float(system["percent"])
-            for d in (s.get("gpus") or {}).get("devices") or []:
-                if isinstance(d.get("percent"), (int, float)):
-                    out[f"gpu.{d.get('uuid') or d.get('index')}.percent"] = float(d["percent"])
-            for t in s.get("targets") or []:
-                for key, field in (("rss", "rss_bytes"), ("percent", "percent")):
-                    if isinstance(t.get(field), (int, float)):
-                        out[f"target.{t.get('name')}.{key}"] = float(t[field])
-        self._figures[i] = out
+        f = self.store.frame(i)  # a frame stored without its figures column
+        out = figures_of(f.snapshot) if f is not None else {}
+        self._remember(i, out)
+        return out
+
+    def _remember(self, i: int, figures: dict[str, float]) -> None:
+        self._figures[i] = figures
+        self._figures.move_to_end(i)
         while len(self._figures) > 4 * self.window:
             self._figures.popitem(last=False)
-        return out
 
     def _series(self, keys: set[str]) -> dict[str, SeriesView]:
         lo = max(0, self.index - self.window + 1)
+        missing = [i for i in range(lo, self.index + 1) if i not in self._figures]
+        if missing:  # one range read of the figures column for what the cache lacks
+            for i, figures in self.store.figures(missing[0], missing[-1]).items():
+                self._remember(i, figures)
         points: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in keys}
         for i in range(lo, self.index + 1):
             figures = self._figures_at(i)

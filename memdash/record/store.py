@@ -66,7 +66,8 @@ CREATE TABLE IF NOT EXISTS frames (
     t REAL NOT NULL,
     level TEXT,
     ref INTEGER,            -- NULL: a keyframe; else the id of the frame it is compressed against
-    data BLOB NOT NULL
+    data BLOB NOT NULL,
+    figures TEXT            -- the charted figures (figures_of), so charts need no decompression
 );
 CREATE INDEX IF NOT EXISTS frames_t ON frames(t);
 CREATE TABLE IF NOT EXISTS events (
@@ -158,6 +159,28 @@ def dumps(doc: Any) -> bytes:
         return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
     except ValueError:
         return json.dumps(_finite(doc), separators=(",", ":"), allow_nan=False).encode()
+
+
+def figures_of(snapshot: Mapping[str, Any]) -> dict[str, float]:
+    """The figures a replay charts, by the live dashboard's history keys:
+    ``system.percent``, ``gpu.<uuid|index>.percent``, ``target.<name>.rss`` and
+    ``target.<name>.percent``. Kept beside each frame, so a chart of ten minutes
+    reads a column instead of decompressing a hundred frames."""
+    out: dict[str, float] = {}
+    system = snapshot.get("system") or {}
+    if isinstance(system, dict) and isinstance(system.get("percent"), (int, float)):
+        out["system.percent"] = float(system["percent"])
+    gpus = snapshot.get("gpus") or {}
+    for d in (gpus.get("devices") or []) if isinstance(gpus, dict) else []:
+        if isinstance(d, dict) and isinstance(d.get("percent"), (int, float)):
+            out[f"gpu.{d.get('uuid') or d.get('index')}.percent"] = float(d["percent"])
+    for t in snapshot.get("targets") or []:
+        if not isinstance(t, dict):
+            continue
+        for key, name in (("rss", "rss_bytes"), ("percent", "percent")):
+            if isinstance(t.get(name), (int, float)) and not isinstance(t.get(name), bool):
+                out[f"target.{t.get('name')}.{key}"] = float(t[name])
+    return out
 
 
 def shard_name(t: float) -> str:
@@ -377,9 +400,11 @@ class StoreWriter:
         raw = dumps({"snapshot": snapshot, "extra": dict(extra or {})})
         ref, blob = self._encode(raw)
         level = snapshot.get("level")
+        figures = dumps(figures_of(snapshot)).decode()
         db = self._db
         with db:
-            cur = db.execute("INSERT INTO frames (t, level, ref, data) VALUES (?, ?, ?, ?)", (t, level, ref, blob))
+            cur = db.execute("INSERT INTO frames (t, level, ref, data, figures) VALUES (?, ?, ?, ?, ?)",
+                             (t, level, ref, blob, figures))
             self._insert_events(events)
             if meta:
                 db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(meta.items()))
@@ -623,6 +648,32 @@ class Store:
         self._raws.move_to_end((si, fid))
         while len(self._raws) > self.CACHE_FRAMES:
             self._raws.popitem(last=False)
+
+    def figures(self, lo: int, hi: int) -> dict[int, dict[str, float]]:
+        """The charted figures of frames ``lo..hi`` (indices into :meth:`times`),
+        from their column; a frame without it (or unreadable) is left out."""
+        want: dict[int, list[tuple[int, int]]] = {}
+        for i in range(max(0, lo), min(len(self._where), hi + 1)):
+            si, fid = self._where[i]
+            want.setdefault(si, []).append((fid, i))
+        out: dict[int, dict[str, float]] = {}
+        for si, pairs in want.items():
+            db = self._shards[si].db
+            if db is None:
+                continue
+            index_of = dict(pairs)
+            try:
+                rows = db.execute("SELECT id, figures FROM frames WHERE id BETWEEN ? AND ?",
+                                  (min(index_of), max(index_of))).fetchall()
+            except sqlite3.Error:
+                continue  # a shard from before the column: the caller decodes frames instead
+            for fid, text in rows:
+                if fid in index_of and text:
+                    try:
+                        out[index_of[fid]] = json.loads(text)
+                    except ValueError:
+                        pass
+        return out
 
     def levels(self) -> list[str | None]:
         """Every frame's level, in the order of :meth:`times` (read once, on demand:

@@ -170,3 +170,16 @@ def test_strict_json_even_from_a_nan(tmp_path: Path) -> None:
         w.append(T0, {"level": "good", "x": float("nan"), "y": [float("inf"), 1.5]})
     with Store(tmp_path) as s:
         assert s.frame(0).snapshot == {"level": "good", "x": None, "y": [None, 1.5]}
+
+
+def test_charted_figures_read_from_their_column(tmp_path: Path) -> None:
+    clock = Clock(T0)
+    with StoreWriter(tmp_path, clock=clock) as w:
+        for i in range(10):
+            w.append(T0 + i, {"level": "good", "system": {"percent": 10.0 + i},
+                              "gpus": {"devices": [{"index": 0, "uuid": "GPU-1", "percent": 50.5}]},
+                              "targets": [{"name": "api", "rss_bytes": 1000 * i, "percent": None}]})
+    with Store(tmp_path) as s:
+        got = s.figures(2, 4)
+    assert got == {i: {"system.percent": 10.0 + i, "gpu.GPU-1.percent": 50.5, "target.api.rss": 1000.0 * i}
+                   for i in (2, 3, 4)}
