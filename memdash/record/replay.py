@@ -54,7 +54,8 @@ class ReplayEngine:
         self._subscribers: list[Callable[[Frame], None]] = []
         self._closers: list[Callable[[], None]] = []
         self._view = View()
-        self._figures: OrderedDict[int, dict[str, float]] = OrderedDict()
+        self._figures: OrderedDict[int, dict[str, float]] = OrderedDict()  # from the figures column
+        self._decoded: OrderedDict[int, dict[str, float]] = OrderedDict()  # from decoded frames
         tail = self.times[-50:]
         gaps = sorted(b - a for a, b in zip(tail, tail[1:]) if b > a)
         self._interval = round(gaps[len(gaps) // 2], 2) if gaps else 5.0
@@ -168,32 +169,36 @@ class ReplayEngine:
 
     # -- frames
 
-    def _figures_at(self, i: int) -> dict[str, float]:
+    def _figures_at(self, i: int, cache: OrderedDict[int, dict[str, float]]) -> dict[str, float]:
         """The charted figures of frame ``i`` (cached: charts re-read a window)."""
-        hit = self._figures.get(i)
+        hit = cache.get(i)
         if hit is not None:
-            self._figures.move_to_end(i)
+            cache.move_to_end(i)
             return hit
-        f = self.store.frame(i)  # a frame stored without its figures column
+        f = self.store.frame(i)  # decoded: a target's figures, or a frame without the column
         out = figures_of(f.snapshot) if f is not None else {}
-        self._remember(i, out)
+        self._remember(cache, i, out)
         return out
 
-    def _remember(self, i: int, figures: dict[str, float]) -> None:
-        self._figures[i] = figures
-        self._figures.move_to_end(i)
-        while len(self._figures) > 4 * self.window:
-            self._figures.popitem(last=False)
+    def _remember(self, cache: OrderedDict[int, dict[str, float]], i: int, figures: dict[str, float]) -> None:
+        cache[i] = figures
+        cache.move_to_end(i)
+        while len(cache) > 4 * self.window:
+            cache.popitem(last=False)
 
     def _series(self, keys: set[str]) -> dict[str, SeriesView]:
         lo = max(0, self.index - self.window + 1)
-        missing = [i for i in range(lo, self.index + 1) if i not in self._figures]
-        if missing:  # one range read of the figures column for what the cache lacks
-            for i, figures in self.store.figures(missing[0], missing[-1]).items():
-                self._remember(i, figures)
+        if any(k.startswith("target.") for k in keys):
+            cache = self._decoded  # a target view is open: its series are in the frames
+        else:
+            cache = self._figures
+            missing = [i for i in range(lo, self.index + 1) if i not in cache]
+            if missing:  # one range read of the figures column for what the cache lacks
+                for i, figures in self.store.figures(missing[0], missing[-1]).items():
+                    self._remember(cache, i, figures)
         points: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in keys}
         for i in range(lo, self.index + 1):
-            figures = self._figures_at(i)
+            figures = self._figures_at(i, cache)
             for k in keys:
                 v = figures.get(k)
                 if v is not None:

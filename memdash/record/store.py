@@ -161,11 +161,14 @@ def dumps(doc: Any) -> bytes:
         return json.dumps(_finite(doc), separators=(",", ":"), allow_nan=False).encode()
 
 
-def figures_of(snapshot: Mapping[str, Any]) -> dict[str, float]:
+def figures_of(snapshot: Mapping[str, Any], *, targets: bool = True) -> dict[str, float]:
     """The figures a replay charts, by the live dashboard's history keys:
-    ``system.percent``, ``gpu.<uuid|index>.percent``, ``target.<name>.rss`` and
-    ``target.<name>.percent``. Kept beside each frame, so a chart of ten minutes
-    reads a column instead of decompressing a hundred frames."""
+    ``system.percent``, ``gpu.<uuid|index>.percent`` and (``targets``)
+    ``target.<name>.rss`` and ``target.<name>.percent``. The box's are kept
+    beside each frame, so the screen's charts of ten minutes read a column
+    instead of decompressing a hundred frames; a target's (charted only while
+    its view is open) would cost the store ~1 KiB a frame with 10 targets, so
+    they come from the frames."""
     out: dict[str, float] = {}
     system = snapshot.get("system") or {}
     if isinstance(system, dict) and isinstance(system.get("percent"), (int, float)):
@@ -174,7 +177,7 @@ def figures_of(snapshot: Mapping[str, Any]) -> dict[str, float]:
     for d in (gpus.get("devices") or []) if isinstance(gpus, dict) else []:
         if isinstance(d, dict) and isinstance(d.get("percent"), (int, float)):
             out[f"gpu.{d.get('uuid') or d.get('index')}.percent"] = float(d["percent"])
-    for t in snapshot.get("targets") or []:
+    for t in snapshot.get("targets") or [] if targets else []:
         if not isinstance(t, dict):
             continue
         for key, name in (("rss", "rss_bytes"), ("percent", "percent")):
@@ -400,7 +403,7 @@ class StoreWriter:
         raw = dumps({"snapshot": snapshot, "extra": dict(extra or {})})
         ref, blob = self._encode(raw)
         level = snapshot.get("level")
-        figures = dumps(figures_of(snapshot)).decode()
+        figures = dumps(figures_of(snapshot, targets=False)).decode()
         db = self._db
         with db:
             cur = db.execute("INSERT INTO frames (t, level, ref, data, figures) VALUES (?, ?, ?, ?, ?)",
