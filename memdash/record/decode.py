@@ -21,7 +21,12 @@ from memdash.model import (
     GpuDevice,
     GpuProcess,
     GpuStatus,
+    MemoryBreakdown,
+    MemoryPressure,
+    OomKills,
     ProcessMemory,
+    ServiceMemory,
+    ServiceWorker,
     Snapshot,
     SystemMemory,
     TargetSample,
@@ -156,6 +161,48 @@ def target_from_json(t: Mapping[str, Any], time: float) -> TargetSample:
     )
 
 
+def _pressure(d: Any) -> MemoryPressure | None:
+    if not isinstance(d, dict):
+        return None
+    return MemoryPressure(some_avg10=_num(d.get("some_avg10")), full_avg10=_num(d.get("full_avg10")))
+
+
+def _oom(d: Any) -> OomKills | None:
+    if not isinstance(d, dict):
+        return None
+    return OomKills(count=_int(d.get("count")), rose_at=_when(d.get("rose_at")), recent=bool(d.get("recent")))
+
+
+def service_from_json(d: Mapping[str, Any]) -> ServiceMemory:
+    b = d.get("breakdown")
+    return ServiceMemory(
+        key=_str(d.get("key")) or "", name=_str(d.get("name")) or "", kind=_str(d.get("kind")) or "",
+        program=_str(d.get("program")), cgroup_path=_str(d.get("cgroup")), cgroup_version=_int(d.get("cgroup_version")),
+        container_id=_str(d.get("container_id")), master_pid=_int(d.get("master_pid")),
+        worker_count=_int(d.get("worker_count")) or 0, process_count=_int(d.get("process_count")) or 0,
+        workers=tuple(
+            ServiceWorker(pid=_int(w.get("pid")) or 0, ppid=_int(w.get("ppid")), name=_str(w.get("name")) or "",
+                          cmdline=_str(w.get("cmdline")) or "", role=_str(w.get("role")) or "",
+                          rss_bytes=_int(w.get("rss_bytes")) or 0, pss_bytes=_int(w.get("pss_bytes")),
+                          uss_bytes=_int(w.get("uss_bytes")), swap_bytes=_int(w.get("swap_bytes")),
+                          growth_bytes_per_min=_num(w.get("growth_bytes_per_min")))
+            for w in _list(d.get("workers")) if isinstance(w, dict)
+        ),
+        rss_bytes=_int(d.get("rss_bytes")) or 0, pss_bytes=_int(d.get("pss_bytes")), uss_bytes=_int(d.get("uss_bytes")),
+        swap_bytes=_int(d.get("swap_bytes")), usage_bytes=_int(d.get("usage_bytes")),
+        limit_bytes=_int(d.get("limit_bytes")), limit_source=_str(d.get("limit_source")),
+        high_bytes=_int(d.get("high_bytes")), working_set_bytes=_int(d.get("working_set_bytes")),
+        percent=_num(d.get("percent")),
+        breakdown=None if not isinstance(b, dict) else MemoryBreakdown(**{
+            k: _int(b.get(k)) for k in ("anon_bytes", "file_bytes", "kernel_bytes", "slab_bytes", "shmem_bytes",
+                                        "sock_bytes", "inactive_file_bytes")}),
+        pressure=_pressure(d.get("pressure")), oom_kills=_oom(d.get("oom_kills")) or OomKills(),
+        growth_bytes_per_min=_num(d.get("growth_bytes_per_min")), oom_eta_seconds=_num(d.get("oom_eta_seconds")),
+        growing_after_gc=bool(d.get("growing_after_gc")),
+        reasons=tuple(r for r in _list(d.get("reasons")) if isinstance(r, str)), level=_level(d.get("level")),
+    )
+
+
 def snapshot_from_json(doc: Mapping[str, Any], time: float) -> Snapshot:
     """The :class:`Snapshot` a recorded document was made from (``time``: the frame's stored time)."""
     return Snapshot(
@@ -168,4 +215,7 @@ def snapshot_from_json(doc: Mapping[str, Any], time: float) -> Snapshot:
         targets=tuple(target_from_json(t, time) for t in _list(doc.get("targets")) if isinstance(t, dict)),
         errors=tuple(e for e in _list(doc.get("errors")) if isinstance(e, str)),
         level=_level(doc.get("level")),
+        services=tuple(service_from_json(x) for x in _list(doc.get("services")) if isinstance(x, dict)),
+        host_oom=_oom(doc.get("host_oom_kills")),
+        host_pressure=_pressure(doc.get("host_pressure")),
     )

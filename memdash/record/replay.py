@@ -225,6 +225,7 @@ class ReplayEngine:
             gpus=snap.gpus, targets=tuple(sorted(snap.targets, key=lambda t: t.name)),
             changed_targets=frozenset(t.name for t in snap.targets), events=events, errors=snap.errors,
             level=snap.level, series=self._series(keys),
+            services=snap.services, host_oom=snap.host_oom, host_pressure=snap.host_pressure,
         )
 
     def publish(self) -> None:
