@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from memdash.engine import Engine
 
 COMMANDS = ("snapshot", "cleanup", "demo", "check")
+RECORD_COMMANDS = ("record", "replay", "incidents", "report")  # memdash/record/cli.py
 TOKEN_ENV_DEFAULT = "MEMDASH_TOKEN"
 
 MAIN_EPILOG = """\
@@ -38,6 +39,8 @@ commands:
   cleanup      run a cleanup action (gc, caches, cuda, trim, all) on a target
   demo         start a demo service that embeds the probe and open the dashboard on it
   check        poll each target once and say what was recognised, found and missing
+  record       record frames and events (OOM kills) to a store; replay, incidents, report read it
+  fleet        rank a fleet's units by time to OOM over Prometheus; `rules` prints its alerting rules
 
 targets:
   URL arguments are services to poll: a memdash probe, any Prometheus /metrics,
@@ -85,6 +88,8 @@ def dashboard_parser() -> argparse.ArgumentParser:
     p.add_argument("--theme", help="theme name (memdash-dark, memdash-light, memdash-contrast, or any Textual theme)")
     p.add_argument("--top", type=int, metavar="N", help="process rows shown before 'show all' (default 25)")
     p.add_argument("--read-only", action="store_true", help="no cleanup keys")
+    p.add_argument("--record", nargs="?", const="", metavar="DIR",
+                   help="record what the dashboard shows, a frame every 5 s (store: DIR, default as 'memdash record')")
     return p
 
 
@@ -325,7 +330,20 @@ def run_dashboard(argv: Sequence[str]) -> int:
 
     app = MemdashApp(config, gpu=not args.no_gpu, discover=not args.no_discover and config.discover,
                      services=not args.no_services)
-    app.run()
+    recorder = None
+    if args.record is not None:
+        from memdash.record.live import start_dashboard_recording
+        from memdash.record.store import StoreError
+
+        try:
+            recorder = start_dashboard_recording(app.engine, args.record)
+        except StoreError as exc:
+            raise UsageError(f"--record: {exc}") from None
+    try:
+        app.run()
+    finally:
+        if recorder is not None:
+            recorder.close()
     return app.return_code or 0
 
 
@@ -367,9 +385,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from memdash.fleet.cli import main as fleet_main
 
         return fleet_main(argv)
-    command = argv[0] if argv and argv[0] in COMMANDS else None
+    command = argv[0] if argv and argv[0] in COMMANDS + RECORD_COMMANDS else None
     escape_log_output()  # log lines may quote remote text: escaped on stderr
     try:
+        if command in RECORD_COMMANDS:
+            from memdash.record.cli import run_command
+
+            return run_command(command, argv[1:])
         if command == "snapshot":
             return run_snapshot(argv[1:])
         if command == "cleanup":

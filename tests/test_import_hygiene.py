@@ -135,7 +135,8 @@ def test_static_graph_sees_an_import_inside_a_function() -> None:
 
 def test_headless_core_never_imports_textual_even_lazily() -> None:
     graph = import_graph()
-    roots = ["memdash.sources", "memdash.engine", "memdash.model", "memdash.history", "memdash.levels"]
+    roots = ["memdash.sources", "memdash.engine", "memdash.model", "memdash.history", "memdash.levels",
+             "memdash.record.recorder", "memdash.record.live", "memdash.record.replay", "memdash.record.bundle"]
     assert _hits(reachable(graph, roots), ("textual", "textual_plotext", "plotext")) == []
 
 

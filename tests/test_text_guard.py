@@ -21,7 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent / "memdash"
 TUI_FILES = sorted(p for p in (ROOT / "tui").rglob("*.py") if p.name != "safe.py")
-PRINT_FILES = [ROOT / "cli.py", ROOT / "report.py"]
+PRINT_FILES = [ROOT / "cli.py", ROOT / "report.py", ROOT / "record" / "cli.py", ROOT / "record" / "recorder.py"]
 
 WIDGET_SINKS = {"Static", "Label", "Button"}
 METHOD_SINKS = {"update", "notify", "add_row"}
