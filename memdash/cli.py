@@ -359,14 +359,34 @@ def run_demo(argv: Sequence[str]) -> int:
             proc.kill()
 
 
+#: Options that take a value: the word after them is never a command.
+_VALUE_OPTIONS = frozenset({"--config", "--token-env", "-i", "--interval", "--theme", "--top"})
+
+
+def split_command(argv: Sequence[str]) -> tuple[str | None, list[str]]:
+    """The subcommand and the other words: global options may come before it
+    (``memdash --config x.toml snapshot``) or after it."""
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            break
+        if word in COMMANDS or word in ("fleet", "rules"):
+            return word, [*argv[:i], *argv[i + 1 :]]
+        if not word.startswith("-"):
+            break  # a URL: the dashboard's
+        i += 2 if word in _VALUE_OPTIONS else 1
+    return None, list(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``memdash`` command; returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("fleet", "rules"):  # the fleet view over Prometheus (memdash/fleet/cli.py)
+    command, rest = split_command(list(sys.argv[1:] if argv is None else argv))
+    argv = [command, *rest] if command else rest
+    if command in ("fleet", "rules"):  # the fleet view over Prometheus (memdash/fleet/cli.py)
         from memdash.fleet.cli import main as fleet_main
 
         return fleet_main(argv)
-    command = argv[0] if argv and argv[0] in COMMANDS else None
     escape_log_output()  # log lines may quote remote text: escaped on stderr
     try:
         if command == "snapshot":

@@ -52,6 +52,9 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two looks for local probe sockets.
 DISCOVERY_SECONDS = 5.0
+#: Seconds of RSS samples before a process's growth is given: less is noise
+#: (a new process's first climb is not a leak of hundreds of MB a minute).
+GROWTH_MIN_SPAN_SECONDS = 60.0
 #: Target samples held between two frames; older ones are dropped first (a
 #: frame only needs the latest of each target; History gets the rest).
 MAX_PENDING_SAMPLES = 10_000
@@ -101,7 +104,7 @@ class Engine:
     ) -> None:
         self.config = config
         if history is None:
-            history = getattr(collector, "history", None) or History()
+            history = getattr(collector, "history", None) or History(growth_min_span=GROWTH_MIN_SPAN_SECONDS)
         self.history: History = history
         self.collector: Collector = (
             collector

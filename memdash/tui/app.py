@@ -22,10 +22,12 @@ from textual.message import Message
 from textual.widgets import Footer, Input, Label, Static
 
 from memdash.actions import DESCRIPTIONS
-from memdash.config import Config
+from memdash.cli import TOKEN_ENV_DEFAULT
 from memdash.collector import service_series_key
+from memdash.config import Config, TargetConfig
 from memdash.engine import Engine, Frame, SeriesView, target_series_keys
 from memdash.model import ProcessMemory, TargetSample, TorchDevice
+from memdash.program import program_name
 from memdash.textsafe import NO_CONTROLS
 from memdash.tui import safe
 from memdash.tui.palette import LevelPalette
@@ -121,6 +123,7 @@ class MemdashApp(App[int]):
         self.frame: Frame | None = None
         self.last_result: str | None = None
         self._cleanup_keys_shown: tuple[object, ...] = ()
+        self._last_table: ProcessTable | TargetsTable | None = None
         self._theme_errors: list[str] = []
         loaded = load_themes()
         for theme in loaded.loaded:
@@ -132,6 +135,12 @@ class MemdashApp(App[int]):
             self._theme_errors.append(f"unknown theme {config.theme!r}; using memdash-dark")
             self.theme = "memdash-dark"
         if config.keymap:
+            from memdash.tui.keys import check_keymap
+            from memdash.tui.screens.target import TargetScreen
+
+            # Unknown ids and keys taken twice are config errors (exit 2), not silently lost keys.
+            check_keymap(config.keymap, [self.BINDINGS, ConfirmCleanup.BINDINGS, HelpScreen.BINDINGS,
+                                         TargetScreen.BINDINGS], config.path)
             self.set_keymap(dict(config.keymap))
 
     # -- theme -----------------------------------------------------------
@@ -245,6 +254,8 @@ class MemdashApp(App[int]):
             level=frame.level,
             processes=frame.process_count,
             targets=len(frame.targets),
+            failing=sum(1 for t in frame.targets if not t.ok),
+            unreadable=len(frame.errors) + (frame.system is None),
         )
 
     def _render_gpus(self, frame: Frame) -> None:
@@ -349,7 +360,7 @@ class MemdashApp(App[int]):
             history: Iterable[float] = self._series(frame, pct_key)
         else:
             history = [v / MIB for v in self._series(frame, rss_key)]
-        screen.show(sample, list(history), frame.interval, self.palette)
+        screen.show(sample, list(history), frame.interval, self.palette, self.cleanup_blocker(sample))
 
     def open_target(self, name: str) -> None:
         """Push the target view for ``name``."""
@@ -379,7 +390,12 @@ class MemdashApp(App[int]):
                 return
 
     @on(TargetsTable.Highlighted)
-    def _target_highlighted(self, event: TargetsTable.Highlighted) -> None:
+    @on(ProcessTable.Highlighted)
+    def _row_highlighted(self, event: object) -> None:
+        self._refresh_cleanup_keys()
+
+    def on_descendant_focus(self, event: object) -> None:
+        self._table_in_use()  # remember the table: the keys now act on its row
         self._refresh_cleanup_keys()
 
     def _refresh_cleanup_keys(self) -> None:
@@ -389,7 +405,8 @@ class MemdashApp(App[int]):
         that on every sample piled up widgets faster than Textual freed them.
         """
         target = self.selected_target()
-        key = (id(self.screen), target.name if target else None, target.actions if target else ())
+        key = (id(self.screen), target.name if target else None, target.actions if target else (),
+               self.cleanup_blocker(target) if target else None)
         if key != self._cleanup_keys_shown:
             self._cleanup_keys_shown = key
             self.refresh_bindings()
@@ -402,24 +419,63 @@ class MemdashApp(App[int]):
 
     # -- actions -----------------------------------------------------------
 
+    def _table_in_use(self) -> ProcessTable | TargetsTable:
+        """The table the user looks at: the focused one, else the last one focused
+        (the filter box or a closed dialog leaves it as it was)."""
+        focused = self.focused
+        if isinstance(focused, (ProcessTable, TargetsTable)):
+            self._last_table = focused
+        return self._last_table or self.query_one(ProcessTable)
+
     def selected_target(self) -> TargetSample | None:
-        """The target cleanup keys act on: the open target view, else the
-        targets table's cursor, else the probe of the highlighted process."""
+        """The target cleanup keys act on: the open target view's, else the
+        highlighted row's in the table in use (a target row, or the probe of a
+        ◆ process); never a row of a table the user is not in."""
         frame = self.frame
         if frame is None:
             return None
         screen = _target_screen(self.screen)
         if screen is not None:
             return frame.target(screen.target_name)
-        try:
-            name = self.query_one(TargetsTable).cursor_name
-        except Exception:
-            name = None
-        target = frame.target(name) if name else None
-        if target is not None:
-            return target
-        pid = self.query_one(ProcessTable).cursor_pid
+        table = self._table_in_use()
+        if isinstance(table, TargetsTable):
+            name = table.cursor_name
+            return frame.target(name) if name else None
+        pid = table.cursor_pid
         return next((t for t in frame.targets if t.pid == pid and pid is not None), None)
+
+    def target_config(self, name: str) -> TargetConfig | None:
+        """The config of target ``name`` (``None`` for a probe found on its socket)."""
+        return next((t for t in self.config.targets if t.name == name), None)
+
+    def cleanup_blocker(self, target: TargetSample) -> str | None:
+        """Why ``target`` would refuse every cleanup, in words with the fix; ``None`` if it would not.
+
+        A URL target needs a bearer token (a probe on its own 0600 Unix socket
+        does not); a read-only config or target offers none."""
+        if self.config.read_only:
+            return "read-only: cleanups are disabled by the config (read_only = true) or --read-only"
+        tc = self.target_config(target.name)
+        if tc is None:
+            return None
+        if tc.read_only:
+            return f"read-only: cleanups are disabled for this target (targets.{tc.name}.read_only)"
+        if target.kind != "probe" or not tc.url.startswith(("http://", "https://")):
+            return None  # a JSON target's own endpoints (its [actions]) may need no token
+        try:
+            token = tc.token()
+        except Exception:  # an unreadable token file: the poll error says which
+            token = None
+        if token:
+            return None
+        if tc.token_file:
+            where = f"the file {tc.token_file} (token_file)"
+        elif tc.token_env:
+            where = f"${tc.token_env}" + ("" if tc.token_env == TOKEN_ENV_DEFAULT else " (token_env)")
+        else:
+            where = f"an environment variable named by token_env = ... under [targets.{tc.name}]"
+        return ("no token: cleanups need the service's probe token (MEMDASH_PROBE_TOKEN on the service)"
+                f" and the same token in {where}")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("filter", "toggle_all", "cycle_sort", "reverse_sort", "clear_filter"):
@@ -429,8 +485,9 @@ class MemdashApp(App[int]):
             if self.config.read_only:
                 return False
             target = self.selected_target()
-            # A read-only target's samples offer no actions.
-            return target is not None and parameters[0] in target.actions
+            # A read-only target's samples offer no actions; a key the target
+            # would refuse (no token) is not offered either.
+            return target is not None and parameters[0] in target.actions and self.cleanup_blocker(target) is None
         return True
 
     def action_help(self) -> None:
@@ -555,7 +612,21 @@ class MemdashApp(App[int]):
             if yes:
                 self.run_worker(self._do_cleanup(target.name, action), group="actions", exit_on_error=False)
 
-        self.push_screen(ConfirmCleanup(target.name, action, description), confirmed)
+        self.push_screen(ConfirmCleanup(target.name, action, description, self.describe_target(target)), confirmed)
+
+    def describe_target(self, target: TargetSample) -> str:
+        """``python3 app.py · pid 4101 · http://127.0.0.1:8765/``: what a cleanup
+        would reach, by program, pid and URL (raw text: show it through safe.*)."""
+        parts = []
+        proc = None
+        if target.pid is not None and self.frame is not None:
+            proc = next((p for p in self.frame.processes if p.pid == target.pid), None)
+        if proc is not None:
+            parts.append(program_name(proc.cmdline))
+        if target.pid is not None:
+            parts.append(f"pid {target.pid}")
+        parts.append(target.url)
+        return " · ".join(parts)
 
     async def _do_cleanup(self, name: str, action: str) -> None:
         self._show_status(f"running {action} on {name}…")

@@ -87,8 +87,10 @@ class TargetScreen(RepaintBelowOnClose, Screen[None]):
             cache_table.add_column(label, key=key)
         self.query_one("#t-result", Static).display = False
 
-    def show(self, t: TargetSample, history: Sequence[float], interval: float, palette: LevelPalette) -> None:
-        """Render sample ``t`` and its memory history."""
+    def show(self, t: TargetSample, history: Sequence[float], interval: float, palette: LevelPalette,
+             blocker: str | None = None) -> None:
+        """Render sample ``t`` and its memory history; ``blocker`` says why no
+        cleanup is offered and how to enable them."""
         if not self.query_one("#cache-table", DataTable).columns:
             return  # a sample that came before on_mount: the view shows the next one
         # Name, kind, URL, error and action names come from configs and remote
@@ -107,7 +109,9 @@ class TargetScreen(RepaintBelowOnClose, Screen[None]):
         ]
         if not t.ok:
             rows.append([("error: ", palette.styles[Level.CRITICAL]), (t.error, palette.styles[Level.CRITICAL])])
-        if t.actions:
+        if t.actions and blocker:
+            rows.append([("cleanup keys hidden: ", palette.styles[Level.WARNING]), blocker])
+        elif t.actions:
             rows.append(["cleanup: ", ", ".join(t.actions)])
         self.query_one("#t-status", Static).update(safe.lines(*rows))  # type: ignore[arg-type]
         self.query_one("#t-chart", HistoryChart).show(history, interval, percent=t.percent is not None)

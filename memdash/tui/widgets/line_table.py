@@ -30,6 +30,7 @@ from memdash.tui.palette import LevelPalette
 #: and cut to the column when the row is drawn, never written raw.
 Cell = tuple[str, Level]
 _GAP = 1
+_CRITICAL_MARK = Style(bold=True, underline=True)
 
 
 @dataclass(frozen=True)
@@ -207,7 +208,11 @@ class LineTable(ScrollView, can_focus=True):
         for spec, width, (text, level) in zip(self._specs, self._widths_now(), cells):
             text = printable(text, width)  # control bytes shown escaped, cut with "…"
             padded = text.ljust(width) if spec.left else text.rjust(width)
-            style = base + styles[level] if coloured and level is not Level.UNKNOWN else base
+            if coloured:
+                style = base + styles[level] if level is not Level.UNKNOWN else base
+            else:
+                # Under the cursor (and without colour) a critical cell is still marked.
+                style = base + _CRITICAL_MARK if level is Level.CRITICAL else base
             segments.append(Segment(padded, style))
             segments.append(Segment(" " * _GAP, base))
         return Strip(segments).adjust_cell_length(self.size.width, base)

@@ -34,9 +34,17 @@ def _none_last(value: float | int | None) -> float:
     return float("-inf") if value is None else float(value)
 
 
+#: Each level spelled, so levels survive NO_COLOR and colour-blind eyes.
+LEVEL_WORDS = {Level.EXCELLENT: "ok", Level.GOOD: "good", Level.WARNING: "warn", Level.CRITICAL: "CRIT"}
+
+
 def _level_word(p: ProcessMemory) -> str:
-    # Spelled out so levels survive NO_COLOR and colour-blind eyes.
-    return {Level.WARNING: "warn", Level.CRITICAL: "CRIT"}.get(p.level, "")
+    return LEVEL_WORDS.get(p.level, "?")
+
+
+def _growth(p: ProcessMemory) -> str:
+    # "~": not yet a minute of samples, so no rate that could mislead.
+    return "~" if p.growth_bytes_per_min is None else human_rate(p.growth_bytes_per_min)
 
 
 COLUMNS: tuple[Column, ...] = (
@@ -48,7 +56,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("swap", "SWAP", 6, lambda p: _none_last(p.swap_bytes), lambda p: human_bytes(p.swap_bytes), wide_only=True),
     Column("gpu", "GPU", 6, lambda p: _none_last(p.gpu_bytes), lambda p: human_bytes(p.gpu_bytes), wide_only=True),
     Column("percent", "%LIM", 6, lambda p: p.percent, lambda p: human_percent(p.percent), levelled=True),
-    Column("growth", "GROW", 8, lambda p: _none_last(p.growth_bytes_per_min), lambda p: human_rate(p.growth_bytes_per_min)),
+    Column("growth", "GROW", 8, lambda p: _none_last(p.growth_bytes_per_min), lambda p: _growth(p)),
     Column("level", "LVL", 4, lambda p: p.level, _level_word, levelled=True, left=True),
     Column("command", "COMMAND", 0, lambda p: p.cmdline.lower(), lambda p: p.cmdline, left=True),
 )
@@ -76,6 +84,9 @@ class ProcessTable(LineTable):
         def __init__(self, pid: int) -> None:
             super().__init__()
             self.pid = pid
+
+    class Highlighted(Message):
+        """The cursor moved to another row."""
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
@@ -151,6 +162,9 @@ class ProcessTable(LineTable):
     def row_selected(self, key: Hashable) -> None:
         if isinstance(key, int):
             self.post_message(self.Selected(key))
+
+    def row_highlighted(self, key: Hashable | None) -> None:
+        self.post_message(self.Highlighted())
 
     def header_clicked(self, column: str) -> None:
         if column in SORTABLE:
