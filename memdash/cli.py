@@ -179,7 +179,9 @@ def run_snapshot(argv: Sequence[str]) -> int:
     else:
         import shutil
 
-        print(snapshot_text(snap, width=shutil.get_terminal_size((120, 24)).columns))
+        # To a file or a pipe: whole commands (a reader greps them); to a terminal: its width.
+        width = shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else None
+        print(snapshot_text(snap, width=width))
     return exit_status(snap)
 
 

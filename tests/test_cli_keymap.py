@@ -17,7 +17,7 @@ from memdash.cli import split_command
 
 
 def memdash(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, MEMDASH_CONFIG="/nonexistent/memdash.toml")
+    env = dict(os.environ)
     env.pop("MEMDASH_DEBUG", None)
     return subprocess.run([sys.executable, "-m", "memdash", *args], capture_output=True, text=True,
                           timeout=timeout, env=env, stdin=subprocess.DEVNULL)

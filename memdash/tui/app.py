@@ -46,6 +46,7 @@ from memdash.tui.widgets.text import set_text
 INTERVALS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 THEME_CYCLE = ("memdash-dark", "memdash-light", "memdash-contrast", "textual-dark", "nord", "gruvbox")
 MIB = 1024 * 1024
+DEFAULT_TOP = Config().top  # the default: the table fills the window
 
 
 def _service_screen(screen: object) -> Any:
@@ -197,6 +198,8 @@ class MemdashApp(App[int]):
 
     def on_resize(self, event: Any) -> None:
         self._layout_for(event.size.width)
+        # The table's height is known after this layout: fill it then.
+        self.call_after_refresh(self._rerender, refresh=True)
 
     def _layout_for(self, width: int) -> None:
         narrow = width < 110
@@ -276,15 +279,27 @@ class MemdashApp(App[int]):
         column = COLUMN_BY_KEY[key]
         ordered = sorted(rows, key=lambda p: (column.sort_key(p), p.pid), reverse=reverse)
         if not self.show_all:
-            ordered = ordered[: self.config.top]
+            ordered = ordered[: self.row_limit()]
         return ordered
+
+    def row_limit(self) -> int:
+        """How many process rows "top" shows: as many as the table has lines for
+        (no blank lines, nothing hidden that would fit), at most ``top`` where
+        the config or ``--top`` sets one other than the default."""
+        try:
+            fit = self.query_one(ProcessTable).size.height - 1  # the header line
+        except Exception:
+            fit = 0
+        if fit <= 0:
+            return self.config.top
+        return fit if self.config.top == DEFAULT_TOP else min(self.config.top, fit)
 
     def _render_processes(self, frame: Frame) -> None:
         rows = self._visible_rows(frame)
         probed = frozenset(t.pid for t in frame.targets if t.pid is not None)
         table = self.query_one(ProcessTable)
         table.show_rows(rows, self.palette, probed)
-        scope = "all" if self.show_all else f"top {self.config.top}"
+        scope = "all" if self.show_all else f"top {self.row_limit()}"
         filt = f", filter {self.filter_text!r}" if self.filter_text else ""
         key, reverse = self.sort
         title = (
@@ -300,8 +315,10 @@ class MemdashApp(App[int]):
 
     def _update_view(self, table: ProcessTable | None = None, *, refresh: bool = False) -> None:
         table = table or self.query_one(ProcessTable)
-        need_all = self.show_all or bool(self.filter_text) or self.sort[0] != "rss"
-        self.engine.set_view(detail_pids=tuple(table.visible_pids()), need_all=need_all, refresh=refresh)
+        # Any order but largest RSS first (r, another column) may show any process.
+        need_all = self.show_all or bool(self.filter_text) or self.sort != ("rss", True)
+        self.engine.set_view(detail_pids=tuple(table.visible_pids()), need_all=need_all, top=self.row_limit(),
+                             refresh=refresh)
 
     def _render_targets(self, frame: Frame) -> None:
         if not frame.targets:
