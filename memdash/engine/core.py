@@ -75,6 +75,26 @@ def target_series_keys(name: str) -> tuple[str, str]:
     return f"target.{name}.rss", f"target.{name}.percent"
 
 
+def target_runtime_keys(name: str) -> tuple[str, str, str, str]:
+    """History keys of target ``name``'s counters, all cumulative: GC collections
+    (every generation), GC pause seconds, cache hits and cache lookups. The
+    target view charts their rates."""
+    return f"target.{name}.gc", f"target.{name}.gc_pause", f"target.{name}.hits", f"target.{name}.lookups"
+
+
+def _record_runtime(history: History, s: TargetSample, t: float) -> None:
+    gc_key, pause_key, hits_key, lookups_key = target_runtime_keys(s.name)
+    if s.gc is not None:
+        counts = [g.collections for g in s.gc.generations if g.collections is not None]
+        if counts:
+            history.record(gc_key, t, float(sum(counts)))
+        history.record(pause_key, t, s.gc.pause_total_seconds)
+    counted = [c for c in s.caches if c.hits is not None]
+    if counted:
+        history.record(hits_key, t, float(sum(c.hits or 0 for c in counted)))
+        history.record(lookups_key, t, float(sum(c.lookups for c in counted)))
+
+
 class Engine:
     """Everything between sources and screens. Never imports Textual.
 
@@ -452,6 +472,7 @@ class Engine:
                 t = s.time or time.time()
                 history.record(rss_key, t, s.rss_bytes)
                 history.record(pct_key, t, s.percent)
+                _record_runtime(history, s, t)
         targets = tuple(self._targets[n] for n in self._target_order)
         view = self._view
         keys = ["system.percent", *(f"gpu.{d.uuid or d.index}.percent" for d in local.gpus.devices), *view.series]

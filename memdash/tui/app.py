@@ -25,7 +25,7 @@ from memdash.actions import DESCRIPTIONS
 from memdash.cli import TOKEN_ENV_DEFAULT
 from memdash.collector import service_series_key
 from memdash.config import Config, TargetConfig
-from memdash.engine import Engine, Frame, SeriesView, target_series_keys
+from memdash.engine import Engine, Frame, SeriesView, target_runtime_keys, target_series_keys
 from memdash.model import ProcessMemory, TargetSample, TorchDevice
 from memdash.program import program_name
 from memdash.textsafe import NO_CONTROLS
@@ -35,6 +35,7 @@ from memdash.tui.screens.confirm import ConfirmCleanup, describe_result
 from memdash.tui.screens.help import HelpScreen
 from memdash.tui.themes import level_defaults, load_themes
 from memdash.tui.widgets.gpu_panel import GpuPanel, gpu_history_key
+from memdash.tui.widgets.chart import WINDOWS, window_label
 from memdash.tui.widgets.header import StatusHeader
 from memdash.tui.widgets.memory import MemoryPanel
 from memdash.tui.widgets.process_table import COLUMN_BY_KEY, SORTABLE, ProcessTable
@@ -46,6 +47,7 @@ from memdash.tui.widgets.text import set_text
 INTERVALS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 THEME_CYCLE = ("memdash-dark", "memdash-light", "memdash-contrast", "textual-dark", "nord", "gruvbox")
 MIB = 1024 * 1024
+BASE_SERIES = ("system.used",)  # what the main screen charts, beyond what every frame carries
 DEFAULT_TOP = Config().top  # the default: the table fills the window
 
 
@@ -94,6 +96,8 @@ class MemdashApp(App[int]):
         Binding("t", "cleanup('trim')", "malloc_trim", id="malloc_trim"),
         Binding("x", "cleanup('all')", "All cleanups", id="cleanup_all"),
         Binding("escape", "clear_filter", "Clear filter", id="clear_filter", show=False),
+        Binding("left_square_bracket", "window(-1)", "Shorter chart window", key_display="[", id="window_shorter", show=False),
+        Binding("right_square_bracket", "window(1)", "Longer chart window", key_display="]", id="window_longer", show=False),
     ]
 
     def __init__(
@@ -125,6 +129,7 @@ class MemdashApp(App[int]):
         self.last_result: str | None = None
         self._cleanup_keys_shown: tuple[object, ...] = ()
         self._last_table: ProcessTable | TargetsTable | None = None
+        self.window_index = 1  # WINDOWS[1]: the last 5 minutes
         self._theme_errors: list[str] = []
         loaded = load_themes()
         for theme in loaded.loaded:
@@ -191,6 +196,7 @@ class MemdashApp(App[int]):
         self.query_one(ProcessTable).focus()
         for message in self._theme_errors:
             safe.notify(self, message, severity="error", timeout=8)
+        self.engine.set_view(series=BASE_SERIES)
         self.engine.subscribe(self._frame_published)
         # Start after the first paint: the first scan of every process (and NVML
         # start-up) would otherwise hold up the first frame.
@@ -222,7 +228,7 @@ class MemdashApp(App[int]):
         frame = self.frame = message.frame
         with self.batch_update():
             self._render_header()
-            self.query_one(MemoryPanel).show(frame.system, self._series(frame, "system.percent"), frame.interval)
+            self._render_memory(frame)
             self._render_gpus(frame)
             self._render_processes(frame)
             self._render_targets(frame)
@@ -233,13 +239,37 @@ class MemdashApp(App[int]):
                 self._show_target(screen, frame)
             elif service_screen is not None:
                 self._show_service(service_screen, frame)
-            elif self.engine.view.series:
-                self.engine.set_view(series=())  # the target view closed: stop copying its history
+            elif self.engine.view.series != BASE_SERIES:
+                self.engine.set_view(series=BASE_SERIES)  # a view closed: stop copying its history
         if self.select_target is not None and frame.target(self.select_target) is not None:
             name, self.select_target = self.select_target, None
             self.query_one(TargetsTable).select_name(name)
             self.open_target(name)
         self._refresh_cleanup_keys()
+
+    def _render_memory(self, frame: Frame) -> None:
+        self.query_one(MemoryPanel).show(
+            frame.system, frame.series.get("system.used", SeriesView()), now=frame.time, window=self.chart_window(),
+            palette=self.palette, warning_percent=self.config.thresholds.warning,
+        )
+
+    def chart_window(self) -> float:
+        """Seconds the charts show: the chosen window, within what History keeps
+        at the interval in force (600 points at 1 s is 10 minutes)."""
+        kept = self.engine.history.points * self.engine.interval
+        fitting = [w for w in WINDOWS if w <= kept] or [WINDOWS[0]]
+        return fitting[min(self.window_index, len(fitting) - 1)]
+
+    def action_window(self, step: int) -> None:
+        kept = self.engine.history.points * self.engine.interval
+        most = max(0, len([w for w in WINDOWS if w <= kept]) - 1)
+        self.window_index = max(0, min(most, min(self.window_index, most) + step))
+        safe.notify(self, f"charts: last {window_label(self.chart_window())}", timeout=2)
+        if self.frame is not None:
+            self._render_memory(self.frame)
+            screen = _target_screen(self.screen)
+            if screen is not None:
+                self._show_target(screen, self.frame)
 
     @staticmethod
     def _series(frame: Frame, key: str) -> tuple[float, ...]:
@@ -359,7 +389,7 @@ class MemdashApp(App[int]):
             return
         screen = ServiceScreen(key)
         self.push_screen(screen)
-        self.engine.set_view(series=(service_series_key(key),), refresh=True)
+        self.engine.set_view(series=(*BASE_SERIES, service_series_key(key)), refresh=True)
         screen.call_after_refresh(self._show_service, screen, frame)
 
     @on(ServicesTable.Selected)
@@ -372,12 +402,9 @@ class MemdashApp(App[int]):
         sample = frame.target(screen.target_name)
         if sample is None:
             return
-        rss_key, pct_key = target_series_keys(sample.name)
-        if sample.percent is not None:
-            history: Iterable[float] = self._series(frame, pct_key)
-        else:
-            history = [v / MIB for v in self._series(frame, rss_key)]
-        screen.show(sample, list(history), frame.interval, self.palette, self.cleanup_blocker(sample))
+        # Target samples are stamped by the clock when they came: the frame's publish time is "now" for them.
+        screen.show(sample, frame.series, self.palette, now=frame.published, window=self.chart_window(),
+                    warning_percent=self.config.thresholds.warning, blocker=self.cleanup_blocker(sample))
 
     def open_target(self, name: str) -> None:
         """Push the target view for ``name``."""
@@ -388,7 +415,7 @@ class MemdashApp(App[int]):
             return
         screen = TargetScreen(name)
         self.push_screen(screen)
-        self.engine.set_view(series=target_series_keys(name))
+        self.engine.set_view(series=(*BASE_SERIES, *target_series_keys(name), *target_runtime_keys(name)))
         screen.call_after_refresh(self._show_target, screen, frame)
         if self.last_result:
             screen.call_after_refresh(screen.show_result, self.last_result)
@@ -510,32 +537,32 @@ class MemdashApp(App[int]):
     def action_help(self) -> None:
         # memdash's own keys first, in the order of BINDINGS (with any keymap
         # applied), then how to move around; not every inherited scroll binding.
+        # Every key once: a cleanup the selection does not offer is listed, marked so.
         rows: list[tuple[str, str]] = []
-        offered_cleanup = False
         active = {b.binding.id: b.binding for b in self.screen.active_bindings.values() if b.binding.id}
         for binding in self.BINDINGS:
             assert isinstance(binding, Binding)
             b = active.get(binding.id, binding) if binding.id else binding
+            desc = b.description
             if binding.action.startswith("cleanup"):
-                if not self.check_action("cleanup", (binding.action[9:-2],)):
+                if self.config.read_only:
                     continue
-                offered_cleanup = True
-            elif self.check_action(binding.action.split("(")[0], ()) is False:
-                continue
-            rows.append((self.get_key_display(b), b.description))
-        if not offered_cleanup:
-            rows.append(("g c e t x", "cleanups (GC, caches, CUDA, trim, all) on a selected target that offers them"))
-        rows += [
+                if not self.check_action("cleanup", (binding.action[9:-2],)):
+                    desc += " (on a target row or a ◆ process that offers it)"
+            elif binding.id == "clear_filter":
+                desc = "clear the filter; back, in a target view"
+            rows.append((self.get_key_display(b), desc))
+        seen = {key for key, _ in rows}
+        rows += [row for row in (
             ("↑ ↓  j k", "move in a table"),
             ("pgup pgdn", "page; home/end: first/last row"),
             ("tab", "next table"),
             ("enter", "open the selected service, target or probed process"),
             ("s r services", "sort services by %LIM, working set, ETA, growth"),
             ("click header", "sort by that column"),
-            ("escape", "back from a target view"),
-            ("ctrl+p", "command palette (themes, screenshot, keys)"),
-        ]
-        self.push_screen(HelpScreen(rows, self.config.read_only))
+            ("ctrl+p", "command palette (memdash's commands, themes, screenshot, keys)"),
+        ) if row[0] not in seen]
+        self.push_screen(HelpScreen(rows, self.config.read_only, self.config.thresholds))
 
     def action_toggle_pause(self) -> None:
         self.engine.set_paused(not self.engine.paused)
