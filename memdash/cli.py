@@ -29,7 +29,7 @@ from memdash.textsafe import escape_log_output, printable
 if TYPE_CHECKING:
     from memdash.engine import Engine
 
-COMMANDS = ("snapshot", "cleanup", "demo")
+COMMANDS = ("snapshot", "cleanup", "demo", "serve")
 TOKEN_ENV_DEFAULT = "MEMDASH_TOKEN"
 
 MAIN_EPILOG = """\
@@ -37,6 +37,7 @@ commands:
   snapshot     one poll, printed as a table or --json (exit 0 ok, 1 warning, 2 critical, 3 unreadable)
   cleanup      run a cleanup action (gc, caches, cuda, trim, all) on a target
   demo         start a demo service that embeds the probe and open the dashboard on it
+  serve        the dashboard in a browser (loopback, read-only by default; pip install 'memdash[serve]')
 
 targets:
   URL arguments are services to poll: a memdash probe, any Prometheus /metrics,
@@ -397,6 +398,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_cleanup(argv[1:])
         if command == "demo":
             return run_demo(argv[1:])
+        if command == "serve":
+            from memdash.serve import ServeError, run_serve
+
+            try:
+                return run_serve(argv[1:])
+            except ServeError as exc:
+                raise UsageError(str(exc)) from None
         return run_dashboard(argv)
     except ConfigError as exc:
         print(f"memdash: error: {printable(exc)}", file=sys.stderr)

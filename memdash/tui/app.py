@@ -11,11 +11,13 @@ tells the engine what it needs through :meth:`Engine.set_view
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 from typing import Any, Iterable
 
 from textual import on
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
@@ -28,7 +30,7 @@ from memdash.config import Config, TargetConfig
 from memdash.engine import Engine, Frame, SeriesView, target_runtime_keys, target_series_keys
 from memdash.model import ProcessMemory, TargetSample, TorchDevice
 from memdash.program import program_name
-from memdash.textsafe import NO_CONTROLS
+from memdash.textsafe import NO_CONTROLS, printable
 from memdash.tui import safe
 from memdash.tui.palette import LevelPalette
 from memdash.tui.screens.confirm import ConfirmCleanup, describe_result
@@ -64,6 +66,15 @@ def _target_screen(screen: object) -> Any:
     """
     mod = sys.modules.get("memdash.tui.screens.target")
     return screen if mod is not None and isinstance(screen, mod.TargetScreen) else None
+
+
+def screenshot_dir() -> Path:
+    """Where screenshots go: ``$XDG_DOWNLOAD_DIR`` when it names a folder, else
+    the current directory (a server has no ~/Downloads)."""
+    xdg = os.environ.get("XDG_DOWNLOAD_DIR")
+    if xdg and Path(xdg).expanduser().is_dir():
+        return Path(xdg).expanduser()
+    return Path.cwd()
 
 
 class FrameReady(Message):
@@ -563,6 +574,55 @@ class MemdashApp(App[int]):
             ("ctrl+p", "command palette (memdash's commands, themes, screenshot, keys)"),
         ) if row[0] not in seen]
         self.push_screen(HelpScreen(rows, self.config.read_only, self.config.thresholds))
+
+    # -- the command palette --------------------------------------------------
+
+    def get_system_commands(self, screen: Any) -> Iterable[SystemCommand]:
+        """memdash's own commands first (the cleanups the selection offers, sort
+        by each column, filter, pause, theme, chart window, screenshot), then
+        Textual's (less its screenshot, which assumes ~/Downloads)."""
+        target = self.selected_target()
+        for binding in self.BINDINGS:
+            assert isinstance(binding, Binding)
+            if binding.action.startswith("cleanup") and target is not None:
+                action = binding.action[9:-2]
+                if self.check_action("cleanup", (action,)):
+                    yield SystemCommand(f"{binding.description} on {printable(target.name)}",
+                                        f"{DESCRIPTIONS[action][1]} ({printable(self.describe_target(target))})",
+                                        lambda a=action: self.action_cleanup(a))
+        if _target_screen(self.screen) is None:
+            for key in SORTABLE:
+                label = COLUMN_BY_KEY[key].label
+                yield SystemCommand(f"Sort by {label}", f"order the processes by {label} (again: reverse)",
+                                    lambda k=key: self.post_message(ProcessTable.SortRequested(k)))
+            yield SystemCommand("Filter processes", "show only processes whose command, user or pid matches",
+                                self.action_filter)
+            yield SystemCommand("Show all processes" if not self.show_all else "Show top processes",
+                                "every process, or only as many as fit", self.action_toggle_all)
+        yield SystemCommand("Resume" if self.engine.paused else "Pause",
+                            "stop or restart every poll: processes and targets", self.action_toggle_pause)
+        yield SystemCommand("Next memdash theme", "memdash-dark, memdash-light, memdash-contrast, ...",
+                            self.action_cycle_theme)
+        yield SystemCommand("Longer chart window", "1 min, 5 min, 15 min, 1 h (as History keeps)",
+                            lambda: self.action_window(1))
+        yield SystemCommand("Shorter chart window", "1 h, 15 min, 5 min, 1 min", lambda: self.action_window(-1))
+        yield SystemCommand("Save screenshot", f"an SVG of the screen in {screenshot_dir()}",
+                            lambda: self.set_timer(0.1, self.save_screenshot_here))
+        for command in super().get_system_commands(screen):
+            if command.title != "Screenshot":
+                yield command
+
+    def save_screenshot_here(self) -> str | None:
+        """Save an SVG of the screen to $XDG_DOWNLOAD_DIR, else the current
+        directory, and say where (or why not)."""
+        folder = screenshot_dir()
+        try:
+            path = self.save_screenshot(path=str(folder))
+        except OSError as exc:
+            safe.notify(self, f"screenshot not saved in {folder}: {exc.strerror or exc}", severity="error", timeout=8)
+            return None
+        safe.notify(self, f"screenshot saved: {path}", timeout=8)
+        return path
 
     def action_toggle_pause(self) -> None:
         self.engine.set_paused(not self.engine.paused)
