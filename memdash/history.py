@@ -148,7 +148,12 @@ class History:
             self.series(key).append(t, value)
 
     def peek(self, key: str) -> Series | None:
-        """The series named ``key``, ``None`` if there is none (nothing is created)."""
+        """The series named ``key``, ``None`` if there is none (nothing is created).
+
+        ``process.<pid>.rss`` names a process's RSS series (one point every 5 s)."""
+        if key.startswith("process.") and key.endswith(".rss"):
+            pid = key[len("process."):-len(".rss")]
+            return self._procs.get(int(pid)) if pid.isdigit() else None
         return self._series.get(key)
 
     def discard(self, key: str) -> None:

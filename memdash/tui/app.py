@@ -77,6 +77,12 @@ def screenshot_dir() -> Path:
     return Path.cwd()
 
 
+def _process_screen(screen: object) -> Any:
+    """``screen`` if it is the process view, else ``None`` (imported when first opened)."""
+    mod = sys.modules.get("memdash.tui.screens.process")
+    return screen if mod is not None and isinstance(screen, mod.ProcessScreen) else None
+
+
 class FrameReady(Message):
     """The engine published a frame (posted from the engine's thread)."""
 
@@ -153,11 +159,12 @@ class MemdashApp(App[int]):
             self.theme = "memdash-dark"
         if config.keymap:
             from memdash.tui.keys import check_keymap
+            from memdash.tui.screens.process import ProcessScreen
             from memdash.tui.screens.target import TargetScreen
 
             # Unknown ids and keys taken twice are config errors (exit 2), not silently lost keys.
             check_keymap(config.keymap, [self.BINDINGS, ConfirmCleanup.BINDINGS, HelpScreen.BINDINGS,
-                                         TargetScreen.BINDINGS], config.path)
+                                         TargetScreen.BINDINGS, ProcessScreen.BINDINGS], config.path)
             self.set_keymap(dict(config.keymap))
 
     # -- theme -----------------------------------------------------------
@@ -246,10 +253,13 @@ class MemdashApp(App[int]):
             self._render_services(frame)
             screen = _target_screen(self.screen)
             service_screen = _service_screen(self.screen)
+            process_screen = _process_screen(self.screen)
             if screen is not None:
                 self._show_target(screen, frame)
             elif service_screen is not None:
                 self._show_service(service_screen, frame)
+            elif process_screen is not None:
+                self._show_process(process_screen, frame)
             elif self.engine.view.series != BASE_SERIES:
                 self.engine.set_view(series=BASE_SERIES)  # a view closed: stop copying its history
         if self.select_target is not None and frame.target(self.select_target) is not None:
@@ -357,7 +367,8 @@ class MemdashApp(App[int]):
     def _update_view(self, table: ProcessTable | None = None, *, refresh: bool = False) -> None:
         table = table or self.query_one(ProcessTable)
         # Any order but largest RSS first (r, another column) may show any process.
-        need_all = self.show_all or bool(self.filter_text) or self.sort != ("rss", True)
+        need_all = (self.show_all or bool(self.filter_text) or self.sort != ("rss", True)
+                    or _process_screen(self.screen) is not None)  # its children may be any process
         self.engine.set_view(detail_pids=tuple(table.visible_pids()), need_all=need_all, top=self.row_limit(),
                              refresh=refresh)
 
@@ -437,12 +448,31 @@ class MemdashApp(App[int]):
 
     @on(ProcessTable.Selected)
     def _process_selected(self, event: ProcessTable.Selected) -> None:
+        """Enter on a row: a ◆ process opens its target view (the probe's panels), any other its process view."""
         if self.frame is None:
             return
         for t in self.frame.targets:
             if t.pid == event.pid:
                 self.open_target(t.name)
                 return
+        self.open_process(event.pid)
+
+    def open_process(self, pid: int) -> None:
+        """Push the process view for ``pid``."""
+        from memdash.tui.screens.process import ProcessScreen, process_series_key
+
+        screen = ProcessScreen(pid)
+        self.push_screen(screen)
+        # Its children may be any process: keep every row while it is open.
+        self.engine.set_view(series=(*BASE_SERIES, process_series_key(pid)), need_all=True, refresh=True)
+        if self.frame is not None:
+            screen.call_after_refresh(self._show_process, screen, self.frame)
+
+    def _show_process(self, screen: Any, frame: Frame) -> None:
+        row = next((p for p in frame.processes if p.pid == screen.pid), None)
+        children = [p for p in frame.processes if p.ppid == screen.pid]
+        screen.show(row, children, frame.series, self.palette, now=frame.time, window=self.chart_window(),
+                    warning_percent=self.config.thresholds.warning)
 
     @on(TargetsTable.Highlighted)
     @on(ProcessTable.Highlighted)
@@ -534,8 +564,9 @@ class MemdashApp(App[int]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("filter", "toggle_all", "cycle_sort", "reverse_sort", "clear_filter"):
-            # Process-table keys mean nothing over the target or service view.
-            return _target_screen(self.screen) is None and _service_screen(self.screen) is None
+            # Process-table keys mean nothing over the target, service or process view.
+            return (_target_screen(self.screen) is None and _service_screen(self.screen) is None
+                    and _process_screen(self.screen) is None)
         if action == "cleanup":
             if self.config.read_only:
                 return False
