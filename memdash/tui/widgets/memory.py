@@ -148,7 +148,9 @@ class HistoryChart(PlotextPlot):
             self.axis = {"xlim": (-window, 0), "xlabels": [time_label(x) for x in xt], "ylim": None, "ylabels": [], "lines": ()}
             self.refresh()
             return
-        plt.title(title)
+        # plotext drops a title wider than the chart: cut it instead.
+        room = max(4, self.size.width - 4)
+        plt.title(title if len(title) <= room else title[: room - 1] + "…")
         lo, hi, shown = value_range(ys, unit, [line.value for line in lines])
         rows = max(3, self.size.height - 3)
         yt = value_ticks(lo, hi, unit, most=3 if rows < 8 else 4)
