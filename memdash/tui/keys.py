@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 from memdash.config import ConfigError
 
@@ -25,16 +25,16 @@ def _keys(spec: str) -> list[str]:
     return [k.strip() for k in spec.split(",") if k.strip()]
 
 
-def check_keymap(keymap: Mapping[str, str], scopes: Iterable[Iterable[Binding]], path: str | None = None) -> None:
+def check_keymap(keymap: Mapping[str, str], scopes: Iterable[Iterable[BindingType]], path: str | None = None) -> None:
     """Raise :class:`ConfigError` for an unknown binding id in ``keymap`` or a
     key that would then mean two things within one scope (a screen's bindings,
     plus :data:`RESERVED`)."""
-    scopes = [list(s) for s in scopes]
-    known = {b.id for scope in scopes for b in scope if b.id}
+    bindings: list[list[Binding]] = [[b for b in s if isinstance(b, Binding)] for s in scopes]
+    known = {b.id for scope in bindings for b in scope if b.id}
     for bid in keymap:
         if bid not in known:
             raise ConfigError(path, f"keymap.{bid}", f"unknown binding id (known: {', '.join(sorted(known))})")
-    for scope in scopes:
+    for scope in bindings:
         owner: dict[str, str] = {}
         for b in scope:
             for key in _keys(keymap.get(b.id, b.key) if b.id else b.key):

@@ -53,7 +53,7 @@ def value_ticks(lo: float, hi: float, unit: str, most: int = 4) -> list[float]:
         mag = 10 ** math.floor(math.log10(raw))
         step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
     first = math.ceil(lo / step) * step
-    out = []
+    out: list[float] = []
     v = first
     while v <= hi + 1e-9 and len(out) < 2 * most + 2:
         out.append(v)
