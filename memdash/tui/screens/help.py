@@ -22,7 +22,8 @@ def levels_text(t: Thresholds) -> str:
         f"  ok (excellent) below {t.good:g}%  ·  good from {t.good:g}%  ·  warn from {t.warning:g}%"
         f"  ·  CRIT from {t.critical:g}%\n"
         f"  a projected OOM sooner than {t.oom_eta_warning / 60:g} min is warn, sooner than {t.oom_eta_critical / 60:g} min CRIT;\n"
-        "  growth (GROW) needs a minute of samples: ~ until then. Set them in [thresholds] of the config."
+        "  growth (GROW) needs a minute of samples: ~ until then.\n"
+        "  set them in [thresholds] of the config."
     )
 
 

@@ -100,8 +100,9 @@ class TargetScreen(RepaintBelowOnClose, Screen[None]):
         """Render sample ``t`` and its history (``series``: the frame's copies,
         charted over the last ``window`` seconds before ``now``); ``blocker``
         says why no cleanup is offered and how to enable them."""
-        if not self.query_one("#cache-table", DataTable).columns:
-            return  # a sample that came before on_mount: the view shows the next one
+        tables = self.query("#cache-table")
+        if not tables or not self.query("#t-title") or not tables.first(DataTable).columns:
+            return  # a sample before on_mount or while the view closes: the next one shows
         # Name, kind, URL, error and action names come from configs and remote
         # services: every one is data (safe.*), never markup or terminal bytes.
         self.query_one("#t-title", Label).update(

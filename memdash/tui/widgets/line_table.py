@@ -87,7 +87,7 @@ class LineTable(ScrollView, can_focus=True):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._all_specs: tuple[ColumnSpec, ...] = ()
         self._all_labels: tuple[str, ...] = ()
-        self._shown: tuple[int, ...] = ()  # indices into the cells of a row
+        self._shown_columns: tuple[int, ...] = ()  # indices into the cells of a row
         self._specs: tuple[ColumnSpec, ...] = ()
         self._header_labels: tuple[str, ...] = ()
         self._widths: tuple[int, ...] = ()
@@ -125,9 +125,9 @@ class LineTable(ScrollView, can_focus=True):
 
     def _fit(self) -> None:
         """Choose the columns that fit the width now (see :func:`fit_columns`)."""
-        self._shown = fit_columns(self._all_specs, self.size.width)
-        self._specs = tuple(self._all_specs[i] for i in self._shown)
-        self._header_labels = tuple(self._all_labels[i] for i in self._shown)
+        self._shown_columns = fit_columns(self._all_specs, self.size.width)
+        self._specs = tuple(self._all_specs[i] for i in self._shown_columns)
+        self._header_labels = tuple(self._all_labels[i] for i in self._shown_columns)
         self._widths = ()
         self._header = None
         self._strips.clear()
@@ -233,8 +233,8 @@ class LineTable(ScrollView, can_focus=True):
     def _line(self, cells: Sequence[Cell], base: Style, coloured: bool) -> Strip:
         segments: list[Segment] = []
         styles = self._palette.styles
-        if len(cells) == len(self._all_specs) and len(self._shown) != len(cells):
-            cells = [cells[i] for i in self._shown]
+        if len(cells) == len(self._all_specs) and len(self._shown_columns) != len(cells):
+            cells = [cells[i] for i in self._shown_columns]
         for spec, width, (text, level) in zip(self._specs, self._widths_now(), cells):
             text = printable(text, width)  # control bytes shown escaped, cut with "…"
             padded = text.ljust(width) if spec.left else text.rjust(width)
