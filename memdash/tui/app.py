@@ -145,7 +145,7 @@ class MemdashApp(App[int]):
         self.frame: Frame | None = None
         self.last_result: str | None = None
         self._cleanup_keys_shown: tuple[object, ...] = ()
-        self._last_table: ProcessTable | TargetsTable | None = None
+        self._last_table: ProcessTable | TargetsTable | ServicesTable | None = None
         self.window_index = 1  # WINDOWS[1]: the last 5 minutes
         self._theme_errors: list[str] = []
         loaded = load_themes()
@@ -160,11 +160,13 @@ class MemdashApp(App[int]):
         if config.keymap:
             from memdash.tui.keys import check_keymap
             from memdash.tui.screens.process import ProcessScreen
+            from memdash.tui.screens.service import ServiceScreen
             from memdash.tui.screens.target import TargetScreen
 
             # Unknown ids and keys taken twice are config errors (exit 2), not silently lost keys.
             check_keymap(config.keymap, [self.BINDINGS, ConfirmCleanup.BINDINGS, HelpScreen.BINDINGS,
-                                         TargetScreen.BINDINGS, ProcessScreen.BINDINGS], config.path)
+                                         TargetScreen.BINDINGS, ProcessScreen.BINDINGS, ServiceScreen.BINDINGS],
+                         config.path)
             self.set_keymap(dict(config.keymap))
 
     # -- theme -----------------------------------------------------------
@@ -504,11 +506,11 @@ class MemdashApp(App[int]):
 
     # -- actions -----------------------------------------------------------
 
-    def _table_in_use(self) -> ProcessTable | TargetsTable:
+    def _table_in_use(self) -> ProcessTable | TargetsTable | ServicesTable:
         """The table the user looks at: the focused one, else the last one focused
         (the filter box or a closed dialog leaves it as it was)."""
         focused = self.focused
-        if isinstance(focused, (ProcessTable, TargetsTable)):
+        if isinstance(focused, (ProcessTable, TargetsTable, ServicesTable)):
             self._last_table = focused
         return self._last_table or self.query_one(ProcessTable)
 
@@ -526,6 +528,12 @@ class MemdashApp(App[int]):
         if isinstance(table, TargetsTable):
             name = table.cursor_name
             return frame.target(name) if name else None
+        if isinstance(table, ServicesTable):  # a service: the probe in one of its processes
+            service = next((sv for sv in frame.services if sv.key == table.cursor_service), None)
+            if service is None:
+                return None
+            pids = {service.master_pid, *(w.pid for w in service.workers)} - {None}
+            return next((t for t in frame.targets if t.pid in pids), None)
         pid = table.cursor_pid
         return next((t for t in frame.targets if t.pid == pid and pid is not None), None)
 
@@ -599,8 +607,8 @@ class MemdashApp(App[int]):
             ("↑ ↓  j k", "move in a table"),
             ("pgup pgdn", "page; home/end: first/last row"),
             ("tab", "next table"),
-            ("enter", "open the selected service, target or probed process"),
-            ("s r services", "sort services by %LIM, working set, ETA, growth"),
+            ("enter", "open the selected service, target or process (a ◆ one: its target)"),
+            ("in Services", "s and r sort services by %LIM, working set, ETA, growth"),
             ("click header", "sort by that column"),
             ("ctrl+p", "command palette (memdash's commands, themes, screenshot, keys)"),
         ) if row[0] not in seen]
