@@ -598,7 +598,7 @@ class MemdashApp(App[int]):
                 if self.config.read_only:
                     continue
                 if not self.check_action("cleanup", (binding.action[9:-2],)):
-                    desc += " (on a target row or a ◆ process that offers it)"
+                    desc += " (on a target or ◆ row that offers it)"
             elif binding.id == "clear_filter":
                 desc = "clear the filter; back, in a target view"
             rows.append((self.get_key_display(b), desc))

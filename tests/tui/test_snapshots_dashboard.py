@@ -46,5 +46,14 @@ def test_confirm_dialog_is_legible_in_each_theme(snap_compare, theme) -> None:
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
 def test_no_color(snap_compare, monkeypatch, size) -> None:
     """Every level spelled (ok, good, warn, CRIT); the critical row marked under the cursor."""
+    from memdash.levels import Thresholds
+    from memdash.tui.app import MemdashApp
+
+    from tui_fixtures import FixedCollector, sample_snapshot
+
     monkeypatch.setenv("NO_COLOR", "1")
-    assert snap_compare(sample_app(), terminal_size=size, run_before=_ready)
+    # Lower thresholds: the top rows are CRIT (the first under the cursor), then warn, good, ok.
+    thresholds = Thresholds(good=5, warning=15, critical=25)
+    app = MemdashApp(Config(thresholds=thresholds), collector=FixedCollector(sample_snapshot(thresholds)),
+                     discover=False, poll_targets=False)
+    assert snap_compare(app, terminal_size=size, run_before=_ready)
