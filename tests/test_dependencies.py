@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 OPTIONAL = {
     "flask": "the probe's Flask blueprint, imported when the host app calls flask_blueprint()",
     "torch": "the probe's CUDA figures, read only where the host already imported torch",
+    "textual_serve": "memdash serve, from the [serve] extra; imported inside run_serve",
 }
 
 #: Declared though memdash never imports them, and why.
