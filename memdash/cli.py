@@ -29,7 +29,7 @@ from memdash.textsafe import escape_log_output, printable
 if TYPE_CHECKING:
     from memdash.engine import Engine
 
-COMMANDS = ("snapshot", "cleanup", "demo", "check")
+COMMANDS = ("snapshot", "cleanup", "demo", "check", "serve")
 RECORD_COMMANDS = ("record", "replay", "incidents", "report")  # memdash/record/cli.py
 TOKEN_ENV_DEFAULT = "MEMDASH_TOKEN"
 
@@ -39,6 +39,7 @@ commands:
   cleanup      run a cleanup action (gc, caches, cuda, trim, all) on a target
   demo         start a demo service that embeds the probe and open the dashboard on it
   check        poll each target once and say what was recognised, found and missing
+  serve        the dashboard in a browser (loopback, read-only by default; pip install 'memdash[serve]')
   record       record frames and events (OOM kills) to a store; replay, incidents, report read it
   fleet        rank a fleet's units by time to OOM over Prometheus; `rules` prints its alerting rules
 
@@ -185,7 +186,9 @@ def run_snapshot(argv: Sequence[str]) -> int:
     else:
         import shutil
 
-        print(snapshot_text(snap, width=shutil.get_terminal_size((120, 24)).columns))
+        # To a file or a pipe: whole commands (a reader greps them); to a terminal: its width.
+        width = shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else None
+        print(snapshot_text(snap, width=width))
     return exit_status(snap)
 
 
@@ -378,14 +381,34 @@ def run_demo(argv: Sequence[str]) -> int:
             proc.kill()
 
 
+#: Options that take a value: the word after them is never a command.
+_VALUE_OPTIONS = frozenset({"--config", "--token-env", "-i", "--interval", "--theme", "--top"})
+
+
+def split_command(argv: Sequence[str]) -> tuple[str | None, list[str]]:
+    """The subcommand and the other words: global options may come before it
+    (``memdash --config x.toml snapshot``) or after it."""
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            break
+        if word in COMMANDS or word in RECORD_COMMANDS or word in ("fleet", "rules"):
+            return word, [*argv[:i], *argv[i + 1 :]]
+        if not word.startswith("-"):
+            break  # a URL: the dashboard's
+        i += 2 if word in _VALUE_OPTIONS else 1
+    return None, list(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``memdash`` command; returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("fleet", "rules"):  # the fleet view over Prometheus (memdash/fleet/cli.py)
+    command, rest = split_command(list(sys.argv[1:] if argv is None else argv))
+    argv = [command, *rest] if command else rest
+    if command in ("fleet", "rules"):  # the fleet view over Prometheus (memdash/fleet/cli.py)
         from memdash.fleet.cli import main as fleet_main
 
         return fleet_main(argv)
-    command = argv[0] if argv and argv[0] in COMMANDS + RECORD_COMMANDS else None
     escape_log_output()  # log lines may quote remote text: escaped on stderr
     try:
         if command in RECORD_COMMANDS:
@@ -402,6 +425,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             from memdash.check import run_check
 
             return run_check(argv[1:])
+        if command == "serve":
+            from memdash.serve import ServeError, run_serve
+
+            try:
+                return run_serve(argv[1:])
+            except ServeError as exc:
+                raise UsageError(str(exc)) from None
         return run_dashboard(argv)
     except ConfigError as exc:
         print(f"memdash: error: {printable(exc)}", file=sys.stderr)

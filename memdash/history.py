@@ -126,9 +126,12 @@ class History:
             the slope over these.
     """
 
-    def __init__(self, points: int = 600, process_points: int = 60) -> None:
+    def __init__(self, points: int = 600, process_points: int = 60, growth_min_span: float = 5.0) -> None:
         self.points = points
         self.process_points = process_points
+        #: Seconds of samples a growth figure needs (the dashboard asks for 60:
+        #: one step in a new process's RSS is not a rate).
+        self.growth_min_span = growth_min_span
         self._series: dict[str, Series] = {}
         self._procs: dict[int, Series] = {}
 
@@ -145,7 +148,12 @@ class History:
             self.series(key).append(t, value)
 
     def peek(self, key: str) -> Series | None:
-        """The series named ``key``, ``None`` if there is none (nothing is created)."""
+        """The series named ``key``, ``None`` if there is none (nothing is created).
+
+        ``process.<pid>.rss`` names a process's RSS series (one point every 5 s)."""
+        if key.startswith("process.") and key.endswith(".rss"):
+            pid = key[len("process."):-len(".rss")]
+            return self._procs.get(int(pid)) if pid.isdigit() else None
         return self._series.get(key)
 
     def discard(self, key: str) -> None:
@@ -168,4 +176,4 @@ class History:
         """RSS growth of ``pid`` in bytes per minute over its history; ``None``
         until known."""
         s = self._procs.get(pid)
-        return s.rate_per_minute() if s is not None else None
+        return s.rate_per_minute(self.growth_min_span) if s is not None else None

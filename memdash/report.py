@@ -341,8 +341,16 @@ def dumps(doc: Any, *, indent: int | None = 2) -> str:
     return json.dumps(finite(doc), indent=indent, allow_nan=False)
 
 
-def snapshot_text(snap: Snapshot, *, width: int = 100) -> str:
-    """A readable, plain-text report (no colour: it is often piped or mailed)."""
+#: The longest command a piped ``snapshot`` prints: a whole line stays under 400 characters.
+PIPED_COMMAND_MAX = 300
+
+
+def snapshot_text(snap: Snapshot, *, width: int | None = 100) -> str:
+    """A readable, plain-text report (no colour: it is often piped or mailed).
+
+    ``width`` cuts each process line to a terminal's width; ``None`` (output
+    to a file or a pipe) keeps commands to :data:`PIPED_COMMAND_MAX` characters
+    (long arguments cut), not to 80 columns."""
     lines: list[str] = []
     level = _level(snap.level) or "unknown"
     lines.append(f"memdash snapshot  host {printable(snap.host, 64)}  {_iso(snap.time)}  level {level.upper()}")
@@ -370,7 +378,7 @@ def snapshot_text(snap: Snapshot, *, width: int = 100) -> str:
     lines.append("")
     header = f"{'PID':>7} {'USER':<9} {'RSS':>6} {'USS':>6} {'PSS':>6} {'SWAP':>6} {'GPU':>6} {'%LIM':>6} {'GROW':>8} {'LEVEL':<9} COMMAND"
     lines.append(header)
-    cmd_width = max(10, width - len(header) + len("COMMAND"))
+    cmd_width = PIPED_COMMAND_MAX if width is None else max(10, width - len(header) + len("COMMAND"))
     for p in snap.processes:
         lines.append(
             f"{p.pid:>7} {printable(p.user or '?', 9):<9} {human_bytes(p.rss_bytes):>6} {human_bytes(p.uss_bytes):>6}"

@@ -26,6 +26,7 @@ OPTIONAL = {
     "flask": "the probe's Flask blueprint, imported when the host app calls flask_blueprint()",
     "torch": "the probe's CUDA figures, read only where the host already imported torch",
     "redis": "redis:// targets (memdash[redis]), imported when a redis target is first polled",
+    "textual_serve": "memdash serve, from the [serve] extra; imported inside run_serve",
 }
 
 #: Declared though memdash never imports them, and why.

@@ -12,8 +12,8 @@ It never imports Textual.
 
 from __future__ import annotations
 
-from memdash.engine.core import Engine, target_series_keys
+from memdash.engine.core import Engine, target_runtime_keys, target_series_keys
 from memdash.engine.frame import Event, Frame, SeriesView, event_json, frame_json
 from memdash.engine.view import View
 
-__all__ = ["Engine", "Event", "Frame", "SeriesView", "View", "event_json", "frame_json", "target_series_keys"]
+__all__ = ["Engine", "Event", "Frame", "SeriesView", "View", "event_json", "frame_json", "target_runtime_keys", "target_series_keys"]

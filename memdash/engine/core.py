@@ -52,6 +52,9 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two looks for local probe sockets.
 DISCOVERY_SECONDS = 5.0
+#: Seconds of RSS samples before a process's growth is given: less is noise
+#: (a new process's first climb is not a leak of hundreds of MB a minute).
+GROWTH_MIN_SPAN_SECONDS = 60.0
 #: Target samples held between two frames; older ones are dropped first (a
 #: frame only needs the latest of each target; History gets the rest).
 MAX_PENDING_SAMPLES = 10_000
@@ -70,6 +73,26 @@ class Collector(Protocol):
 def target_series_keys(name: str) -> tuple[str, str]:
     """History keys of target ``name``: its RSS in bytes and its percent of its limit."""
     return f"target.{name}.rss", f"target.{name}.percent"
+
+
+def target_runtime_keys(name: str) -> tuple[str, str, str, str]:
+    """History keys of target ``name``'s counters, all cumulative: GC collections
+    (every generation), GC pause seconds, cache hits and cache lookups. The
+    target view charts their rates."""
+    return f"target.{name}.gc", f"target.{name}.gc_pause", f"target.{name}.hits", f"target.{name}.lookups"
+
+
+def _record_runtime(history: History, s: TargetSample, t: float) -> None:
+    gc_key, pause_key, hits_key, lookups_key = target_runtime_keys(s.name)
+    if s.gc is not None:
+        counts = [g.collections for g in s.gc.generations if g.collections is not None]
+        if counts:
+            history.record(gc_key, t, float(sum(counts)))
+        history.record(pause_key, t, s.gc.pause_total_seconds)
+    counted = [c for c in s.caches if c.hits is not None]
+    if counted:
+        history.record(hits_key, t, float(sum(c.hits or 0 for c in counted)))
+        history.record(lookups_key, t, float(sum(c.lookups for c in counted)))
 
 
 class Engine:
@@ -101,7 +124,7 @@ class Engine:
     ) -> None:
         self.config = config
         if history is None:
-            history = getattr(collector, "history", None) or History()
+            history = getattr(collector, "history", None) or History(growth_min_span=GROWTH_MIN_SPAN_SECONDS)
         self.history: History = history
         self.collector: Collector = (
             collector
@@ -449,6 +472,7 @@ class Engine:
                 t = s.time or time.time()
                 history.record(rss_key, t, s.rss_bytes)
                 history.record(pct_key, t, s.percent)
+                _record_runtime(history, s, t)
         targets = tuple(self._targets[n] for n in self._target_order)
         view = self._view
         keys = ["system.percent", *(f"gpu.{d.uuid or d.index}.percent" for d in local.gpus.devices), *view.series]

@@ -11,28 +11,33 @@ tells the engine what it needs through :meth:`Engine.set_view
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 from typing import Any, Iterable
 
 from textual import on
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Footer, Input, Label, Static
 
 from memdash.actions import DESCRIPTIONS
-from memdash.config import Config
+from memdash.cli import TOKEN_ENV_DEFAULT
 from memdash.collector import service_series_key
-from memdash.engine import Engine, Frame, SeriesView, target_series_keys
+from memdash.config import Config, TargetConfig
+from memdash.engine import Engine, Frame, SeriesView, target_runtime_keys, target_series_keys
 from memdash.model import ProcessMemory, TargetSample, TorchDevice
-from memdash.textsafe import NO_CONTROLS
+from memdash.program import program_name
+from memdash.textsafe import NO_CONTROLS, printable
 from memdash.tui import safe
 from memdash.tui.palette import LevelPalette
 from memdash.tui.screens.confirm import ConfirmCleanup, describe_result
 from memdash.tui.screens.help import HelpScreen
 from memdash.tui.themes import level_defaults, load_themes
 from memdash.tui.widgets.gpu_panel import GpuPanel, gpu_history_key
+from memdash.tui.widgets.chart import WINDOWS, window_label
 from memdash.tui.widgets.header import StatusHeader
 from memdash.tui.widgets.memory import MemoryPanel
 from memdash.tui.widgets.process_table import COLUMN_BY_KEY, SORTABLE, ProcessTable
@@ -44,6 +49,8 @@ from memdash.tui.widgets.text import set_text
 INTERVALS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 THEME_CYCLE = ("memdash-dark", "memdash-light", "memdash-contrast", "textual-dark", "nord", "gruvbox")
 MIB = 1024 * 1024
+BASE_SERIES = ("system.used",)  # what the main screen charts, beyond what every frame carries
+DEFAULT_TOP = Config().top  # the default: the table fills the window
 
 
 def _service_screen(screen: object) -> Any:
@@ -59,6 +66,21 @@ def _target_screen(screen: object) -> Any:
     """
     mod = sys.modules.get("memdash.tui.screens.target")
     return screen if mod is not None and isinstance(screen, mod.TargetScreen) else None
+
+
+def screenshot_dir() -> Path:
+    """Where screenshots go: ``$XDG_DOWNLOAD_DIR`` when it names a folder, else
+    the current directory (a server has no ~/Downloads)."""
+    xdg = os.environ.get("XDG_DOWNLOAD_DIR")
+    if xdg and Path(xdg).expanduser().is_dir():
+        return Path(xdg).expanduser()
+    return Path.cwd()
+
+
+def _process_screen(screen: object) -> Any:
+    """``screen`` if it is the process view, else ``None`` (imported when first opened)."""
+    mod = sys.modules.get("memdash.tui.screens.process")
+    return screen if mod is not None and isinstance(screen, mod.ProcessScreen) else None
 
 
 class FrameReady(Message):
@@ -91,6 +113,8 @@ class MemdashApp(App[int]):
         Binding("t", "cleanup('trim')", "malloc_trim", id="malloc_trim"),
         Binding("x", "cleanup('all')", "All cleanups", id="cleanup_all"),
         Binding("escape", "clear_filter", "Clear filter", id="clear_filter", show=False),
+        Binding("left_square_bracket", "window(-1)", "Shorter chart window", key_display="[", id="window_shorter", show=False),
+        Binding("right_square_bracket", "window(1)", "Longer chart window", key_display="]", id="window_longer", show=False),
     ]
 
     def __init__(
@@ -121,6 +145,8 @@ class MemdashApp(App[int]):
         self.frame: Frame | None = None
         self.last_result: str | None = None
         self._cleanup_keys_shown: tuple[object, ...] = ()
+        self._last_table: ProcessTable | TargetsTable | ServicesTable | None = None
+        self.window_index = 1  # WINDOWS[1]: the last 5 minutes
         self._theme_errors: list[str] = []
         loaded = load_themes()
         for theme in loaded.loaded:
@@ -132,6 +158,15 @@ class MemdashApp(App[int]):
             self._theme_errors.append(f"unknown theme {config.theme!r}; using memdash-dark")
             self.theme = "memdash-dark"
         if config.keymap:
+            from memdash.tui.keys import check_keymap
+            from memdash.tui.screens.process import ProcessScreen
+            from memdash.tui.screens.service import ServiceScreen
+            from memdash.tui.screens.target import TargetScreen
+
+            # Unknown ids and keys taken twice are config errors (exit 2), not silently lost keys.
+            check_keymap(config.keymap, [self.BINDINGS, ConfirmCleanup.BINDINGS, HelpScreen.BINDINGS,
+                                         TargetScreen.BINDINGS, ProcessScreen.BINDINGS, ServiceScreen.BINDINGS],
+                         config.path)
             self.set_keymap(dict(config.keymap))
 
     # -- theme -----------------------------------------------------------
@@ -181,6 +216,7 @@ class MemdashApp(App[int]):
         self.query_one(ProcessTable).focus()
         for message in self._theme_errors:
             safe.notify(self, message, severity="error", timeout=8)
+        self.engine.set_view(series=BASE_SERIES)
         self.engine.subscribe(self._frame_published)
         # Start after the first paint: the first scan of every process (and NVML
         # start-up) would otherwise hold up the first frame.
@@ -188,6 +224,8 @@ class MemdashApp(App[int]):
 
     def on_resize(self, event: Any) -> None:
         self._layout_for(event.size.width)
+        # The table's height is known after this layout: fill it then.
+        self.call_after_refresh(self._rerender, refresh=True)
 
     def _layout_for(self, width: int) -> None:
         narrow = width < 110
@@ -210,24 +248,51 @@ class MemdashApp(App[int]):
         frame = self.frame = message.frame
         with self.batch_update():
             self._render_header()
-            self.query_one(MemoryPanel).show(frame.system, self._series(frame, "system.percent"), frame.interval)
+            self._render_memory(frame)
             self._render_gpus(frame)
             self._render_processes(frame)
             self._render_targets(frame)
             self._render_services(frame)
             screen = _target_screen(self.screen)
             service_screen = _service_screen(self.screen)
+            process_screen = _process_screen(self.screen)
             if screen is not None:
                 self._show_target(screen, frame)
             elif service_screen is not None:
                 self._show_service(service_screen, frame)
-            elif self.engine.view.series:
-                self.engine.set_view(series=())  # the target view closed: stop copying its history
+            elif process_screen is not None:
+                self._show_process(process_screen, frame)
+            elif self.engine.view.series != BASE_SERIES:
+                self.engine.set_view(series=BASE_SERIES)  # a view closed: stop copying its history
         if self.select_target is not None and frame.target(self.select_target) is not None:
             name, self.select_target = self.select_target, None
             self.query_one(TargetsTable).select_name(name)
             self.open_target(name)
         self._refresh_cleanup_keys()
+
+    def _render_memory(self, frame: Frame) -> None:
+        self.query_one(MemoryPanel).show(
+            frame.system, frame.series.get("system.used", SeriesView()), now=frame.time, window=self.chart_window(),
+            palette=self.palette, warning_percent=self.config.thresholds.warning,
+        )
+
+    def chart_window(self) -> float:
+        """Seconds the charts show: the chosen window, within what History keeps
+        at the interval in force (600 points at 1 s is 10 minutes)."""
+        kept = self.engine.history.points * self.engine.interval
+        fitting = [w for w in WINDOWS if w <= kept] or [WINDOWS[0]]
+        return fitting[min(self.window_index, len(fitting) - 1)]
+
+    def action_window(self, step: int) -> None:
+        kept = self.engine.history.points * self.engine.interval
+        most = max(0, len([w for w in WINDOWS if w <= kept]) - 1)
+        self.window_index = max(0, min(most, min(self.window_index, most) + step))
+        safe.notify(self, f"charts: last {window_label(self.chart_window())}", timeout=2)
+        if self.frame is not None:
+            self._render_memory(self.frame)
+            screen = _target_screen(self.screen)
+            if screen is not None:
+                self._show_target(screen, self.frame)
 
     @staticmethod
     def _series(frame: Frame, key: str) -> tuple[float, ...]:
@@ -245,6 +310,8 @@ class MemdashApp(App[int]):
             level=frame.level,
             processes=frame.process_count,
             targets=len(frame.targets),
+            failing=sum(1 for t in frame.targets if not t.ok),
+            unreadable=len(frame.errors) + (frame.system is None),
         )
 
     def _render_gpus(self, frame: Frame) -> None:
@@ -265,15 +332,27 @@ class MemdashApp(App[int]):
         column = COLUMN_BY_KEY[key]
         ordered = sorted(rows, key=lambda p: (column.sort_key(p), p.pid), reverse=reverse)
         if not self.show_all:
-            ordered = ordered[: self.config.top]
+            ordered = ordered[: self.row_limit()]
         return ordered
+
+    def row_limit(self) -> int:
+        """How many process rows "top" shows: as many as the table has lines for
+        (no blank lines, nothing hidden that would fit), at most ``top`` where
+        the config or ``--top`` sets one other than the default."""
+        try:
+            fit = self.query_one(ProcessTable).size.height - 1  # the header line
+        except Exception:
+            fit = 0
+        if fit <= 0:
+            return self.config.top
+        return fit if self.config.top == DEFAULT_TOP else min(self.config.top, fit)
 
     def _render_processes(self, frame: Frame) -> None:
         rows = self._visible_rows(frame)
         probed = frozenset(t.pid for t in frame.targets if t.pid is not None)
         table = self.query_one(ProcessTable)
         table.show_rows(rows, self.palette, probed)
-        scope = "all" if self.show_all else f"top {self.config.top}"
+        scope = "all" if self.show_all else f"top {self.row_limit()}"
         filt = f", filter {self.filter_text!r}" if self.filter_text else ""
         key, reverse = self.sort
         title = (
@@ -289,8 +368,11 @@ class MemdashApp(App[int]):
 
     def _update_view(self, table: ProcessTable | None = None, *, refresh: bool = False) -> None:
         table = table or self.query_one(ProcessTable)
-        need_all = self.show_all or bool(self.filter_text) or self.sort[0] != "rss"
-        self.engine.set_view(detail_pids=tuple(table.visible_pids()), need_all=need_all, refresh=refresh)
+        # Any order but largest RSS first (r, another column) may show any process.
+        need_all = (self.show_all or bool(self.filter_text) or self.sort != ("rss", True)
+                    or _process_screen(self.screen) is not None)  # its children may be any process
+        self.engine.set_view(detail_pids=tuple(table.visible_pids()), need_all=need_all, top=self.row_limit(),
+                             refresh=refresh)
 
     def _render_targets(self, frame: Frame) -> None:
         if not frame.targets:
@@ -331,7 +413,7 @@ class MemdashApp(App[int]):
             return
         screen = ServiceScreen(key)
         self.push_screen(screen)
-        self.engine.set_view(series=(service_series_key(key),), refresh=True)
+        self.engine.set_view(series=(*BASE_SERIES, service_series_key(key)), refresh=True)
         screen.call_after_refresh(self._show_service, screen, frame)
 
     @on(ServicesTable.Selected)
@@ -344,12 +426,9 @@ class MemdashApp(App[int]):
         sample = frame.target(screen.target_name)
         if sample is None:
             return
-        rss_key, pct_key = target_series_keys(sample.name)
-        if sample.percent is not None:
-            history: Iterable[float] = self._series(frame, pct_key)
-        else:
-            history = [v / MIB for v in self._series(frame, rss_key)]
-        screen.show(sample, list(history), frame.interval, self.palette)
+        # Target samples are stamped by the clock when they came: the frame's publish time is "now" for them.
+        screen.show(sample, frame.series, self.palette, now=frame.published, window=self.chart_window(),
+                    warning_percent=self.config.thresholds.warning, blocker=self.cleanup_blocker(sample))
 
     def open_target(self, name: str) -> None:
         """Push the target view for ``name``."""
@@ -360,7 +439,7 @@ class MemdashApp(App[int]):
             return
         screen = TargetScreen(name)
         self.push_screen(screen)
-        self.engine.set_view(series=target_series_keys(name))
+        self.engine.set_view(series=(*BASE_SERIES, *target_series_keys(name), *target_runtime_keys(name)))
         screen.call_after_refresh(self._show_target, screen, frame)
         if self.last_result:
             screen.call_after_refresh(screen.show_result, self.last_result)
@@ -371,15 +450,39 @@ class MemdashApp(App[int]):
 
     @on(ProcessTable.Selected)
     def _process_selected(self, event: ProcessTable.Selected) -> None:
+        """Enter on a row: a ◆ process opens its target view (the probe's panels), any other its process view."""
         if self.frame is None:
             return
         for t in self.frame.targets:
             if t.pid == event.pid:
                 self.open_target(t.name)
                 return
+        self.open_process(event.pid)
+
+    def open_process(self, pid: int) -> None:
+        """Push the process view for ``pid``."""
+        from memdash.tui.screens.process import ProcessScreen, process_series_key
+
+        screen = ProcessScreen(pid)
+        self.push_screen(screen)
+        # Its children may be any process: keep every row while it is open.
+        self.engine.set_view(series=(*BASE_SERIES, process_series_key(pid)), need_all=True, refresh=True)
+        if self.frame is not None:
+            screen.call_after_refresh(self._show_process, screen, self.frame)
+
+    def _show_process(self, screen: Any, frame: Frame) -> None:
+        row = next((p for p in frame.processes if p.pid == screen.pid), None)
+        children = [p for p in frame.processes if p.ppid == screen.pid]
+        screen.show(row, children, frame.series, self.palette, now=frame.time, window=self.chart_window(),
+                    warning_percent=self.config.thresholds.warning)
 
     @on(TargetsTable.Highlighted)
-    def _target_highlighted(self, event: TargetsTable.Highlighted) -> None:
+    @on(ProcessTable.Highlighted)
+    def _row_highlighted(self, event: object) -> None:
+        self._refresh_cleanup_keys()
+
+    def on_descendant_focus(self, event: object) -> None:
+        self._table_in_use()  # remember the table: the keys now act on its row
         self._refresh_cleanup_keys()
 
     def _refresh_cleanup_keys(self) -> None:
@@ -389,7 +492,8 @@ class MemdashApp(App[int]):
         that on every sample piled up widgets faster than Textual freed them.
         """
         target = self.selected_target()
-        key = (id(self.screen), target.name if target else None, target.actions if target else ())
+        key = (id(self.screen), target.name if target else None, target.actions if target else (),
+               self.cleanup_blocker(target) if target else None)
         if key != self._cleanup_keys_shown:
             self._cleanup_keys_shown = key
             self.refresh_bindings()
@@ -402,66 +506,162 @@ class MemdashApp(App[int]):
 
     # -- actions -----------------------------------------------------------
 
+    def _table_in_use(self) -> ProcessTable | TargetsTable | ServicesTable:
+        """The table the user looks at: the focused one, else the last one focused
+        (the filter box or a closed dialog leaves it as it was)."""
+        focused = self.focused
+        if isinstance(focused, (ProcessTable, TargetsTable, ServicesTable)):
+            self._last_table = focused
+        return self._last_table or self.query_one(ProcessTable)
+
     def selected_target(self) -> TargetSample | None:
-        """The target cleanup keys act on: the open target view, else the
-        targets table's cursor, else the probe of the highlighted process."""
+        """The target cleanup keys act on: the open target view's, else the
+        highlighted row's in the table in use (a target row, or the probe of a
+        ◆ process); never a row of a table the user is not in."""
         frame = self.frame
         if frame is None:
             return None
         screen = _target_screen(self.screen)
         if screen is not None:
             return frame.target(screen.target_name)
-        try:
-            name = self.query_one(TargetsTable).cursor_name
-        except Exception:
-            name = None
-        target = frame.target(name) if name else None
-        if target is not None:
-            return target
-        pid = self.query_one(ProcessTable).cursor_pid
+        table = self._table_in_use()
+        if isinstance(table, TargetsTable):
+            name = table.cursor_name
+            return frame.target(name) if name else None
+        if isinstance(table, ServicesTable):  # a service: the probe in one of its processes
+            service = next((sv for sv in frame.services if sv.key == table.cursor_service), None)
+            if service is None:
+                return None
+            pids = {service.master_pid, *(w.pid for w in service.workers)} - {None}
+            return next((t for t in frame.targets if t.pid in pids), None)
+        pid = table.cursor_pid
         return next((t for t in frame.targets if t.pid == pid and pid is not None), None)
+
+    def target_config(self, name: str) -> TargetConfig | None:
+        """The config of target ``name`` (``None`` for a probe found on its socket)."""
+        return next((t for t in self.config.targets if t.name == name), None)
+
+    def cleanup_blocker(self, target: TargetSample) -> str | None:
+        """Why ``target`` would refuse every cleanup, in words with the fix; ``None`` if it would not.
+
+        A URL target needs a bearer token (a probe on its own 0600 Unix socket
+        does not); a read-only config or target offers none."""
+        if self.config.read_only:
+            return "read-only: cleanups are disabled by the config (read_only = true) or --read-only"
+        tc = self.target_config(target.name)
+        if tc is None:
+            return None
+        if tc.read_only:
+            return f"read-only: cleanups are disabled for this target (targets.{tc.name}.read_only)"
+        if target.kind != "probe" or not tc.url.startswith(("http://", "https://")):
+            return None  # a JSON target's own endpoints (its [actions]) may need no token
+        try:
+            token = tc.token()
+        except Exception:  # an unreadable token file: the poll error says which
+            token = None
+        if token:
+            return None
+        if tc.token_file:
+            where = f"the file {tc.token_file} (token_file)"
+        elif tc.token_env:
+            where = f"${tc.token_env}" + ("" if tc.token_env == TOKEN_ENV_DEFAULT else " (token_env)")
+        else:
+            where = f"an environment variable named by token_env = ... under [targets.{tc.name}]"
+        return ("no token: cleanups need the service's probe token (MEMDASH_PROBE_TOKEN on the service)"
+                f" and the same token in {where}")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("filter", "toggle_all", "cycle_sort", "reverse_sort", "clear_filter"):
-            # Process-table keys mean nothing over the target or service view.
-            return _target_screen(self.screen) is None and _service_screen(self.screen) is None
+            # Process-table keys mean nothing over the target, service or process view.
+            return (_target_screen(self.screen) is None and _service_screen(self.screen) is None
+                    and _process_screen(self.screen) is None)
         if action == "cleanup":
             if self.config.read_only:
                 return False
             target = self.selected_target()
-            # A read-only target's samples offer no actions.
-            return target is not None and parameters[0] in target.actions
+            # A read-only target's samples offer no actions; a key the target
+            # would refuse (no token) is not offered either.
+            return target is not None and parameters[0] in target.actions and self.cleanup_blocker(target) is None
         return True
 
     def action_help(self) -> None:
         # memdash's own keys first, in the order of BINDINGS (with any keymap
         # applied), then how to move around; not every inherited scroll binding.
+        # Every key once: a cleanup the selection does not offer is listed, marked so.
         rows: list[tuple[str, str]] = []
-        offered_cleanup = False
         active = {b.binding.id: b.binding for b in self.screen.active_bindings.values() if b.binding.id}
         for binding in self.BINDINGS:
             assert isinstance(binding, Binding)
             b = active.get(binding.id, binding) if binding.id else binding
+            desc = b.description
             if binding.action.startswith("cleanup"):
-                if not self.check_action("cleanup", (binding.action[9:-2],)):
+                if self.config.read_only:
                     continue
-                offered_cleanup = True
-            elif self.check_action(binding.action.split("(")[0], ()) is False:
-                continue
-            rows.append((self.get_key_display(b), b.description))
-        if not offered_cleanup:
-            rows.append(("g c e t x", "cleanups (GC, caches, CUDA, trim, all) on a selected target that offers them"))
-        rows += [
+                if not self.check_action("cleanup", (binding.action[9:-2],)):
+                    desc += " (on a target or ◆ row that offers it)"
+            elif binding.id == "clear_filter":
+                desc = "clear the filter; back, in a target view"
+            rows.append((self.get_key_display(b), desc))
+        seen = {key for key, _ in rows}
+        rows += [row for row in (
             ("↑ ↓  j k", "move in a table"),
             ("pgup pgdn", "page; home/end: first/last row"),
             ("tab", "next table"),
-            ("enter", "open the selected service, target or probed process"),
-            ("s r services", "sort services by %LIM, working set, ETA, growth"),
+            ("enter", "open the selected service, target or process (a ◆ one: its target)"),
+            ("in Services", "s and r sort services by %LIM, working set, ETA, growth"),
             ("click header", "sort by that column"),
-            ("escape", "back from a target view"),
-            ("ctrl+p", "command palette (themes, screenshot, keys)"),
-        ]
-        self.push_screen(HelpScreen(rows, self.config.read_only))
+            ("ctrl+p", "command palette (memdash's commands, themes, screenshot, keys)"),
+        ) if row[0] not in seen]
+        self.push_screen(HelpScreen(rows, self.config.read_only, self.config.thresholds))
+
+    # -- the command palette --------------------------------------------------
+
+    def get_system_commands(self, screen: Any) -> Iterable[SystemCommand]:
+        """memdash's own commands first (the cleanups the selection offers, sort
+        by each column, filter, pause, theme, chart window, screenshot), then
+        Textual's (less its screenshot, which assumes ~/Downloads)."""
+        target = self.selected_target()
+        for binding in self.BINDINGS:
+            assert isinstance(binding, Binding)
+            if binding.action.startswith("cleanup") and target is not None:
+                action = binding.action[9:-2]
+                if self.check_action("cleanup", (action,)):
+                    yield SystemCommand(f"{binding.description} on {printable(target.name)}",
+                                        f"{DESCRIPTIONS[action][1]} ({printable(self.describe_target(target))})",
+                                        lambda a=action: self.action_cleanup(a))
+        if _target_screen(self.screen) is None:
+            for key in SORTABLE:
+                label = COLUMN_BY_KEY[key].label
+                yield SystemCommand(f"Sort by {label}", f"order the processes by {label} (again: reverse)",
+                                    lambda k=key: self.post_message(ProcessTable.SortRequested(k)))
+            yield SystemCommand("Filter processes", "show only processes whose command, user or pid matches",
+                                self.action_filter)
+            yield SystemCommand("Show all processes" if not self.show_all else "Show top processes",
+                                "every process, or only as many as fit", self.action_toggle_all)
+        yield SystemCommand("Resume" if self.engine.paused else "Pause",
+                            "stop or restart every poll: processes and targets", self.action_toggle_pause)
+        yield SystemCommand("Next memdash theme", "memdash-dark, memdash-light, memdash-contrast, ...",
+                            self.action_cycle_theme)
+        yield SystemCommand("Longer chart window", "1 min, 5 min, 15 min, 1 h (as History keeps)",
+                            lambda: self.action_window(1))
+        yield SystemCommand("Shorter chart window", "1 h, 15 min, 5 min, 1 min", lambda: self.action_window(-1))
+        yield SystemCommand("Save screenshot", f"an SVG of the screen in {screenshot_dir()}",
+                            lambda: self.set_timer(0.1, self.save_screenshot_here))
+        for command in super().get_system_commands(screen):
+            if command.title != "Screenshot":
+                yield command
+
+    def save_screenshot_here(self) -> str | None:
+        """Save an SVG of the screen to $XDG_DOWNLOAD_DIR, else the current
+        directory, and say where (or why not)."""
+        folder = screenshot_dir()
+        try:
+            path = self.save_screenshot(path=str(folder))
+        except OSError as exc:
+            safe.notify(self, f"screenshot not saved in {folder}: {exc.strerror or exc}", severity="error", timeout=8)
+            return None
+        safe.notify(self, f"screenshot saved: {path}", timeout=8)
+        return path
 
     def action_toggle_pause(self) -> None:
         self.engine.set_paused(not self.engine.paused)
@@ -555,7 +755,21 @@ class MemdashApp(App[int]):
             if yes:
                 self.run_worker(self._do_cleanup(target.name, action), group="actions", exit_on_error=False)
 
-        self.push_screen(ConfirmCleanup(target.name, action, description), confirmed)
+        self.push_screen(ConfirmCleanup(target.name, action, description, self.describe_target(target)), confirmed)
+
+    def describe_target(self, target: TargetSample) -> str:
+        """``python3 app.py · pid 4101 · http://127.0.0.1:8765/``: what a cleanup
+        would reach, by program, pid and URL (raw text: show it through safe.*)."""
+        parts = []
+        proc = None
+        if target.pid is not None and self.frame is not None:
+            proc = next((p for p in self.frame.processes if p.pid == target.pid), None)
+        if proc is not None:
+            parts.append(program_name(proc.cmdline))
+        if target.pid is not None:
+            parts.append(f"pid {target.pid}")
+        parts.append(target.url)
+        return " · ".join(parts)
 
     async def _do_cleanup(self, name: str, action: str) -> None:
         self._show_status(f"running {action} on {name}…")

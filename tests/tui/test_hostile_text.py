@@ -80,6 +80,12 @@ async def test_hostile_command_lines_show_literally_and_run_nothing(hostile_proc
         # Click every row (twice: a double click opens), and the header line survives.
         for y in range(len(pids)):
             await pilot.click(ProcessTable, offset=(60, y + 1), times=2)
+            await pilot.pause(0.2)
+            if app.screen is not app.screen_stack[0]:  # the process view: the command shown as data
+                assert marker in screen_text(app)
+                assert_clean(app)
+                await pilot.press("escape")
+                await pilot.pause(0.2)
         await pilot.pause(0.2)
         assert app.is_running and app.return_code is None
         assert not (tmp_path / SCREENSHOT_NAME).exists()

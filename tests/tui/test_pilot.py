@@ -125,8 +125,11 @@ async def test_help_lists_every_binding_and_closes():
         text = str(app.screen.query_one("#help-keys").content)
         for description in ("Quit", "Help", "Pause", "Slower", "Faster", "Filter", "All/top", "Sort", "Reverse sort", "Theme"):
             assert description in text, description
-        # No target is selected, so no cleanup key is offered.
-        assert "GC" not in text.split()
+        # Every key once: with no target selected, the cleanup keys say where they work.
+        gc_line = next(line for line in text.splitlines() if line.split()[:2] == ["g", "GC"])
+        assert "on a target or ◆ row" in gc_line
+        keys = [line.split()[0] for line in text.splitlines() if line.strip()]
+        assert len(keys) == len(set(keys)), keys
         await pilot.press("escape")
         await pilot.pause(0.1)
         assert not isinstance(app.screen, HelpScreen)

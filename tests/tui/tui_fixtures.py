@@ -75,6 +75,7 @@ class FixedCollector:
         self.history = History()
         for i, v in enumerate([61, 63, 66, 70, 72, 74, 77, 79, 80, 82, 83, 84]):
             self.history.record("system.percent", T0 - 12 + i, float(v))
+            self.history.record("system.used", T0 - 12 + i, v / 100 * LIMIT)
         self.polls = 0
 
     def poll(self, **_: object) -> Snapshot:

@@ -23,27 +23,42 @@ class ConfirmCleanup(RepaintBelowOnClose, ModalScreen[bool]):
     ConfirmCleanup > Vertical { width: 64; max-width: 95%; height: auto; border: thick $warning;
         background: $surface; padding: 1 2; }
     ConfirmCleanup #confirm-question { text-style: bold; }
+    ConfirmCleanup #confirm-subject { color: $text-muted; }
     ConfirmCleanup Horizontal { height: auto; margin-top: 1; }
-    ConfirmCleanup Button { margin-right: 2; }
+    /* Legible in every theme: Textual's focused warning button reverses its own
+       colours (the label vanished in memdash's themes). Plain buttons here; the
+       focused one takes the accent with a contrasting label. */
+    ConfirmCleanup Button { margin-right: 2; background: $panel; color: $foreground; border: tall $panel;
+        text-style: bold; }
+    ConfirmCleanup Button:hover { background: $panel; color: $foreground; border: tall $primary; }
+    ConfirmCleanup Button:focus { background: $primary; color: auto 95%; border: tall $primary; text-style: bold; }
     """
     BINDINGS = [
         Binding("y", "answer(True)", "Yes, run it", id="confirm_yes"),
         Binding("n,escape", "answer(False)", "No", id="confirm_no"),
     ]
 
-    def __init__(self, target: str, action: str, description: str) -> None:
+    def __init__(self, target: str, action: str, description: str, subject: str = "") -> None:
+        """``subject``: what the target is (program, pid, URL), shown under the question."""
         super().__init__()
         self.target = target
         self.action_name = action
         self.description = description
+        self.subject = subject
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(safe.text("Run ", self.action_name, " on ", self.target, "?"), id="confirm-question")
+            # Program, pid and URL name what will be reached: the process's and the config's words.
+            yield Static(safe.text(self.subject), id="confirm-subject")
             yield Static(safe.text(self.description))
             with Horizontal():
-                yield Button("Yes (y)", variant="warning", id="yes")
                 yield Button("No (n)", id="no")
+                yield Button("Yes (y)", id="yes")
+
+    def on_mount(self) -> None:
+        # Focus starts on No: an Enter typed ahead of the dialog runs nothing.
+        self.query_one("#no", Button).focus()
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
@@ -60,7 +75,13 @@ def describe_result(r: CleanupResult) -> str:
     # Remote parts are escaped here, so the only line break is ours (before the note).
     action, target = printable(r.action), printable(r.target)
     if not r.ok:
-        return f"{action} on {target} refused: {printable(r.error)}"
+        error = printable(r.error) or "no reason given"
+        # The source may already say "refused: ..."; say it once.
+        for word in ("refused: ", "refused "):
+            if error.lower().startswith(word):
+                error = error[len(word):]
+                break
+        return f"{action} on {target} refused: {error}"
     parts = [f"{action} on {target} done"]
     if r.rss_before_bytes is not None and r.rss_after_bytes is not None:
         freed = r.rss_freed_bytes or 0

@@ -11,13 +11,20 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from memdash import __version__
+from memdash.levels import Thresholds
 from memdash.tui import safe
 from memdash.tui.screens import RepaintBelowOnClose
 
-LEVELS_TEXT = (
-    "Levels (percent of the limit that applies: the cgroup limit where one is set, else RAM):\n"
-    "  excellent < good < warning < critical; set them in [thresholds] of the config."
-)
+def levels_text(t: Thresholds) -> str:
+    """The thresholds in force, as a person reads them."""
+    return (
+        "Levels, in percent of the limit that applies (the cgroup limit where one is set, else RAM):\n"
+        f"  ok (excellent) below {t.good:g}%  ·  good from {t.good:g}%  ·  warn from {t.warning:g}%"
+        f"  ·  CRIT from {t.critical:g}%\n"
+        f"  a projected OOM sooner than {t.oom_eta_warning / 60:g} min is warn, sooner than {t.oom_eta_critical / 60:g} min CRIT;\n"
+        "  growth (GROW) needs a minute of samples: ~ until then.\n"
+        "  set them in [thresholds] of the config."
+    )
 
 
 class HelpScreen(RepaintBelowOnClose, ModalScreen[None]):
@@ -33,10 +40,11 @@ class HelpScreen(RepaintBelowOnClose, ModalScreen[None]):
         Binding("escape,q,question_mark", "dismiss", "Close help", id="close_help"),
     ]
 
-    def __init__(self, bindings: Iterable[tuple[str, str]], read_only: bool) -> None:
+    def __init__(self, bindings: Iterable[tuple[str, str]], read_only: bool, thresholds: Thresholds = Thresholds()) -> None:
         super().__init__()
         self._rows = list(bindings)
         self._read_only = read_only
+        self._thresholds = thresholds
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
@@ -45,5 +53,5 @@ class HelpScreen(RepaintBelowOnClose, ModalScreen[None]):
             yield Static(safe.lines(*(f"  {key:<14} {desc}" for key, desc in self._rows)), id="help-keys")
             if self._read_only:
                 yield Static("Read-only: cleanup keys are disabled.")
-            yield Static(safe.lines(*LEVELS_TEXT.split("\n")))
+            yield Static(safe.lines(*levels_text(self._thresholds).split("\n")))
             yield Static("Press escape, q or ? to close.")

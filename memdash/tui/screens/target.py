@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from typing import Any, Mapping
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -19,7 +19,9 @@ from memdash.textsafe import printable
 from memdash.tui import safe
 from memdash.tui.palette import LevelPalette
 from memdash.tui.screens import RepaintBelowOnClose
-from memdash.tui.widgets.memory import HistoryChart
+from memdash.engine import SeriesView, target_runtime_keys, target_series_keys
+from memdash.tui.widgets.chart import rates_per_minute, window_label
+from memdash.tui.widgets.memory import ChartLine, HistoryChart, rgb
 from memdash.units import human_bytes, human_duration, human_percent
 
 
@@ -67,9 +69,12 @@ class TargetScreen(RepaintBelowOnClose, Screen[None]):
     DEFAULT_CSS = """
     TargetScreen #t-title { height: 1; background: $panel; text-style: bold; padding: 0 1; }
     TargetScreen #t-status { height: auto; padding: 0 1; }
-    TargetScreen #t-top { height: 10; }
-    TargetScreen #t-gc { width: 1fr; height: 100%; }
-    TargetScreen #t-chart { width: 1fr; }
+    TargetScreen #t-charts { height: 2fr; min-height: 8; }
+    TargetScreen #t-chart { width: 2fr; }
+    TargetScreen #t-gc-chart, TargetScreen #t-hit-chart { width: 1fr; }
+    TargetScreen #t-top { height: auto; max-height: 8; }
+    TargetScreen #t-gc { width: 1fr; height: auto; }
+    TargetScreen #gc-table { height: auto; max-height: 6; }
     TargetScreen #t-bottom { height: 1fr; }
     TargetScreen #t-caches { width: 2fr; height: 100%; }
     TargetScreen #t-side { width: 1fr; padding: 0 1; }
@@ -85,8 +90,11 @@ class TargetScreen(RepaintBelowOnClose, Screen[None]):
     def compose(self) -> ComposeResult:
         yield Label(safe.text("Target ", self.target_name), id="t-title")
         yield Static("", id="t-status")
+        with Horizontal(id="t-charts"):
+            yield HistoryChart("RSS", id="t-chart")
+            yield HistoryChart("GC collections/min", id="t-gc-chart")
+            yield HistoryChart("cache hit rate", id="t-hit-chart")
         with Horizontal(id="t-top"):
-            yield HistoryChart("memory", id="t-chart")
             with Vertical(id="t-gc"):
                 yield Label("Garbage collector", classes="section")
                 yield DataTable(id="gc-table", cursor_type="none")
@@ -112,10 +120,14 @@ class TargetScreen(RepaintBelowOnClose, Screen[None]):
             cache_table.add_column(label, key=key)
         self.query_one("#t-result", Static).display = False
 
-    def show(self, t: TargetSample, history: Sequence[float], interval: float, palette: LevelPalette) -> None:
-        """Render sample ``t`` and its memory history."""
-        if not self.query_one("#cache-table", DataTable).columns:
-            return  # a sample that came before on_mount: the view shows the next one
+    def show(self, t: TargetSample, series: Mapping[str, SeriesView], palette: LevelPalette, *, now: float,
+             window: float, warning_percent: float | None = None, blocker: str | None = None) -> None:
+        """Render sample ``t`` and its history (``series``: the frame's copies,
+        charted over the last ``window`` seconds before ``now``); ``blocker``
+        says why no cleanup is offered and how to enable them."""
+        tables = self.query("#cache-table")
+        if not tables or not self.query("#t-title") or not tables.first(DataTable).columns:
+            return  # a sample before on_mount or while the view closes: the next one shows
         # Name, kind, URL, error and action names come from configs and remote
         # services: every one is data (safe.*), never markup or terminal bytes.
         self.query_one("#t-title", Label).update(
@@ -132,17 +144,51 @@ class TargetScreen(RepaintBelowOnClose, Screen[None]):
         ]
         if not t.ok:
             rows.append([("error: ", palette.styles[Level.CRITICAL]), (t.error, palette.styles[Level.CRITICAL])])
-        if t.actions:
+        if t.actions and blocker:
+            rows.append([("cleanup keys hidden: ", palette.styles[Level.WARNING]), blocker])
+        elif t.actions:
             rows.append(["cleanup: ", ", ".join(t.actions)])
         if t.recognised:
             rows.append(["recognised: ", "; ".join(t.recognised)])
         for warning in t.warnings:  # a mapped path that found nothing, a page cut at the cap
             rows.append([("warning: ", palette.styles[Level.WARNING]), warning])
         self.query_one("#t-status", Static).update(safe.lines(*rows))  # type: ignore[arg-type]
-        self.query_one("#t-chart", HistoryChart).show(history, interval, percent=t.percent is not None)
+        self._show_charts(t, series, palette, now, window, warning_percent)
         self._show_gc(t)
         self._show_caches(t, palette)
         self._show_side(t)
+
+    def _show_charts(self, t: TargetSample, series: Mapping[str, SeriesView], palette: LevelPalette, now: float,
+                     window: float, warning_percent: float | None) -> None:
+        rss_key, _ = target_series_keys(t.name)
+        gc_key, pause_key, hits_key, lookups_key = target_runtime_keys(t.name)
+        rss = series.get(rss_key, SeriesView())
+        lines = []
+        if t.limit_bytes:
+            lines.append(ChartLine(float(t.limit_bytes), "limit", rgb(palette.styles[Level.CRITICAL])))
+            if warning_percent is not None:
+                lines.append(ChartLine(t.limit_bytes * warning_percent / 100, "warn", rgb(palette.styles[Level.WARNING])))
+        self.query_one("#t-chart", HistoryChart).plot(
+            rss.times, rss.values, now=now, window=window, unit="bytes", lines=lines,
+            colour=rgb(palette.styles[t.level]), title=f"RSS · last {window_label(window)}",
+        )
+        gc = series.get(gc_key, SeriesView())
+        xs, per_min = rates_per_minute(gc.times, gc.values)
+        pause = series.get(pause_key, SeriesView())
+        _, pause_per_min = rates_per_minute(pause.times, pause.values)
+        title = "GC/min"
+        if pause_per_min:
+            title += f" · pause {pause_per_min[-1] * 1000:.0f}ms/m"
+        self.query_one("#t-gc-chart", HistoryChart).plot(xs, per_min, now=now, window=window, unit="per_min", title=title)
+        hits, lookups = series.get(hits_key, SeriesView()), series.get(lookups_key, SeriesView())
+        hx, hy = [], []
+        for i in range(1, min(len(hits), len(lookups))):
+            looked = lookups.values[i] - lookups.values[i - 1]
+            if looked > 0:  # a hit rate needs lookups in that interval
+                hx.append(hits.times[i])
+                hy.append(100.0 * max(0.0, hits.values[i] - hits.values[i - 1]) / looked)
+        self.query_one("#t-hit-chart", HistoryChart).plot(hx, hy, now=now, window=window, unit="percent",
+                                                          title="cache hit rate" if t.caches else "no caches")
 
     def _show_gc(self, t: TargetSample) -> None:
         table = self.query_one("#gc-table", DataTable)

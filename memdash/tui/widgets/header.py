@@ -40,8 +40,13 @@ class StatusHeader(Horizontal):
         level: Level,
         processes: int,
         targets: int,
+        failing: int = 0,
+        unreadable: int = 0,
     ) -> None:
-        """Render the given status."""
+        """Render the given status: ``failing`` of ``targets`` did not answer their
+        last poll, ``unreadable`` local sources could not be read. Both are
+        counted beside the level: a box that is fine with its services down is
+        not "excellent" without a word."""
         parts = [host, f"up {human_duration(uptime_seconds)}", f"every {interval:g}s", f"{processes} procs"]
         if targets:
             parts.append(f"{targets} targets")
@@ -49,6 +54,13 @@ class StatusHeader(Horizontal):
         self.set_class(paused, "-paused")
         lv = self.query_one("#level", Label)
         word = "UNKNOWN" if level is Level.UNKNOWN else level.label.upper()
-        set_text(lv, f"● {word}", layout=True)
+        notes = []
+        if failing:
+            notes.append(f"{failing} of {targets} target{'s' if targets != 1 else ''} failing")
+        if unreadable:
+            notes.append(f"{unreadable} source{'s' if unreadable != 1 else ''} unreadable")
+        set_text(lv, " · ".join([f"● {word}", *notes]), layout=True)
+        # Failing figures are unknown, and unknown is worse than fine: coloured as such.
+        shown = Level.UNKNOWN if notes and level < Level.WARNING else level
         for other in Level:
-            lv.set_class(other is level, other.css_class)
+            lv.set_class(other is shown, other.css_class)

@@ -30,16 +30,37 @@ from memdash.tui.palette import LevelPalette
 #: and cut to the column when the row is drawn, never written raw.
 Cell = tuple[str, Level]
 _GAP = 1
+_CRITICAL_MARK = Style(bold=True, underline=True)
 
 
 @dataclass(frozen=True)
 class ColumnSpec:
-    """How a column is laid out: ``width`` 0 takes the rest of the line."""
+    """How a column is laid out: ``width`` 0 takes the rest of the line (at
+    least ``min_width``). ``priority`` 0 is always shown; as the table narrows,
+    the column with the highest priority number goes first."""
 
     key: str
     label: str
     width: int
     left: bool = False
+    priority: int = 0
+    min_width: int = 10
+
+
+def fit_columns(specs: Sequence[ColumnSpec], width: int) -> tuple[int, ...]:
+    """Indices of the columns of ``specs`` that fit in ``width`` cells, dropping
+    by priority (highest number first; 0 never)."""
+    shown = list(range(len(specs)))
+
+    def need() -> int:
+        return sum((specs[i].width or specs[i].min_width) + _GAP for i in shown)
+
+    droppable = sorted((i for i, c in enumerate(specs) if c.priority), key=lambda i: -specs[i].priority)
+    for i in droppable:
+        if width <= 0 or need() <= width:
+            break
+        shown.remove(i)
+    return tuple(shown)
 
 
 class LineTable(ScrollView, can_focus=True):
@@ -64,6 +85,9 @@ class LineTable(ScrollView, can_focus=True):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._all_specs: tuple[ColumnSpec, ...] = ()
+        self._all_labels: tuple[str, ...] = ()
+        self._shown_columns: tuple[int, ...] = ()  # indices into the cells of a row
         self._specs: tuple[ColumnSpec, ...] = ()
         self._header_labels: tuple[str, ...] = ()
         self._widths: tuple[int, ...] = ()
@@ -92,14 +116,21 @@ class LineTable(ScrollView, can_focus=True):
         """Lay out ``specs`` (with ``labels`` shown in the header, default the specs')."""
         specs = tuple(specs)
         labels = tuple(labels) if labels is not None else tuple(s.label for s in specs)
-        if specs == self._specs and labels == self._header_labels:
+        if specs == self._all_specs and labels == self._all_labels:
             return
-        self._specs = specs
-        self._header_labels = labels
+        self._all_specs = specs
+        self._all_labels = labels
+        self._fit()
+        self.refresh()
+
+    def _fit(self) -> None:
+        """Choose the columns that fit the width now (see :func:`fit_columns`)."""
+        self._shown_columns = fit_columns(self._all_specs, self.size.width)
+        self._specs = tuple(self._all_specs[i] for i in self._shown_columns)
+        self._header_labels = tuple(self._all_labels[i] for i in self._shown_columns)
         self._widths = ()
         self._header = None
         self._strips.clear()
-        self.refresh()
 
     @property
     def columns(self) -> tuple[ColumnSpec, ...]:
@@ -109,13 +140,11 @@ class LineTable(ScrollView, can_focus=True):
     def _widths_now(self) -> tuple[int, ...]:
         if not self._widths:
             fixed = sum(c.width + _GAP for c in self._specs if c.width)
-            self._widths = tuple(c.width if c.width else max(10, self.size.width - fixed - 1) for c in self._specs)
+            self._widths = tuple(c.width if c.width else max(c.min_width, self.size.width - fixed - 1) for c in self._specs)
         return self._widths
 
     def on_resize(self, event: events.Resize) -> None:
-        self._widths = ()
-        self._strips.clear()
-        self._header = None
+        self._fit()
         self._update_virtual_size()
 
     def _update_virtual_size(self) -> None:
@@ -204,10 +233,16 @@ class LineTable(ScrollView, can_focus=True):
     def _line(self, cells: Sequence[Cell], base: Style, coloured: bool) -> Strip:
         segments: list[Segment] = []
         styles = self._palette.styles
+        if len(cells) == len(self._all_specs) and len(self._shown_columns) != len(cells):
+            cells = [cells[i] for i in self._shown_columns]
         for spec, width, (text, level) in zip(self._specs, self._widths_now(), cells):
             text = printable(text, width)  # control bytes shown escaped, cut with "…"
             padded = text.ljust(width) if spec.left else text.rjust(width)
-            style = base + styles[level] if coloured and level is not Level.UNKNOWN else base
+            if coloured:
+                style = base + styles[level] if level is not Level.UNKNOWN else base
+            else:
+                # Under the cursor (and without colour) a critical cell is still marked.
+                style = base + _CRITICAL_MARK if level is Level.CRITICAL else base
             segments.append(Segment(padded, style))
             segments.append(Segment(" " * _GAP, base))
         return Strip(segments).adjust_cell_length(self.size.width, base)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Sequence
+
+from rich.style import Style
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -11,7 +14,10 @@ from textual.widgets import Label
 from textual_plotext import PlotextPlot
 
 from memdash.levels import Level
+from memdash.engine.frame import SeriesView
 from memdash.model import SystemMemory
+from memdash.tui.palette import LevelPalette
+from memdash.tui.widgets.chart import time_label, time_ticks, value_label, value_range, value_ticks, window_label
 from memdash.tui.widgets.gauge import LevelBar
 from memdash.tui.widgets.text import set_text
 from memdash.units import human_bytes, human_percent
@@ -31,13 +37,36 @@ def downsample(values: Sequence[float], buckets: int) -> list[float]:
     return out
 
 
+RGB = tuple[int, int, int]
+
+
+def rgb(style: Style | None) -> RGB | None:
+    """A Rich style's colour as plotext wants it (``None``: the default)."""
+    if style is None or style.color is None:
+        return None
+    t = style.color.get_truecolor()
+    return (t.red, t.green, t.blue)
+
+
+@dataclass(frozen=True)
+class ChartLine:
+    """A horizontal line on a chart: the limit, a threshold."""
+
+    value: float
+    label: str
+    colour: RGB | None = None
+
+
 class HistoryChart(PlotextPlot):
-    """A line chart over time: percent of the limit (y from 0 to 100), or any value (``percent=False``).
+    """A line over real time: x is seconds before ``now`` from each point's own
+    timestamp (so a new refresh interval never bends the axis), y auto-scaled
+    around the data with units on both axes, and lines (limit, warning
+    threshold) drawn when they fall in range.
 
     plotext rebuilds its whole canvas on every draw (~10-25 ms here, the
-    dearest thing on screen), so the chart plots at most one point per column,
-    redraws only when what it would draw changed, and at most every
-    :attr:`MIN_REDRAW_SECONDS`.
+    dearest thing on screen), so the chart plots at most one point per column
+    and redraws at most every :attr:`MIN_REDRAW_SECONDS` while only the data
+    moves (at once when the window, size or lines change).
     """
 
     MIN_REDRAW_SECONDS = 5.0
@@ -46,62 +75,97 @@ class HistoryChart(PlotextPlot):
     HistoryChart { height: 100%; min-height: 5; }
     """
 
-    def __init__(self, title: str = "", *, percent: bool = True, **kwargs: object) -> None:
+    def __init__(self, title: str = "", **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._title = title
-        self._percent = percent
         self._last: tuple[object, ...] = ()
         self._drawn_at = 0.0
-        self._values: tuple[Sequence[float], float] | None = None
-
-    def on_mount(self) -> None:
-        self.plt.title(self._title)
-        if self._percent:
-            self.plt.ylim(0, 100)
+        self._args: tuple[tuple[object, ...], dict[str, object]] | None = None
+        #: What the last draw plotted: (seconds before now, values); for tests.
+        self.plotted: tuple[list[float], list[float]] = ([], [])
+        #: The last draw's axes: xlim, xlabels, ylim, ylabels, lines shown; for tests.
+        self.axis: dict[str, object] = {}
 
     def on_resize(self) -> None:
-        self._last = ()  # redraw for the new width, now rather than at the next sample
-        if self._values is not None:
-            self.show(*self._values)
+        self._last = ()  # redraw for the new size, now rather than at the next sample
+        if self._args is not None:
+            self.plot(*self._args[0], **self._args[1])  # type: ignore[arg-type]
 
-    def show(self, values: Sequence[float], interval: float, *, percent: bool | None = None) -> None:
-        """Plot ``values`` (oldest first), one every ``interval`` seconds;
-        ``percent`` switches between a 0-100 axis and a free one."""
-        if percent is not None and percent != self._percent:
-            self._percent = percent
-            self._last = ()
-        self._values = (values, interval)
+    def plot(
+        self,
+        times: Sequence[float],
+        values: Sequence[float],
+        *,
+        now: float,
+        window: float,
+        unit: str = "bytes",
+        lines: Sequence[ChartLine] = (),
+        colour: RGB | None = None,
+        title: str | None = None,
+    ) -> None:
+        """Plot ``values`` taken at ``times`` (epoch seconds, oldest first) over
+        the last ``window`` seconds before ``now``."""
+        self._args = ((times, values), dict(now=now, window=window, unit=unit, lines=lines, colour=colour, title=title))
         if not self.size.width:
             return  # not laid out yet: on_resize draws it
-        columns = max(10, self.size.width - 8)  # less the y axis
-        data = downsample(values, columns)
-        span = len(values) * interval
-        # What a person would see: the shape at the chart's resolution, and the
-        # time axis to the nearest 10 %.
-        scale = 0.5 if self._percent else max(1e-9, (max(data, default=0) or 1) / 200)
-        key = (tuple(round(v / scale) for v in data), round(span, -1) if span > 20 else span, columns)
+        columns = max(10, self.size.width - 9)  # less the y axis
+        pts = [(t - now, v) for t, v in zip(times, values) if -window <= t - now <= 1.0]
+        if len(pts) > columns:  # one point per column: the largest of its stretch, so peaks stay
+            buckets: dict[int, tuple[float, float]] = {}
+            for x, v in pts:
+                b = int((x + window) / window * (columns - 1))
+                if b not in buckets or v > buckets[b][1]:
+                    buckets[b] = (x, v)
+            pts = [buckets[b] for b in sorted(buckets)]
+        xs = [x for x, _ in pts]
+        ys = [v for _, v in pts]
+        title = self._title if title is None else title
+        structure = (window, unit, tuple(lines), colour, title, self.size)
+        scale = max(1e-9, (max(ys, default=0) or 1) / 200)
+        key = (structure, tuple(round(x) for x in xs), tuple(round(v / scale) for v in ys))
         if key == self._last:
             return
-        now = time.monotonic()
-        if self._last and now - self._drawn_at < self.MIN_REDRAW_SECONDS:
+        t = time.monotonic()
+        if self._last and self._last[0] == structure and t - self._drawn_at < self.MIN_REDRAW_SECONDS:
             return
-        self._drawn_at = now
+        self._drawn_at = t
         self._last = key
+        self._draw(xs, ys, window, unit, lines, colour, title)
+
+    def _draw(self, xs: list[float], ys: list[float], window: float, unit: str, lines: Sequence[ChartLine],
+              colour: RGB | None, title: str) -> None:
         plt = self.plt
         # clear_figure, not clear_data: plotext keeps tick state across figures,
         # so every draw sets everything it shows.
         plt.clear_figure()
-        plt.title(self._title)
-        if data:
-            n = len(data)
-            step = span / n if n else interval
-            xs = [-(n - 1 - i) * step for i in range(n)]
-            plt.plot(xs, data, marker="braille")
-            plt.xlim(min(xs[0], -10 * interval), 0)
-        if self._percent:
-            plt.ylim(0, 100)
-            # Few rows fit few labels; naming them keeps plotext from choosing.
-            plt.yticks([0, 50, 100] if self.size.height < 9 else [0, 25, 50, 75, 100])
+        self.plotted = (xs, ys)
+        xt = time_ticks(window)
+        plt.xlim(-window, 0)
+        plt.xticks(xt, [time_label(x) for x in xt])
+        if not ys:
+            plt.title(f"{title} · no samples in the last {window_label(window)} yet")
+            plt.yticks([], [])
+            self.axis = {"xlim": (-window, 0), "xlabels": [time_label(x) for x in xt], "ylim": None, "ylabels": [], "lines": ()}
+            self.refresh()
+            return
+        # plotext drops a title wider than the chart: cut it instead.
+        room = max(4, self.size.width - 4)
+        plt.title(title if len(title) <= room else title[: room - 1] + "…")
+        lo, hi, shown = value_range(ys, unit, [line.value for line in lines])
+        rows = max(3, self.size.height - 3)
+        yt = value_ticks(lo, hi, unit, most=3 if rows < 8 else 4)
+        fmt = value_label(unit)
+        plt.ylim(lo, hi)
+        plt.yticks(yt, [fmt(v) for v in yt])
+        drawn = []
+        for line in lines:
+            if line.value in shown:
+                plt.hline(line.value, line.colour or "gray")
+                plt.text(f"{line.label} {fmt(line.value)}", -window, line.value, color=line.colour or "gray", alignment="left")
+                drawn.append(line.label)
+        plt.plot(xs, ys, marker="braille", color=colour) if colour else plt.plot(xs, ys, marker="braille")
+        self.axis = {"xlim": (-window, 0), "xlabels": [time_label(x) for x in xt], "ylim": (lo, hi),
+                     "ylabels": [fmt(v) for v in yt], "lines": tuple(drawn)}
         self.refresh()
 
 
@@ -129,8 +193,10 @@ class MemoryPanel(Vertical):
                 yield Label("", id="mem-swap")
             yield HistoryChart(id="mem-chart")
 
-    def show(self, system: SystemMemory | None, history: Sequence[float], interval: float) -> None:
-        """Render ``system`` and its percent history."""
+    def show(self, system: SystemMemory | None, history: SeriesView, *, now: float, window: float,
+             palette: LevelPalette, warning_percent: float | None = None) -> None:
+        """Render ``system`` and its history of bytes used over the
+        last ``window`` seconds (``history``), with the limit and the warning threshold."""
         bar = self.query_one("#mem-bar", LevelBar)
         title = self.query_one("#mem-title", Label)
         if system is None:
@@ -159,5 +225,14 @@ class MemoryPanel(Vertical):
         set_text(self.query_one("#mem-swap", Label), swap)
         for other in Level:
             title.set_class(other is system.level, other.css_class)
-        self.query_one("#mem-chart", HistoryChart).show(history, interval)
+        limit = system.limit_bytes or system.total_bytes
+        lines = []
+        if limit:
+            lines.append(ChartLine(float(limit), "limit", rgb(palette.styles[Level.CRITICAL])))
+            if warning_percent is not None:
+                lines.append(ChartLine(limit * warning_percent / 100, "warn", rgb(palette.styles[Level.WARNING])))
+        self.query_one("#mem-chart", HistoryChart).plot(
+            history.times, history.values, now=now, window=window, unit="bytes", lines=lines,
+            colour=rgb(palette.styles[system.level]), title=f"memory used · last {window_label(window)}",
+        )
 

@@ -10,6 +10,7 @@ from textual.message import Message
 
 from memdash.levels import Level
 from memdash.model import ProcessMemory
+from memdash.program import program_name
 from memdash.textsafe import command_line
 from memdash.tui.palette import LevelPalette
 from memdash.tui.widgets.line_table import Cell, ColumnSpec, LineTable
@@ -26,7 +27,7 @@ class Column:
     sort_key: Callable[[ProcessMemory], object]
     text: Callable[[ProcessMemory], str]
     levelled: bool = False  # coloured by the row's level
-    wide_only: bool = False
+    priority: int = 0  # 0: always shown; higher numbers go first as the table narrows
     left: bool = False
 
 
@@ -34,23 +35,32 @@ def _none_last(value: float | int | None) -> float:
     return float("-inf") if value is None else float(value)
 
 
+#: Each level spelled, so levels survive NO_COLOR and colour-blind eyes.
+LEVEL_WORDS = {Level.EXCELLENT: "ok", Level.GOOD: "good", Level.WARNING: "warn", Level.CRITICAL: "CRIT"}
+
+
 def _level_word(p: ProcessMemory) -> str:
-    # Spelled out so levels survive NO_COLOR and colour-blind eyes.
-    return {Level.WARNING: "warn", Level.CRITICAL: "CRIT"}.get(p.level, "")
+    return LEVEL_WORDS.get(p.level, "?")
+
+
+def _growth(p: ProcessMemory) -> str:
+    # "~": not yet a minute of samples, so no rate that could mislead.
+    return "~" if p.growth_bytes_per_min is None else human_rate(p.growth_bytes_per_min)
 
 
 COLUMNS: tuple[Column, ...] = (
     Column("pid", "PID", 7, lambda p: p.pid, lambda p: str(p.pid)),
-    Column("user", "USER", 8, lambda p: p.user or "", lambda p: (p.user or "?")[:8], wide_only=True, left=True),
+    Column("user", "USER", 8, lambda p: p.user or "", lambda p: (p.user or "?")[:8], priority=6, left=True),
     Column("rss", "RSS", 6, lambda p: p.rss_bytes, lambda p: human_bytes(p.rss_bytes), levelled=True),
-    Column("uss", "USS", 6, lambda p: _none_last(p.uss_bytes), lambda p: human_bytes(p.uss_bytes)),
-    Column("pss", "PSS", 6, lambda p: _none_last(p.pss_bytes), lambda p: human_bytes(p.pss_bytes), wide_only=True),
-    Column("swap", "SWAP", 6, lambda p: _none_last(p.swap_bytes), lambda p: human_bytes(p.swap_bytes), wide_only=True),
-    Column("gpu", "GPU", 6, lambda p: _none_last(p.gpu_bytes), lambda p: human_bytes(p.gpu_bytes), wide_only=True),
-    Column("percent", "%LIM", 6, lambda p: p.percent, lambda p: human_percent(p.percent), levelled=True),
-    Column("growth", "GROW", 8, lambda p: _none_last(p.growth_bytes_per_min), lambda p: human_rate(p.growth_bytes_per_min)),
+    Column("uss", "USS", 6, lambda p: _none_last(p.uss_bytes), lambda p: human_bytes(p.uss_bytes), priority=3),
+    Column("pss", "PSS", 6, lambda p: _none_last(p.pss_bytes), lambda p: human_bytes(p.pss_bytes), priority=5),
+    Column("swap", "SWAP", 6, lambda p: _none_last(p.swap_bytes), lambda p: human_bytes(p.swap_bytes), priority=7),
+    Column("gpu", "GPU", 6, lambda p: _none_last(p.gpu_bytes), lambda p: human_bytes(p.gpu_bytes), priority=8),
+    Column("percent", "%LIM", 6, lambda p: p.percent, lambda p: human_percent(p.percent), levelled=True, priority=2),
+    Column("growth", "GROW", 8, lambda p: _none_last(p.growth_bytes_per_min), lambda p: _growth(p), priority=4),
     Column("level", "LVL", 4, lambda p: p.level, _level_word, levelled=True, left=True),
-    Column("command", "COMMAND", 0, lambda p: p.cmdline.lower(), lambda p: p.cmdline, left=True),
+    # What a person calls the process (python3 app.py): the full command is in the detail view.
+    Column("command", "PROGRAM", 0, lambda p: program_name(p.cmdline).lower(), lambda p: program_name(p.cmdline), left=True),
 )
 COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
 SORTABLE = tuple(c.key for c in COLUMNS if c.key != "level")
@@ -77,10 +87,12 @@ class ProcessTable(LineTable):
             super().__init__()
             self.pid = pid
 
+    class Highlighted(Message):
+        """The cursor moved to another row."""
+
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
-        self._process_columns: tuple[Column, ...] = tuple(c for c in COLUMNS if not c.wide_only)
-        self._narrow: bool | None = None
+        self._process_columns: tuple[Column, ...] = COLUMNS
         self._sort: tuple[str, bool] = ("rss", True)
         self._probed: frozenset[int] = frozenset()
         # pid -> (cmdline, as shown): escaping a 64 KB command line once, not every refresh.
@@ -88,20 +100,20 @@ class ProcessTable(LineTable):
 
     @property
     def _columns(self) -> tuple[Column, ...]:
-        return self._process_columns
+        """The columns shown at the width now."""
+        return tuple(COLUMN_BY_KEY[spec.key] for spec in self.columns)
 
-    def set_layout(self, *, narrow: bool, width: int, sort: tuple[str, bool]) -> None:
-        """Choose the columns for the terminal width and mark the sort column."""
-        if narrow == self._narrow and sort == self._sort and self.columns:
+    def set_layout(self, *, narrow: bool = False, width: int = 0, sort: tuple[str, bool]) -> None:
+        """Mark the sort column; the columns that fit the width are chosen on
+        each resize, by priority (``narrow`` and ``width`` are no longer needed)."""
+        if sort == self._sort and self.columns:
             return
-        self._narrow = narrow
         self._sort = sort
-        self._process_columns = tuple(c for c in COLUMNS if not (narrow and c.wide_only))
         key, reverse = sort
-        labels = [c.label + ((" ▼" if reverse else " ▲") if c.key == key else "") for c in self._process_columns]
+        labels = [c.label + ((" ▼" if reverse else " ▲") if c.key == key else "") for c in COLUMNS]
         self.set_columns(
-            [ColumnSpec(c.key, c.label, max(c.width, len(label)) if c.width else 0, c.left)
-             for c, label in zip(self._process_columns, labels)],
+            [ColumnSpec(c.key, c.label, max(c.width, len(label)) if c.width else 0, c.left, c.priority, 30)
+             for c, label in zip(COLUMNS, labels)],
             labels,
         )
         self._cells = {pid: () for pid in self._cells}  # every row re-renders in the new layout
@@ -110,7 +122,7 @@ class ProcessTable(LineTable):
         out = []
         for c in self._process_columns:
             if c.key == "command":
-                text = self._command_text(p)
+                text = self._program_text(p)
                 if p.pid in self._probed:
                     text = "◆ " + text
             else:
@@ -121,12 +133,12 @@ class ProcessTable(LineTable):
     #: The longest command line kept for a row (the column is cut to the screen anyway).
     COMMAND_MAX = 1024
 
-    def _command_text(self, p: ProcessMemory) -> str:
-        """The command line as one row: escaped, long arguments cut (see textsafe.command_line)."""
+    def _program_text(self, p: ProcessMemory) -> str:
+        """The program as one row: escaped, long arguments cut (see textsafe.command_line)."""
         cached = self._commands.get(p.pid)
         if cached is not None and cached[0] == p.cmdline:
             return cached[1]
-        shown = command_line(p.cmdline, self.COMMAND_MAX)
+        shown = command_line(program_name(p.cmdline[: 4 * self.COMMAND_MAX]), self.COMMAND_MAX)
         self._commands[p.pid] = (p.cmdline, shown)
         return shown
 
@@ -151,6 +163,9 @@ class ProcessTable(LineTable):
     def row_selected(self, key: Hashable) -> None:
         if isinstance(key, int):
             self.post_message(self.Selected(key))
+
+    def row_highlighted(self, key: Hashable | None) -> None:
+        self.post_message(self.Highlighted())
 
     def header_clicked(self, column: str) -> None:
         if column in SORTABLE:

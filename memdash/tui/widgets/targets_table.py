@@ -13,10 +13,13 @@ from memdash.tui.palette import LevelPalette
 from memdash.tui.widgets.line_table import Cell, ColumnSpec, LineTable
 from memdash.units import human_bytes, human_percent
 
+#: key, header, width, left-aligned, priority (0: always shown; the highest number
+#: goes first as the table narrows: at 80 columns the name, level, age and
+#: error stay).
 _COLUMNS = (
-    ("name", "TARGET", 16, True), ("kind", "KIND", 10, True), ("level", "LEVEL", 9, True), ("rss", "RSS", 7, False),
-    ("percent", "%LIM", 6, False), ("gc", "GC gen0/1/2", 20, True), ("hit", "HIT%", 6, False),
-    ("age", "AGE", 6, False), ("error", "ERROR", 0, True),
+    ("name", "TARGET", 16, True, 0), ("kind", "KIND", 10, True, 6), ("level", "LEVEL", 9, True, 0),
+    ("rss", "RSS", 7, False, 3), ("percent", "%LIM", 6, False, 4), ("gc", "GC gen0/1/2", 20, True, 7),
+    ("hit", "HIT%", 6, False, 5), ("age", "AGE", 6, False, 1), ("error", "ERROR", 0, True, 0),
 )
 
 
@@ -83,7 +86,7 @@ class TargetsTable(LineTable):
         """The cursor moved to another target."""
 
     def on_mount(self) -> None:
-        self.set_columns([ColumnSpec(key, label, width, left) for key, label, width, left in _COLUMNS])
+        self.set_columns([ColumnSpec(key, label, width, left, priority, 16) for key, label, width, left, priority in _COLUMNS])
 
     @property
     def cursor_name(self) -> str | None:
