@@ -750,6 +750,8 @@ class MemdashApp(App[int]):
         if target is None or not self.check_action("cleanup", (action,)):
             return
         _, description = DESCRIPTIONS[action]
+        if target.kind == "redis" and action == "trim":
+            description = "ask Redis to return free memory to the OS (MEMORY PURGE)"
 
         def confirmed(yes: bool | None) -> None:
             if yes:
