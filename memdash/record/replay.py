@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from memdash.engine.frame import Event as FrameEvent
 from memdash.engine.frame import Frame, SeriesView
@@ -25,6 +25,10 @@ from memdash.record.store import Event, Store, figures_of
 
 #: Kinds of event the n/N keys stop at (a service coming and going is listed, not a stop).
 STOP_KINDS = ("oom_kill", "level_change", "cleanup")
+
+
+class _Kept(NamedTuple):
+    points: int
 
 
 class ReplayEngine:
@@ -63,6 +67,12 @@ class ReplayEngine:
         self.frame: Frame | None = None
 
     # -- what the dashboard calls on an engine
+
+    @property
+    def history(self) -> _Kept:
+        """What the dashboard asks of History: how many points a chart can hold
+        (here the replay window, in frames)."""
+        return _Kept(self.window)
 
     def subscribe(self, callback: Callable[[Frame], None], on_close: Callable[[], None] | None = None) -> Callable[[], None]:
         self._subscribers.append(callback)

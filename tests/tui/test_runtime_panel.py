@@ -3,6 +3,7 @@ loopback page, in a real Textual app driven by Pilot."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from flask import Flask, Response
@@ -44,7 +45,7 @@ class Host(App[None]):
         await self.push_screen(screen)
         palette = LevelPalette()
         palette.refresh_from(self)
-        screen.show(self.sample, [50.0, 60.0], 1.0, palette)
+        screen.show(self.sample, {}, palette, now=time.time(), window=600.0)
 
 
 def plain(app: App[None], selector: str) -> str:
