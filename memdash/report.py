@@ -56,7 +56,8 @@ def exit_status(snap: Snapshot) -> int:
     """The monitoring-plugin exit status for ``snap``."""
     if snap.level >= Level.CRITICAL:
         return EXIT_CRITICAL
-    unreadable = snap.system is None or bool(snap.errors) or any(not t.ok for t in snap.targets)
+    # A target that yields no memory figure is unknown, never healthy.
+    unreadable = snap.system is None or bool(snap.errors) or any(not t.ok or t.rss_bytes is None for t in snap.targets)
     if unreadable:
         return EXIT_UNKNOWN
     if snap.level >= Level.WARNING:

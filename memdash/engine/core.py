@@ -482,6 +482,11 @@ class Engine:
             if kept is not None:
                 series[key] = SeriesView(tuple(kept.times), tuple(kept.values))
         levels: list[Level] = [local.level, *(t.level for t in targets)]
+        level = worst(levels)
+        if level < Level.WARNING and any(t.rss_bytes is None for t in targets):
+            # A target with no memory figure is unknown: the header must not say
+            # "excellent" over it (snapshot exits 3 for it).
+            level = Level.UNKNOWN
         self._seq += 1
         frame = Frame(
             seq=self._seq,
@@ -503,7 +508,7 @@ class Engine:
             changed_targets=frozenset(changed),
             events=events,
             errors=local.errors,
-            level=worst(levels),
+            level=level,
             series=series,
         )
         self.last_frame = frame

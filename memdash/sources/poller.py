@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 import time
 from typing import Any, Callable, Iterable, Sequence
 
@@ -77,6 +78,20 @@ class _State:
         """The target's secrets, with the token its last request carried (no second read)."""
         token = self.endpoint.token if self.endpoint is not None else None
         return target_secrets(self.target, token)
+
+
+#: What a /metrics page without any ``process_*`` family is, in words: prometheus_client
+#: in multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``) exports no process collector.
+NO_PROCESS_METRICS = "this page has no process metrics: prometheus_client multiprocess mode?"
+
+
+_PROCESS_FAMILY = re.compile(rb"(?:^|\n)(?:# (?:TYPE|HELP) )?process_[a-z_]+[ {]")
+
+
+def has_process_family(body: bytes) -> bool:
+    """Whether a Prometheus page has any ``process_*`` series or family at all
+    (one whose figure is unreadable, NaN say, still counts: that is not multiprocess mode)."""
+    return _PROCESS_FAMILY.search(body) is not None
 
 
 def supported_actions(sample: TargetSample) -> tuple[str, ...]:
@@ -266,6 +281,8 @@ class TargetPoller:
         except _READER_ERRORS as exc:
             log.debug("target %s: unreadable answer", state.target.name, exc_info=True)
             raise TargetError(f"unreadable answer ({type(exc).__name__}: {exc})") from None
+        if kind.name == "prometheus" and sample.rss_bytes is None and not has_process_family(answer.response.body):
+            raise TargetError(NO_PROCESS_METRICS)
         state.kind = kind.name  # auto: remembered from the first good answer
         return scrub_sample(self._finish(sample, state.target), secrets)
 
