@@ -257,6 +257,24 @@ class TargetSample:
     instances: tuple[Instance, ...] = ()
     #: What the reader could not do: a mapped path that resolved to nothing, a page cut at the cap.
     warnings: tuple[str, ...] = ()
+    #: The local service the target's process belongs to (its name), if any.
+    service: str | None = None
+    #: Processes ``rss_bytes`` adds up (a pre-fork service's master and workers);
+    #: ``None`` for one process as the endpoint reported it.
+    workers: int | None = None
+    #: True when ``workers`` are those seen answering over past polls (a remote
+    #: pre-fork service, "N workers seen"); False when read locally.
+    workers_seen: bool = False
+
+    @property
+    def workers_text(self) -> str:
+        """Where the figure comes from, in words: ``"3 workers seen"`` (remote),
+        ``"gunicorn [41] (3 workers)"`` (its local service); ``""`` for one process."""
+        if self.workers is not None and self.workers_seen:
+            return f"{self.workers} workers seen"
+        if self.service is not None:
+            return self.service if self.workers is None else f"{self.service} ({self.workers} workers)"
+        return ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

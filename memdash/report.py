@@ -235,6 +235,9 @@ def target_json(t: TargetSample) -> dict[str, Any]:
         "exporter_rss_bytes": t.exporter_rss_bytes,
         "instances": [{"labels": i.labels, "rss_bytes": i.rss_bytes, "runtime": i.runtime} for i in t.instances],
         "warnings": list(t.warnings),
+        "service": t.service,
+        "workers": t.workers,
+        "workers_seen": t.workers_seen,
     }
 
 
@@ -397,6 +400,8 @@ def snapshot_text(snap: Snapshot, *, width: int | None = 100) -> str:
             status = "ok" if t.ok else f"error: {printable(t.error, 300)}"
             if t.recognised:
                 status += f" ({printable('; '.join(t.recognised), 200)})"
+            if t.workers_text:
+                status += f" ({printable(t.workers_text, 120)})"
             lines.append(
                 f"{printable(t.name, 20):<20} {printable(t.kind, 10):<10} {_level(t.level) or '-':<9} {human_bytes(t.rss_bytes):>7}"
                 f" {human_percent(t.percent):>6}  {status}"

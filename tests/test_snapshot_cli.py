@@ -37,7 +37,7 @@ PROCESS_KEYS = {
 }
 TARGET_KEYS = {
     "name", "url", "kind", "ok", "error", "level", "pid", "rss_bytes", "percent", "limit_bytes",
-    "gc", "caches", "gpu", "metrics", "actions", "last_ok",
+    "gc", "caches", "gpu", "metrics", "actions", "last_ok", "service", "workers", "workers_seen",
 }
 TOP_KEYS = {"schema", "host", "time", "level", "system", "process_count", "processes", "gpus", "targets", "errors"}
 LEVELS = {"excellent", "good", "warning", "critical"}

@@ -42,6 +42,7 @@ from typing import Any, AsyncIterator, Callable, Iterable, Protocol
 from memdash.collector import LocalCollector
 from memdash.config import Config, TargetConfig
 from memdash.engine.frame import Event, Frame, SeriesView
+from memdash.engine.join import TargetJoin
 from memdash.engine.targets import TargetSchedule, wrap
 from memdash.engine.view import View
 from memdash.history import History
@@ -155,6 +156,8 @@ class Engine:
         self._seq = 0
         self._local: Snapshot | None = None
         self._targets: dict[str, TargetSample] = {}
+        target_thresholds = {t.name: t.thresholds for t in config.targets if t.thresholds is not None}
+        self._join = TargetJoin(lambda name: target_thresholds.get(name) or config.thresholds)
         self._target_order: list[str] = []
         self.last_frame: Frame | None = None
         """The newest frame (``None`` before the first)."""
@@ -461,19 +464,24 @@ class Engine:
             subscribers = tuple(self._subscribers)
         history = self.history
         changed = set()
+        join = self._join
+        # Targets meet services (engine/join.py): a pre-fork service's figures
+        # are its totals, not whichever worker answered.
+        join.local.begin(local.services, local.time)
         for s in samples:
             if s.name not in self._targets:
                 self._target_order.append(s.name)
                 self._target_order.sort()
-            self._targets[s.name] = s
+            s = self._targets[s.name] = join.arrived(s)
             changed.add(s.name)
             if s.ok:
+                s = join.joined(s)
                 rss_key, pct_key = target_series_keys(s.name)
                 t = s.time or time.time()
                 history.record(rss_key, t, s.rss_bytes)
                 history.record(pct_key, t, s.percent)
                 _record_runtime(history, s, t)
-        targets = tuple(self._targets[n] for n in self._target_order)
+        targets = tuple(join.joined(self._targets[n]) for n in self._target_order)
         view = self._view
         keys = ["system.percent", *(f"gpu.{d.uuid or d.index}.percent" for d in local.gpus.devices), *view.series]
         series = {}

@@ -61,3 +61,79 @@ def test_a_target_with_no_memory_figure_is_unknown_never_healthy():
     assert t["ok"] is True and t["rss_bytes"] is None and t["level"] is None
     assert doc["level"] in (None, "critical")  # unknown, unless the box itself is critical
     assert rc == (2 if doc["level"] == "critical" else 3)
+
+
+def _sum_vmrss(master: int) -> int:
+    from prom_servers import children, vmrss
+
+    return vmrss(master) + sum(vmrss(c) for c in children(master))
+
+
+def _watch(url: str, count: int) -> list[dict]:
+    proc = subprocess.run([sys.executable, "-m", "memdash", "snapshot", "--json", "--no-discover", "--watch", "1",
+                           "--count", str(count), url], capture_output=True, text=True, timeout=120)
+    docs = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    assert len(docs) == count, proc.stderr
+    return docs
+
+
+def test_gunicorn_target_is_its_services_total_and_the_sawtooth_is_gone(tmp_path):
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with serve("gunicorn", 3, tmp_path, mb=40) as (url, master):
+        # What the endpoint itself says: one worker's RSS, whichever answered.
+        one_worker = []
+        for _ in range(4):
+            page = httpx.get(url, timeout=10).text
+            for family in text_string_to_metric_families(page):
+                one_worker += [s.value for s in family.samples if s.name == "process_resident_memory_bytes"]
+        before = _sum_vmrss(master)
+        docs = _watch(url, 4)
+        after = _sum_vmrss(master)
+    figures = []
+    for doc in docs:
+        (t,) = doc["targets"]
+        assert t["ok"] is True, t["error"]
+        assert t["workers"] == 3 and t["workers_seen"] is False
+        assert "gunicorn" in t["service"]
+        assert t["limit_bytes"] and t["level"] is not None  # the service's limit (the host's here) and level
+        figures.append(t["rss_bytes"])
+    # The service's total, not one worker's: within 5 % of VmRSS summed over master and workers.
+    assert min(abs(figures[-1] - before), abs(figures[-1] - after)) <= 0.05 * before, (figures, before, after)
+    assert figures[-1] > 2.5 * max(one_worker)
+    # No sawtooth: successive polls agree within 5 %.
+    for a, b in zip(figures, figures[1:]):
+        assert abs(a - b) <= 0.05 * a, figures
+
+
+def test_uvicorn_two_workers_shows_two_workers(tmp_path):
+    with serve("uvicorn", 2, tmp_path) as (url, _master):
+        _rc, doc = snapshot(url)
+    (t,) = doc["targets"]
+    assert t["ok"] is True, t["error"]
+    assert t["workers"] == 2 and t["workers_seen"] is False
+    assert "uvicorn" in t["service"]
+
+
+def test_remote_style_prefork_target_sums_the_workers_seen(tmp_path):
+    """With no local service to join (--no-services, as for a remote host), the
+    workers answering in turn are told apart by process_start_time_seconds and
+    their last figures add up: "N workers seen"."""
+    from prom_servers import children, vmrss
+
+    with serve("gunicorn", 3, tmp_path, mb=40) as (url, master):
+        proc = subprocess.run([sys.executable, "-m", "memdash", "snapshot", "--json", "--no-discover", "--no-services",
+                               "--watch", "0.5", "--count", "12", url], capture_output=True, text=True, timeout=120)
+        per_worker = [vmrss(c) for c in children(master)]
+        text = subprocess.run([sys.executable, "-m", "memdash", "snapshot", "--no-discover", "--no-services",
+                               "--watch", "0.5", "--count", "8", url], capture_output=True, text=True, timeout=120)
+    docs = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    (t,) = docs[-1]["targets"]
+    assert t["ok"] is True and t["workers_seen"] is True, (t, proc.stderr)
+    n = t["workers"]
+    assert 2 <= n <= 3
+    mean = sum(per_worker) / len(per_worker)
+    assert abs(t["rss_bytes"] - n * mean) <= 0.1 * n * mean, (t["rss_bytes"], per_worker)
+    assert " workers seen)" in text.stdout
+

@@ -59,13 +59,14 @@ def overall_hit_rate(t: TargetSample) -> tuple[float | None, int]:
 
 
 def _note(t: TargetSample) -> Cell:
-    """The last cell: the error; else the first warning (a mapped path that found nothing)."""
+    """The last cell: the error; else the first warning (a mapped path that found nothing);
+    else where a pre-fork figure comes from."""
     if not t.ok:
         return (t.error or "", Level.CRITICAL)
     if t.warnings:
         more = f" (+{len(t.warnings) - 1} more)" if len(t.warnings) > 1 else ""
         return (f"warning: {t.warnings[0]}{more}", Level.WARNING)
-    return ("", Level.UNKNOWN)
+    return (t.workers_text, Level.UNKNOWN)  # "3 workers seen", or its local service
 
 
 class TargetsTable(LineTable):

@@ -1,0 +1,214 @@
+"""Targets meet services.
+
+A target's endpoint answers from one process. Where that process is a pre-fork
+worker, its figure is one worker's, and which worker answers changes from poll
+to poll: the chart becomes a sawtooth that looks like a leak. Two remedies:
+
+- **Local** (:class:`LocalJoin`): when the target's process runs on this box
+  (the ``pid`` a local endpoint reports, or the process listening on the
+  target's loopback TCP port or Unix socket), the target belongs to that
+  process's service. Its figure becomes the service's total (the pool's master
+  and workers), with the worker count; its limit, percent and level are the
+  service's where the endpoint gives no limit of its own.
+- **Remote** (:class:`SeenWorkers`): the worker that answered is known by its
+  ``pid`` or, on a Prometheus page, its ``process_start_time_seconds``; the last
+  figure of each worker seen is kept (bounded; a worker not seen for a while is
+  forgotten), and the figure becomes their sum, "N workers seen".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from typing import Callable, Iterable, Mapping
+
+from memdash.levels import Level, Thresholds
+from memdash.model import ServiceMemory, ServiceWorker, TargetSample
+from memdash.sources import sockets
+from memdash.sources.errors import TargetError
+from memdash.sources.transport import Url, split_url
+
+#: Seconds a target's listening pid (or that it has none here) is trusted before looking again.
+RELOOK_SECONDS = 10.0
+#: A remote worker not seen in ``max(FORGET_POLLS, 3 * workers)`` polls of its target is forgotten
+#: (a restarted or recycled worker must not be counted twice for long).
+FORGET_POLLS = 10
+#: Workers remembered per target.
+MAX_WORKERS = 256
+
+Where = tuple[str, object]  # ("unix", path) | ("tcp", port)
+
+
+def local_address(url: str) -> Where | None:
+    """Where a target listens on this box: its Unix socket, or its loopback TCP
+    port; ``None`` for a remote host (a pid it reports is another box's)."""
+    uds, base = split_url(url)
+    if uds is not None:
+        return ("unix", uds)
+    try:
+        u = Url.parse(base)
+    except (TargetError, ValueError):
+        return None
+    host = (u.host or "").strip("[]").lower()
+    if host != "localhost":
+        try:
+            if not ipaddress.ip_address(host).is_loopback:
+                return None
+        except ValueError:
+            return None
+    return ("tcp", u.port)
+
+
+def _repercent(t: TargetSample, rss: int | None, thresholds: Thresholds) -> tuple[float | None, Level]:
+    """Percent and level of figure ``rss`` against the target's own limit."""
+    if t.limit_bytes and rss is not None:
+        percent = 100.0 * rss / t.limit_bytes
+        return percent, thresholds.classify(percent)
+    return t.percent, t.level
+
+
+def worker_key(sample: TargetSample) -> tuple[str, float] | None:
+    """What identifies the process that answered: its pid, else (Prometheus)
+    its start time. ``None`` when neither is known, or when the answer is
+    already a pre-fork group's total (memdash.probe's ``group``)."""
+    if any(name.startswith("group.") for name in sample.metrics):
+        return None
+    if sample.pid is not None:
+        return ("pid", float(sample.pid))
+    start = sample.metrics.get("process_start_time_seconds")
+    if sample.kind == "prometheus" and start is not None and start > 0:
+        return ("start", round(start, 2))
+    return None
+
+
+class SeenWorkers:
+    """The last figure of each worker seen answering one remote target."""
+
+    def __init__(self) -> None:
+        self._polls = 0
+        self._last: dict[tuple[str, float], tuple[int, int]] = {}  # key -> (poll number, rss)
+
+    def __len__(self) -> int:
+        return len(self._last)
+
+    def add(self, sample: TargetSample, thresholds: Thresholds) -> TargetSample:
+        """``sample`` with the sum over the workers seen (when more than one)."""
+        key = worker_key(sample) if sample.ok else None
+        if key is not None and sample.rss_bytes is not None:
+            self._polls += 1
+            self._last[key] = (self._polls, sample.rss_bytes)
+            horizon = max(FORGET_POLLS, 3 * len(self._last))
+            for k, (n, _) in list(self._last.items()):
+                if self._polls - n > horizon:
+                    del self._last[k]
+            while len(self._last) > MAX_WORKERS:
+                del self._last[min(self._last, key=lambda k: self._last[k][0])]
+        elif sample.ok:
+            self._last.clear()  # an answer that names no worker: nothing to add up
+        if len(self._last) < 2:
+            return sample
+        total = sum(rss for _, rss in self._last.values())
+        percent, level = _repercent(sample, total, thresholds)
+        return dataclasses.replace(sample, rss_bytes=total, percent=percent, level=level,
+                                   workers=len(self._last), workers_seen=True)
+
+
+class LocalJoin:
+    """Targets whose process is local, joined to its service; refreshed once per frame.
+
+    Call :meth:`begin` with each refresh's services, then :meth:`join` per target.
+    The socket look (``/proc/net``, the services' descriptors) is done at most
+    once per address per refresh, and its answer kept :data:`RELOOK_SECONDS`.
+    """
+
+    def __init__(self, proc: str = "/proc") -> None:
+        self.proc = proc
+        self._members: dict[int, tuple[ServiceMemory, ServiceWorker]] = {}
+        self._found: dict[Where, tuple[float, int | None]] = {}
+        self._now = 0.0
+
+    def begin(self, services: Iterable[ServiceMemory], now: float) -> None:
+        self._now = now
+        self._members = {w.pid: (sv, w) for sv in services for w in sv.workers}
+        if not self._members:
+            self._found.clear()
+
+    def _listener(self, where: Where) -> int | None:
+        cached = self._found.get(where)
+        if cached is not None and self._now - cached[0] < RELOOK_SECONDS and (
+                cached[1] is None or cached[1] in self._members):
+            return cached[1]
+        kind, value = where
+        inodes = (sockets.unix_listening_inodes(str(value), self.proc) if kind == "unix"
+                  else sockets.tcp_listening_inodes(int(value), self.proc))  # type: ignore[call-overload]
+        found = sockets.owners(inodes, self._members, self.proc)
+        pid = found[0] if found else None
+        if len(self._found) > 4 * MAX_WORKERS:
+            self._found.clear()
+        self._found[where] = (self._now, pid)
+        return pid
+
+    def join(self, t: TargetSample, thresholds: Thresholds) -> TargetSample:
+        """``t`` as its local service sees it (``t`` itself when not local or in no service)."""
+        if not self._members or t.rss_bytes is None:
+            return t  # no figure (multiprocess mode, never answered): unknown, not the service's
+        where = local_address(t.url)
+        if where is None:
+            return t
+        pid = t.pid if t.pid in self._members else self._listener(where)
+        if pid is None or pid not in self._members:
+            return t
+        sv, w = self._members[pid]
+        rss, workers = t.rss_bytes, None
+        if sv.kind == "prefork":
+            rss, workers = sv.rss_bytes, sv.worker_count
+        else:
+            pool = _pool(sv, w)
+            if pool:
+                rss, workers = sum(x.rss_bytes for x in pool), sum(x.role == "worker" for x in pool)
+        if t.limit_bytes is None and sv.limit_bytes is not None:
+            limit, percent, level = sv.limit_bytes, sv.percent, sv.level
+        else:
+            limit = t.limit_bytes
+            percent, level = _repercent(t, rss, thresholds)
+        return dataclasses.replace(t, rss_bytes=rss, limit_bytes=limit, percent=percent, level=level,
+                                   service=sv.name, workers=workers, workers_seen=False)
+
+
+def _pool(sv: ServiceMemory, w: ServiceWorker) -> list[ServiceWorker]:
+    """The pre-fork pool ``w`` is part of inside a cgroup service: its master and workers."""
+    by_pid = {x.pid: x for x in sv.workers}
+    if w.role == "master":
+        master = w.pid
+    elif w.role == "worker" and w.ppid in by_pid and by_pid[w.ppid].role == "master":
+        master = w.ppid
+    else:
+        return []
+    return [x for x in sv.workers if x.pid == master or (x.ppid == master and x.role == "worker")]
+
+
+class TargetJoin:
+    """Both joins for an engine: remote workers seen, then the local service."""
+
+    def __init__(self, thresholds_for: Callable[[str], Thresholds], proc: str = "/proc") -> None:
+        self.thresholds_for = thresholds_for
+        self.local = LocalJoin(proc)
+        self._seen: dict[str, SeenWorkers] = {}
+
+    def arrived(self, sample: TargetSample) -> TargetSample:
+        """A sample as it arrives: figures of the workers seen so far added up."""
+        seen = self._seen.get(sample.name)
+        if seen is None:
+            if worker_key(sample) is None:
+                return sample
+            seen = self._seen[sample.name] = SeenWorkers()
+        return seen.add(sample, self.thresholds_for(sample.name))
+
+    def joined(self, sample: TargetSample) -> TargetSample:
+        """A sample joined to its local service (after :meth:`LocalJoin.begin`)."""
+        return self.local.join(sample, self.thresholds_for(sample.name))
+
+    def forget(self, names: Mapping[str, object]) -> None:
+        """Drop what is kept for targets not in ``names``."""
+        for name in self._seen.keys() - names.keys():
+            del self._seen[name]
