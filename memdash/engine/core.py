@@ -482,6 +482,14 @@ class Engine:
                 history.record(pct_key, t, s.percent)
                 _record_runtime(history, s, t)
         targets = tuple(join.joined(self._targets[n]) for n in self._target_order)
+        services = local.services
+        leaking = join.leaking() if services else set()
+        if leaking:
+            services = tuple(
+                dataclasses.replace(sv, growing_after_gc=True, reasons=(*sv.reasons, "growing after GC"))
+                if sv.key in leaking and not sv.growing_after_gc else sv
+                for sv in services
+            )
         view = self._view
         keys = ["system.percent", *(f"gpu.{d.uuid or d.index}.percent" for d in local.gpus.devices), *view.series]
         series = {}
@@ -510,7 +518,7 @@ class Engine:
             process_count=local.process_count,
             gpus=local.gpus,
             targets=targets,
-            services=local.services,
+            services=services,
             host_oom=local.host_oom,
             host_pressure=local.host_pressure,
             changed_targets=frozenset(changed),

@@ -18,11 +18,13 @@ to poll: the chart becomes a sawtooth that looks like a leak. Two remedies:
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import ipaddress
 from typing import Callable, Iterable, Mapping
 
 from memdash.levels import Level, Thresholds
+from memdash.oom_eta import growing_after_gc
 from memdash.model import ServiceMemory, ServiceWorker, TargetSample
 from memdash.sources import sockets
 from memdash.sources.errors import TargetError
@@ -35,6 +37,8 @@ RELOOK_SECONDS = 10.0
 FORGET_POLLS = 10
 #: Workers remembered per target.
 MAX_WORKERS = 256
+#: (full collections, RSS) pairs kept per target for the leak flag.
+GC_TRAIL = 64
 
 Where = tuple[str, object]  # ("unix", path) | ("tcp", port)
 
@@ -126,6 +130,8 @@ class LocalJoin:
         self._members: dict[int, tuple[ServiceMemory, ServiceWorker]] = {}
         self._found: dict[Where, tuple[float, int | None]] = {}
         self._now = 0.0
+        #: The service key each target joined at its last :meth:`join`.
+        self.service_of: dict[str, str] = {}
 
     def begin(self, services: Iterable[ServiceMemory], now: float) -> None:
         self._now = now
@@ -159,6 +165,7 @@ class LocalJoin:
         if pid is None or pid not in self._members:
             return t
         sv, w = self._members[pid]
+        self.service_of[t.name] = sv.key
         rss, workers = t.rss_bytes, None
         if sv.kind == "prefork":
             rss, workers = sv.rss_bytes, sv.worker_count
@@ -194,9 +201,16 @@ class TargetJoin:
         self.thresholds_for = thresholds_for
         self.local = LocalJoin(proc)
         self._seen: dict[str, SeenWorkers] = {}
+        self._gc: dict[str, collections.deque[tuple[int | None, int | None]]] = {}
 
     def arrived(self, sample: TargetSample) -> TargetSample:
         """A sample as it arrives: figures of the workers seen so far added up."""
+        full = _full_collections(sample)
+        if full is not None:
+            trail = self._gc.get(sample.name)
+            if trail is None:
+                trail = self._gc[sample.name] = collections.deque(maxlen=GC_TRAIL)
+            trail.append((full, sample.rss_bytes))  # the answering process's own figure
         seen = self._seen.get(sample.name)
         if seen is None:
             if worker_key(sample) is None:
@@ -208,7 +222,27 @@ class TargetJoin:
         """A sample joined to its local service (after :meth:`LocalJoin.begin`)."""
         return self.local.join(sample, self.thresholds_for(sample.name))
 
+    def leaking(self) -> set[str]:
+        """Keys of the local services with a probed target whose RSS kept growing
+        across at least two full collections ("growing after GC")."""
+        out = set()
+        for name, trail in self._gc.items():
+            key = self.local.service_of.get(name)
+            if key is not None and key not in out and growing_after_gc(trail):
+                out.add(key)
+        return out
+
     def forget(self, names: Mapping[str, object]) -> None:
         """Drop what is kept for targets not in ``names``."""
         for name in self._seen.keys() - names.keys():
             del self._seen[name]
+        for name in self._gc.keys() - names.keys():
+            del self._gc[name]
+
+
+def _full_collections(sample: TargetSample) -> int | None:
+    """The oldest generation's collection count of an answering Python process (``None``: not known)."""
+    if not sample.ok or sample.gc is None or not sample.gc.generations:
+        return None
+    oldest = max(sample.gc.generations, key=lambda g: g.generation)
+    return oldest.collections if oldest.generation >= 2 else None

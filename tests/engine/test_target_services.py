@@ -137,3 +137,40 @@ def test_remote_style_prefork_target_sums_the_workers_seen(tmp_path):
     assert abs(t["rss_bytes"] - n * mean) <= 0.1 * n * mean, (t["rss_bytes"], per_worker)
     assert " workers seen)" in text.stdout
 
+
+def test_a_probed_service_growing_after_full_collections_is_marked(tmp_path):
+    """A real pre-fork Python service with memdash.probe in its master keeps 4 MiB
+    more between full collections: its service is "growing after GC"."""
+    import os
+
+    from prom_servers import HERE
+
+    token = "tok-svcjoin-leak-test"
+    env = dict(os.environ, MEMDASH_PROBE_TOKEN=token, MEMDASH_TOKEN=token, XDG_RUNTIME_DIR=str(tmp_path),
+               PYTHONPATH=os.pathsep.join([HERE, os.environ.get("PYTHONPATH", "")]))
+    child = subprocess.Popen([sys.executable, os.path.join(HERE, "leaky_pool.py")], env=env, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = child.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), child.stderr.read() if child.poll() is not None else url
+        proc = subprocess.run([sys.executable, "-m", "memdash", "snapshot", "--json", "--no-discover",
+                               "--watch", "1", "--count", "14", url], env=env, capture_output=True, text=True,
+                              timeout=180)
+    finally:
+        child.stdin.close()
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        child.stdout.close()
+        child.stderr.close()
+    docs = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    assert docs, proc.stderr
+    (t,) = docs[-1]["targets"]
+    assert t["ok"] is True and t["kind"] == "probe", t
+    (sv,) = [s for s in docs[-1]["services"] if s["name"] == t["service"]]
+    assert sv["growing_after_gc"] is True
+    assert "growing after GC" in sv["reasons"]
+    # Not before two full collections were seen with more memory after each.
+    assert docs[0]["services"] == [] or not any(s["growing_after_gc"] for s in docs[0]["services"])
