@@ -173,6 +173,7 @@ class LocalJoin:
             pool = _pool(sv, w)
             if pool:
                 rss, workers = sum(x.rss_bytes for x in pool), sum(x.role == "worker" for x in pool)
+        limit: int | None
         if t.limit_bytes is None and sv.limit_bytes is not None:
             limit, percent, level = sv.limit_bytes, sv.percent, sv.level
         else:
