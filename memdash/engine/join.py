@@ -30,7 +30,8 @@ from memdash.sources import sockets
 from memdash.sources.errors import TargetError
 from memdash.sources.transport import Url, split_url
 
-#: Seconds a target's listening pid (or that it has none here) is trusted before looking again.
+#: Seconds "no local listener" is trusted before looking again (a listener found is
+#: kept while its process is in a service).
 RELOOK_SECONDS = 10.0
 #: A remote worker not seen in ``max(FORGET_POLLS, 3 * workers)`` polls of its target is forgotten
 #: (a restarted or recycled worker must not be counted twice for long).
@@ -122,7 +123,8 @@ class LocalJoin:
 
     Call :meth:`begin` with each refresh's services, then :meth:`join` per target.
     The socket look (``/proc/net``, the services' descriptors) is done at most
-    once per address per refresh, and its answer kept :data:`RELOOK_SECONDS`.
+    once per address per refresh; a listener found is kept while its process is
+    in a service, "none here" for :data:`RELOOK_SECONDS`.
     """
 
     def __init__(self, proc: str = "/proc") -> None:
@@ -141,13 +143,15 @@ class LocalJoin:
 
     def _listener(self, where: Where) -> int | None:
         cached = self._found.get(where)
-        if cached is not None and self._now - cached[0] < RELOOK_SECONDS and (
-                cached[1] is None or cached[1] in self._members):
-            return cached[1]
+        if cached is not None and (cached[1] in self._members if cached[1] is not None
+                                   else self._now - cached[0] < RELOOK_SECONDS):
+            return cached[1]  # a listener found stays while it lives; "none" is asked again after a while
         kind, value = where
         inodes = (sockets.unix_listening_inodes(str(value), self.proc) if kind == "unix"
                   else sockets.tcp_listening_inodes(int(value), self.proc))  # type: ignore[call-overload]
-        found = sockets.owners(inodes, self._members, self.proc)
+        # Pre-fork services' processes first: they are what targets usually are.
+        order = sorted(self._members, key=lambda p: self._members[p][0].kind != "prefork")
+        found = sockets.owners(inodes, order, self.proc, first=True)
         pid = found[0] if found else None
         if len(self._found) > 4 * MAX_WORKERS:
             self._found.clear()

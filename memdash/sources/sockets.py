@@ -41,10 +41,13 @@ def _table(path: str) -> list[str]:
 
 
 def tcp_listening_inodes(port: int, proc: str = "/proc") -> set[int]:
-    """Inodes of the TCP sockets listening on ``port`` (any address, v4 or v6)."""
+    """Inodes of the TCP sockets listening on ``port`` (any address; IPv6's
+    table only read when IPv4's has none: the kernel builds each on every read)."""
     want = f"{port:04X}"
     out: set[int] = set()
     for name in ("tcp", "tcp6"):
+        if out:
+            break  # found over IPv4: the (as large) IPv6 table is not read
         for line in _table(f"{proc}/net/{name}"):
             fields = line.split()
             # sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
@@ -75,8 +78,9 @@ def unix_listening_inodes(path: str, proc: str = "/proc") -> set[int]:
     return out
 
 
-def owners(inodes: set[int], pids: Iterable[int], proc: str = "/proc") -> list[int]:
-    """The pids among ``pids`` holding a descriptor on one of ``inodes``, in the order given."""
+def owners(inodes: set[int], pids: Iterable[int], proc: str = "/proc", *, first: bool = False) -> list[int]:
+    """The pids among ``pids`` holding a descriptor on one of ``inodes``, in the
+    order given (``first``: stop at the first found)."""
     if not inodes:
         return []
     wanted = {f"socket:[{i}]" for i in inodes}
@@ -95,6 +99,8 @@ def owners(inodes: set[int], pids: Iterable[int], proc: str = "/proc") -> list[i
                     try:
                         if os.readlink(entry.path) in wanted:
                             found.append(pid)
+                            if first:
+                                return found
                             break
                     except OSError:
                         continue
