@@ -106,6 +106,7 @@ class MemdashApp(App[int]):
         Binding("a", "toggle_all", "All/top", id="show_all"),
         Binding("s", "cycle_sort", "Sort", id="sort"),
         Binding("r", "reverse_sort", "Reverse sort", id="reverse_sort", show=False),
+        Binding("w", "toggle_tree", "Tree: workers under their master", id="tree", show=False),
         Binding("T", "cycle_theme", "Theme", key_display="T", id="theme", show=False),
         Binding("g", "cleanup('gc')", "GC", id="force_gc"),
         Binding("c", "cleanup('caches')", "Purge caches", id="purge_caches"),
@@ -139,6 +140,7 @@ class MemdashApp(App[int]):
         )
         self.select_target = select_target
         self.show_all = False
+        self.process_tree = False  # processes under their parents (a pre-fork master's workers under it)
         self.sort: tuple[str, bool] = ("rss", True)
         self.filter_text = ""
         self.palette = LevelPalette()
@@ -351,13 +353,14 @@ class MemdashApp(App[int]):
         rows = self._visible_rows(frame)
         probed = frozenset(t.pid for t in frame.targets if t.pid is not None)
         table = self.query_one(ProcessTable)
-        table.show_rows(rows, self.palette, probed)
+        table.show_rows(rows, self.palette, probed, tree=self.process_tree)
         scope = "all" if self.show_all else f"top {self.row_limit()}"
         filt = f", filter {self.filter_text!r}" if self.filter_text else ""
         key, reverse = self.sort
         title = (
             f"Processes: {len(rows)} shown ({scope}{filt}) of {frame.process_count},"
             f" sorted by {COLUMN_BY_KEY[key].label} {'desc' if reverse else 'asc'}"
+            f"{', as a tree (w)' if self.process_tree else ''}"
         )
         if probed:
             title += "   ◆ = Python probe attached"
@@ -571,7 +574,7 @@ class MemdashApp(App[int]):
                 f" and the same token in {where}")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("filter", "toggle_all", "cycle_sort", "reverse_sort", "clear_filter"):
+        if action in ("filter", "toggle_all", "toggle_tree", "cycle_sort", "reverse_sort", "clear_filter"):
             # Process-table keys mean nothing over the target, service or process view.
             return (_target_screen(self.screen) is None and _service_screen(self.screen) is None
                     and _process_screen(self.screen) is None)
@@ -699,6 +702,10 @@ class MemdashApp(App[int]):
         event.input.display = bool(self.filter_text)
         self.query_one(ProcessTable).focus()
         self._rerender(refresh=True)
+
+    def action_toggle_tree(self) -> None:
+        self.process_tree = not self.process_tree
+        self._rerender(refresh=False)
 
     def action_toggle_all(self) -> None:
         self.show_all = not self.show_all

@@ -169,3 +169,23 @@ async def test_narrow_terminal_drops_wide_columns():
     async with app.run_test(size=(200, 50)) as pilot:
         table = await wait_for_rows(pilot)
         assert {"user", "pss", "swap", "gpu"} <= {c.key for c in table._columns}
+
+
+async def test_tree_key_puts_workers_under_their_master_and_back():
+    app = sample_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        table = await wait_for_rows(pilot)
+        flat = pids(table)
+        await pilot.press("w")
+        await pilot.pause(0.1)
+        # tini is the root; under it its children by RSS; the gunicorn master's workers under the master.
+        assert pids(table) == [1, 5200, 4100, 4101, 4102, 4103, 310, 77]
+        command = next(i for i, c in enumerate(table._columns) if c.key == "command")
+        texts = {pid: table.row_text(i)[command] for i, pid in enumerate(pids(table))}
+        assert "tini" in texts[1] and not texts[1].startswith(("└", " "))
+        assert texts[4100].startswith("└ ") and "gunicorn" in texts[4100]
+        assert texts[4101].startswith("  └ ") and "gunicorn" in texts[4101]
+        await pilot.press("w")
+        await pilot.pause(0.1)
+        assert pids(table) == flat
+        assert not table.row_text(0)[command].startswith(("└", " "))

@@ -17,6 +17,33 @@ from memdash.tui.widgets.line_table import Cell, ColumnSpec, LineTable
 from memdash.units import human_bytes, human_percent, human_rate
 
 
+def tree_order(rows: Sequence[ProcessMemory]) -> list[tuple[ProcessMemory, int]]:
+    """``rows`` as a tree: each process right under its parent (when the parent
+    is among ``rows``), siblings and roots in the order given; with each row its
+    depth (0 for a root). A pre-fork master's workers come under it."""
+    shown = {p.pid for p in rows}
+    children: dict[int, list[ProcessMemory]] = {}
+    roots = []
+    for p in rows:
+        if p.ppid is not None and p.ppid in shown and p.ppid != p.pid:
+            children.setdefault(p.ppid, []).append(p)
+        else:
+            roots.append(p)
+    out: list[tuple[ProcessMemory, int]] = []
+    placed: set[int] = set()
+    stack = [(p, 0) for p in reversed(roots)]
+    while stack:
+        p, depth = stack.pop()
+        if p.pid in placed:
+            continue
+        placed.add(p.pid)
+        out.append((p, depth))
+        stack.extend((c, depth + 1) for c in reversed(children.get(p.pid, ())))
+    # A cycle of ppids (a pid reused under us) has no root: shown flat, never lost.
+    out.extend((p, 0) for p in rows if p.pid not in placed)
+    return out
+
+
 @dataclass(frozen=True)
 class Column:
     """A process-table column: its key, header, width, how to sort by it and to show it."""
@@ -97,6 +124,7 @@ class ProcessTable(LineTable):
         self._probed: frozenset[int] = frozenset()
         # pid -> (cmdline, as shown): escaping a 64 KB command line once, not every refresh.
         self._commands: dict[int, tuple[str, str]] = {}
+        self._depth: dict[int, int] = {}  # tree view: pid -> depth under its shown parent
 
     @property
     def _columns(self) -> tuple[Column, ...]:
@@ -125,6 +153,9 @@ class ProcessTable(LineTable):
                 text = self._program_text(p)
                 if p.pid in self._probed:
                     text = "◆ " + text
+                depth = self._depth.get(p.pid, 0)
+                if depth:
+                    text = "  " * min(depth - 1, 8) + "└ " + text
             else:
                 text = c.text(p)
             out.append((text, p.level if c.levelled and p.level is not Level.UNKNOWN else Level.UNKNOWN))
@@ -142,9 +173,16 @@ class ProcessTable(LineTable):
         self._commands[p.pid] = (p.cmdline, shown)
         return shown
 
-    def show_rows(self, rows: Sequence[ProcessMemory], palette: LevelPalette, probed: frozenset[int] = frozenset()) -> None:
-        """Show ``rows`` in this order."""
+    def show_rows(self, rows: Sequence[ProcessMemory], palette: LevelPalette, probed: frozenset[int] = frozenset(),
+                  *, tree: bool = False) -> None:
+        """Show ``rows`` in this order (``tree``: each process under its parent, see :func:`tree_order`)."""
         self._probed = probed
+        depth: dict[int, int] = {}
+        if tree:
+            ordered = tree_order(rows)
+            rows = [p for p, _ in ordered]
+            depth = {p.pid: d for p, d in ordered if d}
+        self._depth = depth
         if len(self._commands) > 2 * len(rows) + 64:  # only rows shown keep their text
             shown = {p.pid for p in rows}
             self._commands = {pid: v for pid, v in self._commands.items() if pid in shown}
