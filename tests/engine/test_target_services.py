@@ -123,11 +123,13 @@ def test_remote_style_prefork_target_sums_the_workers_seen(tmp_path):
     from prom_servers import children, vmrss
 
     with serve("gunicorn", 3, tmp_path, mb=40) as (url, master):
-        proc = subprocess.run([sys.executable, "-m", "memdash", "snapshot", "--json", "--no-discover", "--no-services",
-                               "--watch", "0.5", "--count", "12", url], capture_output=True, text=True, timeout=120)
+        config = tmp_path / "memdash.toml"
+        config.write_text(f'[[targets]]\nname = "api"\nurl = "{url}"\ninterval = 0.5\n')
+        argv = [sys.executable, "-m", "memdash", "snapshot", "--config", str(config), "--no-discover", "--no-services",
+                "--watch", "0.5", "--count", "12"]
+        proc = subprocess.run([*argv, "--json"], capture_output=True, text=True, timeout=120)
         per_worker = [vmrss(c) for c in children(master)]
-        text = subprocess.run([sys.executable, "-m", "memdash", "snapshot", "--no-discover", "--no-services",
-                               "--watch", "0.5", "--count", "8", url], capture_output=True, text=True, timeout=120)
+        text = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     docs = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
     (t,) = docs[-1]["targets"]
     assert t["ok"] is True and t["workers_seen"] is True, (t, proc.stderr)
