@@ -22,13 +22,12 @@ import collections
 import dataclasses
 import ipaddress
 from typing import Callable, Iterable, Mapping
+from urllib.parse import urlsplit
 
 from memdash.levels import Level, Thresholds
-from memdash.oom_eta import growing_after_gc
 from memdash.model import ServiceMemory, ServiceWorker, TargetSample
+from memdash.oom_eta import growing_after_gc
 from memdash.sources import sockets
-from memdash.sources.errors import TargetError
-from memdash.sources.transport import Url, split_url
 
 #: Seconds "no local listener" is trusted before looking again (a listener found is
 #: kept while its process is in a service).
@@ -46,22 +45,33 @@ Where = tuple[str, object]  # ("unix", path) | ("tcp", port)
 
 def local_address(url: str) -> Where | None:
     """Where a target listens on this box: its Unix socket, or its loopback TCP
-    port; ``None`` for a remote host (a pid it reports is another box's)."""
-    uds, base = split_url(url)
-    if uds is not None:
-        return ("unix", uds)
+    port; ``None`` for a remote host (a pid it reports is another box's).
+
+    Parsed here, not by the HTTP transport: the engine loads no HTTP stack
+    before a target is polled (see :mod:`memdash.sources.transport` for the
+    same ``unix:`` forms)."""
+    if url.startswith("unix:"):
+        rest = url[len("unix:"):]
+        if rest.startswith("//"):
+            rest = rest[2:]
+        sock = rest.partition(":/")[0]
+        return ("unix", sock) if sock else None
     try:
-        u = Url.parse(base)
-    except (TargetError, ValueError):
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
         return None
-    host = (u.host or "").strip("[]").lower()
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if scheme not in ("http", "https") or not host:
+        return None
     if host != "localhost":
         try:
             if not ipaddress.ip_address(host).is_loopback:
                 return None
         except ValueError:
             return None
-    return ("tcp", u.port)
+    return ("tcp", port or (443 if scheme == "https" else 80))
 
 
 def _repercent(t: TargetSample, rss: int | None, thresholds: Thresholds) -> tuple[float | None, Level]:
