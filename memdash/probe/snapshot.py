@@ -17,7 +17,7 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the ho
 if TYPE_CHECKING:
     from typing import Any
 
-from memdash.probe import native, procfs
+from memdash.probe import native, procfs, pymem
 from memdash.probe.caches import REGISTRY
 from memdash.probe.gc_pauses import TIMER
 from memdash.probe.wire import PROBE_NAME, SCHEMA  # the wire schema's; other probe modules import them from here
@@ -135,6 +135,7 @@ def collect() -> dict[str, Any]:
     """
     now = time.time()
     started = procfs.process_started_at()
+    memory = memory_figures()
     return {
         "schema": SCHEMA,
         "probe": PROBE_NAME,
@@ -147,10 +148,20 @@ def collect() -> dict[str, Any]:
         "time": now,
         "started_at": started,
         "uptime_seconds": max(0.0, now - started),
-        "memory": memory_figures(),
+        "memory": memory,
         "gc": gc_figures(),
         "caches": REGISTRY.figures(),
         "torch": native.torch_figures(),
         "malloc": {"trim_available": native.trim_available()},
         "actions": available_actions(),
+        "python_memory": _python_memory(memory["rss_bytes"]),
     }
+
+
+def _python_memory(rss: int | None) -> dict[str, Any] | None:
+    """The ``python_memory`` block (:mod:`memdash.probe.pymem`); ``None`` if it
+    failed: a figure that cannot be read must not cost the host its snapshot."""
+    try:
+        return pymem.python_memory(rss)
+    except Exception:
+        return None
