@@ -18,7 +18,10 @@ Every figure here is bounded in cost, and the method of each is in the answer:
   counting it builds a list of 8 bytes per object for a moment).
 
 ``sys._debugmallocstats()`` writes to the C-level stderr (fd 2), not to
-``sys.stderr``. The probe points fd 2 at an anonymous in-memory file for the
+``sys.stderr``. So the probe calls the function behind it,
+``_PyObject_DebugMallocStats(FILE *)``, with a glibc ``open_memstream``
+buffer, and fd 2 is never touched. Where that is not possible (no such
+symbol, no glibc) it falls back to a capture: it points fd 2 at an anonymous in-memory file for the
 duration of that one call and restores it in ``finally``; a line another
 thread wrote to fd 2 during that window (the call holds the GIL, so only C
 code or other processes sharing the fd can) is recognised as not ours and
@@ -48,6 +51,9 @@ MAX_COUNTED_BLOCKS = 2_000_000
 MAX_CAPTURE_BYTES = 256 * 1024
 #: At most this much of ``malloc_info()``'s XML is read (a few KiB per arena).
 MAX_MALLOC_INFO_BYTES = 1024 * 1024
+
+#: Tests set this to exercise the fd-2 capture where the memory-stream call works.
+FORCE_FD2_CAPTURE = os.environ.get("MEMDASH_PROBE_FD2_CAPTURE") == "1"
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -190,7 +196,7 @@ class _Libc:
             self.free = libc.free
             self.free.argtypes = [ctypes.c_void_p]
         except AttributeError:
-            self.malloc_info = None
+            self.malloc_info = self.open_memstream = None
 
 
 _LIBC = _Libc()
@@ -224,22 +230,7 @@ def malloc_arenas() -> int | None:
     _LIBC.lookup()
     if _LIBC.malloc_info is None:
         return None
-    ctypes = _LIBC.ctypes
-    buf = ctypes.c_void_p()
-    size = ctypes.c_size_t()
-    fp = _LIBC.open_memstream(ctypes.byref(buf), ctypes.byref(size))
-    if not fp:
-        return None
-    try:
-        _LIBC.malloc_info(0, fp)
-    finally:
-        _LIBC.fclose(fp)  # flushes into buf
-    try:
-        if not buf.value:
-            return None
-        xml = ctypes.string_at(buf.value, min(size.value, MAX_MALLOC_INFO_BYTES))
-    finally:
-        _LIBC.free(buf)
+    xml = _memstream(lambda fp: _LIBC.malloc_info(0, fp), MAX_MALLOC_INFO_BYTES)
     return xml.count(b"<heap nr=")
 
 
@@ -257,12 +248,53 @@ def _is_stats_line(line: bytes) -> bool:
     return all(tok.isdigit() for tok in s.split())  # a size-class row
 
 
+def debugmallocstats_text() -> tuple[bytes, str]:
+    """``(text, method)``: what ``sys._debugmallocstats()`` reports.
+
+    Preferred: the interpreter's ``_PyObject_DebugMallocStats(FILE *)`` called
+    through ctypes with an ``open_memstream`` buffer, which never touches fd 2.
+    Where that symbol or glibc's ``open_memstream`` is missing: the fd-2
+    capture (:func:`capture_debugmallocstats`).
+    """
+    _LIBC.lookup()
+    if _LIBC.open_memstream is not None:
+        try:
+            fn = _LIBC.ctypes.pythonapi._PyObject_DebugMallocStats
+        except AttributeError:
+            fn = None
+        if fn is not None:
+            fn.argtypes = [_LIBC.ctypes.c_void_p]
+            fn.restype = _LIBC.ctypes.c_int
+            return _memstream(lambda fp: fn(fp), MAX_CAPTURE_BYTES), "_PyObject_DebugMallocStats to a memory stream"
+    return capture_debugmallocstats(), "sys._debugmallocstats, fd 2 captured"
+
+
+def _memstream(write: Any, cap: int) -> bytes:
+    """What ``write(FILE *)`` writes to an ``open_memstream`` buffer, at most ``cap`` bytes."""
+    ctypes = _LIBC.ctypes
+    buf = ctypes.c_void_p()
+    size = ctypes.c_size_t()
+    fp = _LIBC.open_memstream(ctypes.byref(buf), ctypes.byref(size))
+    if not fp:
+        return b""
+    try:
+        write(fp)
+    finally:
+        _LIBC.fclose(fp)  # flushes into buf
+    try:
+        return ctypes.string_at(buf.value, min(size.value, cap)) if buf.value else b""
+    finally:
+        _LIBC.free(buf)
+
+
 def capture_debugmallocstats() -> bytes:
-    """The text ``sys._debugmallocstats()`` writes to fd 2, captured.
+    """The text ``sys._debugmallocstats()`` writes to fd 2, captured (the fallback).
 
     fd 2 points at an anonymous file for that one call and is restored in
     ``finally``; lines that are not the call's are written back to the real
-    stderr. At most :data:`MAX_CAPTURE_BYTES` are returned.
+    stderr. A C-level write to fd 2 from another thread in that window can
+    land between two pieces of a stats line: it is still written back, with
+    that piece. At most :data:`MAX_CAPTURE_BYTES` are returned.
     """
     dump = getattr(sys, "_debugmallocstats", None)
     if dump is None:
@@ -288,13 +320,20 @@ def capture_debugmallocstats() -> bytes:
                     os.dup2(saved, 2)
             finally:
                 os.close(saved)
-            size = os.lseek(tmp, 0, os.SEEK_END)
-            os.lseek(tmp, 0, os.SEEK_SET)
+            # A write another thread started on the old fd 2 may still be in
+            # flight: let it land before we read (and close) the file.
+            time.sleep(0.002)
             data = b""
-            while len(data) < size:
-                chunk = os.read(tmp, min(size - len(data), 1 << 16))
+            offset = 0
+            while True:
+                size = os.fstat(tmp).st_size
+                if offset >= size:
+                    break
+                os.lseek(tmp, offset, os.SEEK_SET)
+                chunk = os.read(tmp, min(size - offset, 1 << 16))
                 if not chunk:
                     break
+                offset += len(chunk)
                 if len(data) < MAX_CAPTURE_BYTES:
                     data += chunk
                 else:
@@ -302,7 +341,7 @@ def capture_debugmallocstats() -> bytes:
         finally:
             os.close(tmp)
     ours = []
-    for line in data[:MAX_CAPTURE_BYTES].splitlines(keepends=True):
+    for line in data.splitlines(keepends=True):
         if _is_stats_line(line):
             ours.append(line)
         else:
@@ -376,6 +415,7 @@ class _State:
         self.blocks_at_parse: int | None = None
         self.parse_seconds: float | None = None
         self.parse_error: str | None = None
+        self.parse_method: str | None = None
         self.tracked: list[int | None] | None = None
         self.arenas: int | None = None
         self.malloc: dict[str, Any] | None = None
@@ -389,7 +429,9 @@ STATE = _State()
 def _refresh_arenas(blocks: int) -> None:
     t0 = time.perf_counter()
     try:
-        STATE.pymalloc = parse_debugmallocstats(capture_debugmallocstats())
+        text, STATE.parse_method = (capture_debugmallocstats(), "sys._debugmallocstats, fd 2 captured") \
+            if FORCE_FD2_CAPTURE else debugmallocstats_text()
+        STATE.pymalloc = parse_debugmallocstats(text)
         STATE.parse_error = None
     except Exception as exc:  # fd 2 closed, no memfd: no figures, never a broken host
         STATE.pymalloc, STATE.parse_error = None, f"{type(exc).__name__} capturing _debugmallocstats"
@@ -497,7 +539,7 @@ def python_memory(rss: int | None) -> dict[str, Any]:
         pymalloc = None
         if pym is not None:
             pymalloc = dict(pym)
-            pymalloc["method"] = f"sys._debugmallocstats, at most {ARENA_TTL_SECONDS:g} s old"
+            pymalloc["method"] = f"{STATE.parse_method}, at most {ARENA_TTL_SECONDS:g} s old"
             pymalloc["age_seconds"] = round(now - STATE.arena_at, 3)
             pymalloc["parse_seconds"] = STATE.parse_seconds
         out: dict[str, Any] = {

@@ -17,7 +17,7 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the ho
 if TYPE_CHECKING:
     from typing import Any
 
-from memdash.probe import native, procfs, pymem
+from memdash.probe import native, procfs, pymem, tracing
 from memdash.probe.caches import REGISTRY
 from memdash.probe.gc_pauses import TIMER
 from memdash.probe.wire import PROBE_NAME, SCHEMA  # the wire schema's; other probe modules import them from here
@@ -122,6 +122,8 @@ def available_actions() -> list[str]:
     if native.trim_available():
         actions.append("trim")
     actions.append("all")
+    if tracing.enabled():
+        actions.append("tracemalloc")
     return actions
 
 

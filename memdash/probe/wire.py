@@ -18,10 +18,12 @@ SCHEMA = 1
 PROBE_NAME = "memdash.probe"
 
 #: The cleanup actions, in the order keys and menus show them.
-ACTIONS: tuple[str, ...] = ("gc", "caches", "cuda", "trim", "all")
+#: ``tracemalloc`` is off unless the host enables it (memdash.probe.tracing); ``all`` never runs it.
+ACTIONS: tuple[str, ...] = ("gc", "caches", "cuda", "trim", "all", "tracemalloc")
 #: The query options each action accepts (``?generation=2``, ``?name=lookup_user``).
 OPTIONS: dict[str, tuple[str, ...]] = {
     "gc": ("generation",), "caches": ("name",), "cuda": (), "trim": (), "all": (),
+    "tracemalloc": ("seconds", "frames"),
 }
 #: Pre-fork servers take ``?worker=PID`` on every action too.
 WORKER_OPTION = "worker"
@@ -67,7 +69,12 @@ RECEIPT_KEYS = (
     "rss_before_bytes", "rss_after_bytes", "rss_freed_bytes", "gpu_reserved_before_bytes",
     "gpu_reserved_after_bytes", "collected", "caches_cleared", "tracked_objects_before",
     "tracked_objects_after", "note", "suggest", "workers", "unreachable",
+    "prediction", "malloc_free_before_bytes", "malloc_free_after_bytes", "tracemalloc",
 )
+#: ``prediction`` in a receipt: what the probe expected just before it ran the action.
+PREDICTION_KEYS = ("gc_collectable_objects", "gc_tracked_objects", "trim_bytes")
+TRACEMALLOC_KEYS = ("seconds", "frames", "was_running", "left_running", "traced_bytes", "traced_peak_bytes",
+                    "top_by_size", "top_by_growth", "overhead")
 
 
 def cleanup_path(action: str) -> str:

@@ -144,8 +144,10 @@ def test_arena_max_one_with_threads_has_one_arena() -> None:
     assert many["arena_max_source"].startswith("default")
 
 
-def test_host_stderr_survives_the_capture() -> None:
-    # A C-level writer on fd 2 runs while the probe captures _debugmallocstats:
+@pytest.mark.parametrize("fd2", ["0", "1"], ids=["memory-stream", "fd2-capture"])
+def test_host_stderr_survives_the_capture(fd2: str) -> None:
+    # A C-level writer on fd 2 runs while the probe reads _debugmallocstats
+    # (through a memory stream, or the fd-2 capture where that is missing):
     # every one of its lines must reach the real stderr.
     doc, stderr = run_child("""
         before = os.fstat(2)
@@ -164,14 +166,20 @@ def test_host_stderr_survives_the_capture() -> None:
         sys.stderr.write("python stderr after\\n"); sys.stderr.flush()
         os.write(2, b"fd 2 after\\n")
         after = os.fstat(2)
-        print(json.dumps({"same": (before.st_ino, before.st_dev) == (after.st_ino, after.st_dev)}))
-    """)
+        pm = probe.collect()["python_memory"]["pymalloc"]
+        print(json.dumps({"same": (before.st_ino, before.st_dev) == (after.st_ino, after.st_dev),
+                          "method": pm["method"], "arenas": pm["arenas"]}))
+    """, MEMDASH_PROBE_FD2_CAPTURE=fd2)
+    assert ("fd 2" in doc["method"]) == (fd2 == "1") and doc["arenas"] > 0
     assert doc["same"]
     assert "python stderr after" in stderr and "fd 2 after" in stderr
     total = int(re.search(r"host wrote (\d+)", stderr).group(1))
-    seen = {int(n) for n in re.findall(r"^host line (\d+)$", stderr, re.M)}
+    # A line of the host's may share a line with a piece of the stats it
+    # interrupted (fd-2 capture only), but it is never lost.
+    seen = {int(n) for n in re.findall(r"host line (\d+)\n", stderr)}
     assert seen == set(range(total))
-    assert "arenas allocated" not in stderr  # and none of the capture leaked out
+    if fd2 == "0":
+        assert "arenas allocated" not in stderr  # the memory stream never writes to fd 2
 
 
 def test_pythonmalloc_malloc_has_no_pymalloc_arenas() -> None:
@@ -203,3 +211,21 @@ def test_gc_flavour_by_version(monkeypatch: pytest.MonkeyPatch, version: tuple, 
     vi = collections.namedtuple("vi", "major minor micro releaselevel serial")(*version, "final", 0)
     monkeypatch.setattr(sys, "version_info", vi)
     assert pymem.gc_flavour().startswith(flavour)
+
+
+@needs_glibc
+def test_trim_receipt_sets_its_prediction_beside_what_happened() -> None:
+    doc, _ = run_child("""
+        data = [os.urandom(8) * 100 for _ in range(250_000)]
+        keep = data[::200]
+        del data
+        gc.collect()
+        probe.cleanup("gc")
+        r = probe.cleanup("all")
+        print(json.dumps(r))
+    """)
+    pred = doc["prediction"]
+    assert pred["gc_tracked_objects"] == doc["tracked_objects_before"]
+    assert doc["rss_freed_bytes"] > 80 * MiB
+    assert abs(pred["trim_bytes"] - doc["rss_freed_bytes"]) <= 0.3 * doc["rss_freed_bytes"]
+    assert doc["malloc_free_before_bytes"] > 80 * MiB and doc["malloc_free_after_bytes"] is not None
