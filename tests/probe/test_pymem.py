@@ -229,3 +229,25 @@ def test_trim_receipt_sets_its_prediction_beside_what_happened() -> None:
     assert doc["rss_freed_bytes"] > 80 * MiB
     assert abs(pred["trim_bytes"] - doc["rss_freed_bytes"]) <= 0.3 * doc["rss_freed_bytes"]
     assert doc["malloc_free_before_bytes"] > 80 * MiB and doc["malloc_free_after_bytes"] is not None
+
+
+def test_metrics_expose_the_figures_prometheus_parses() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from memdash.probe import metrics
+
+    pymem.refresh_now()
+    import memdash.probe as probe
+
+    snap = probe.collect()
+    values = {(s.name, s.labels.get("generation")): s.value
+              for f in text_string_to_metric_families(metrics.render([snap])) for s in f.samples}
+    pm = snap["python_memory"]
+    assert values[("memdash_python_allocated_blocks", None)] == pm["allocated_blocks"]
+    assert values[("memdash_pymalloc_free_bytes", None)] == pm["breakdown"]["pymalloc_free_bytes"]
+    assert values[("memdash_python_tracked_objects", "0")] == pm["tracked_objects"][0]
+    if pm["malloc"]["known"]:
+        assert values[("memdash_malloc_free_bytes", None)] == pm["malloc"]["free_bytes"]
+        assert values[("memdash_malloc_releasable_bytes", None)] == pm["breakdown"]["trimmable_bytes"]
+        assert values[("memdash_malloc_top_releasable_bytes", None)] == pm["malloc"]["releasable_bytes"]
+        assert values[("memdash_malloc_arenas", None)] >= 1
