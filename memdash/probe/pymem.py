@@ -4,9 +4,9 @@ snapshot (docs/python-memory.md).
 
 Every figure here is bounded in cost, and the method of each is in the answer:
 
-- every snapshot: ``sys.getallocatedblocks()`` (a counter read, O(1) on 3.11;
-  a walk of the interpreter's few size-class counters on 3.12+);
-- at most every :data:`MALLINFO_TTL_SECONDS`: glibc's ``mallinfo2()`` through
+- at most every :data:`MALLINFO_TTL_SECONDS`: ``sys.getallocatedblocks()``
+  (which on 3.11 walks every pymalloc pool: 0.36 ms with 200 MB of small
+  objects, measured in bench/bench_probe.py) and glibc's ``mallinfo2()`` through
   ctypes (``mallinfo()`` before glibc 2.33, whose ``int`` fields wrap past
   2 GiB: marked approximate). It locks each malloc arena and walks its free
   lists, so it costs microseconds to a few milliseconds on a fragmented heap;
@@ -287,14 +287,56 @@ def _memstream(write: Any, cap: int) -> bytes:
         _LIBC.free(buf)
 
 
+class _Capture:
+    """The anonymous file fd 2 points at during a capture. Kept open between
+    captures (one fd, emptied each time) so that a write another thread had
+    already started on fd 2 when it was restored, and that lands late, is
+    still found and written back at the next capture instead of lost."""
+
+    def __init__(self) -> None:
+        self.fd = -1
+        self.pid = -1
+
+    def get(self) -> int:
+        if self.fd < 0 or self.pid != os.getpid():
+            if hasattr(os, "memfd_create"):
+                self.fd = os.memfd_create("memdash-mallocstats", os.MFD_CLOEXEC)
+            else:  # pragma: no cover - non-Linux
+                import tempfile
+
+                self.fd = os.dup(tempfile.TemporaryFile().fileno())
+            self.pid = os.getpid()
+        return self.fd
+
+
+_CAPTURE = _Capture()
+
+
+def _read_all(fd: int, start: int) -> bytes:
+    """What ``fd`` holds from ``start`` to its end, bounded by the file's size."""
+    out = []
+    offset = start
+    while True:
+        size = os.fstat(fd).st_size
+        if offset >= size:
+            break
+        chunk = os.pread(fd, min(size - offset, 1 << 16), offset)
+        if not chunk:
+            break
+        out.append(chunk)
+        offset += len(chunk)
+    return b"".join(out)
+
+
 def capture_debugmallocstats() -> bytes:
     """The text ``sys._debugmallocstats()`` writes to fd 2, captured (the fallback).
 
     fd 2 points at an anonymous file for that one call and is restored in
     ``finally``; lines that are not the call's are written back to the real
-    stderr. A C-level write to fd 2 from another thread in that window can
-    land between two pieces of a stats line: it is still written back, with
-    that piece. At most :data:`MAX_CAPTURE_BYTES` are returned.
+    stderr (late arrivals at the next capture, see :class:`_Capture`). A
+    C-level write to fd 2 from another thread in that window can land between
+    two pieces of a stats line: it is still written back, with that piece. At
+    most :data:`MAX_CAPTURE_BYTES` are parsed.
     """
     dump = getattr(sys, "_debugmallocstats", None)
     if dump is None:
@@ -304,45 +346,28 @@ def capture_debugmallocstats() -> bytes:
             sys.stderr.flush()  # what Python already buffered goes out before, not into, the capture
         except Exception:
             pass
-        if hasattr(os, "memfd_create"):
-            tmp = os.memfd_create("memdash-mallocstats", os.MFD_CLOEXEC)
-        else:  # pragma: no cover - non-Linux
-            import tempfile
-
-            tmp = os.dup(tempfile.TemporaryFile().fileno())
+        tmp = _CAPTURE.get()
+        late = _read_all(tmp, 0)
+        if late:
+            _write_back(late)  # host lines that landed after the last capture was read
+        os.ftruncate(tmp, 0)
+        os.lseek(tmp, 0, os.SEEK_SET)
+        saved = os.dup(2)  # OSError where the host closed fd 2: no figures, no harm
         try:
-            saved = os.dup(2)  # OSError where the host closed fd 2: no figures, no harm
+            os.dup2(tmp, 2)
             try:
-                os.dup2(tmp, 2)
-                try:
-                    dump()
-                finally:
-                    os.dup2(saved, 2)
+                dump()
             finally:
-                os.close(saved)
-            # A write another thread started on the old fd 2 may still be in
-            # flight: let it land before we read (and close) the file.
-            time.sleep(0.002)
-            data = b""
-            offset = 0
-            while True:
-                size = os.fstat(tmp).st_size
-                if offset >= size:
-                    break
-                os.lseek(tmp, offset, os.SEEK_SET)
-                chunk = os.read(tmp, min(size - offset, 1 << 16))
-                if not chunk:
-                    break
-                offset += len(chunk)
-                if len(data) < MAX_CAPTURE_BYTES:
-                    data += chunk
-                else:
-                    _write_back(chunk)  # beyond what we parse: not ours; give it back
+                os.dup2(saved, 2)
         finally:
-            os.close(tmp)
+            os.close(saved)
+        time.sleep(0.002)  # let a write another thread started on fd 2 land before we read
+        data = _read_all(tmp, 0)
+        os.ftruncate(tmp, 0)  # what lands after this is found by the next capture
+        os.lseek(tmp, 0, os.SEEK_SET)
     ours = []
     for line in data.splitlines(keepends=True):
-        if _is_stats_line(line):
+        if len(line) < MAX_CAPTURE_BYTES and _is_stats_line(line) and sum(map(len, ours)) < MAX_CAPTURE_BYTES:
             ours.append(line)
         else:
             _write_back(line)
@@ -413,6 +438,7 @@ class _State:
         self.malloc_at = -1e18
         self.pymalloc: dict[str, Any] | None = None
         self.blocks_at_parse: int | None = None
+        self.blocks: int = 0
         self.parse_seconds: float | None = None
         self.parse_error: str | None = None
         self.parse_method: str | None = None
@@ -455,16 +481,18 @@ def _refresh_arenas(blocks: int) -> None:
             STATE.arenas = None
 
 
-def _refresh(now: float, blocks: int) -> None:
+def _refresh(now: float) -> None:
     pid = os.getpid()
     if pid != STATE.pid:  # a forked child: nothing of the parent's figures is ours
         STATE.__init__()  # type: ignore[misc]
         STATE.pid = pid
     if now - STATE.arena_at >= ARENA_TTL_SECONDS:
         STATE.arena_at = now
-        _refresh_arenas(blocks)
+        STATE.malloc_at = -1e18  # block count and mallinfo with it, so they match the parse
+        _refresh_arenas(sys.getallocatedblocks())
     if now - STATE.malloc_at >= MALLINFO_TTL_SECONDS:
         STATE.malloc_at = now
+        STATE.blocks = sys.getallocatedblocks()
         STATE.malloc = None if STATE.other_allocator else mallinfo()
 
 
@@ -510,10 +538,10 @@ def python_memory(rss: int | None) -> dict[str, Any]:
     """The ``python_memory`` block: figures, their age and method, and the
     split of RSS into live Python objects, pymalloc free, glibc free and the
     rest (``breakdown``)."""
-    blocks = sys.getallocatedblocks()
     now = time.monotonic()
     with STATE.lock:
-        _refresh(now, blocks)
+        _refresh(now)
+        blocks = STATE.blocks
         pym, malloc = STATE.pymalloc, STATE.malloc
         allocator, how = python_allocator()
         glibc: dict[str, Any]
