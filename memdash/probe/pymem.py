@@ -613,13 +613,11 @@ def breakdown(rss: int | None, blocks: int, pymalloc: dict[str, Any] | None, mal
         "malloc_free_bytes": glibc_free,
         "trimmable_bytes": trimmable,
         "native_other_bytes": other,
-        "methods": {
-            "live_python_bytes": "pymalloc's allocated blocks (_debugmallocstats), scaled by "
-                                 "sys.getallocatedblocks() now; objects over 512 B are in glibc in-use",
-            "pymalloc_free_bytes": "free blocks + unused pools in pymalloc arenas: reusable by Python, "
-                                   "returned only when a whole arena empties",
+        "methods": {  # short: a screen shows them beside the figures; docs/python-memory.md explains
+            "live_python_bytes": "pymalloc blocks in use (_debugmallocstats x allocated-blocks ratio)",
+            "pymalloc_free_bytes": "pymalloc free blocks + unused pools (_debugmallocstats)",
             "malloc_free_bytes": "glibc free chunks (mallinfo2 fordblks)",
-            "trimmable_bytes": "glibc free in whole pages (fastbins excluded), at most RSS minus what is held",
-            "native_other_bytes": "RSS minus the above: glibc in use, C extensions, libraries, stacks",
+            "trimmable_bytes": "glibc free whole pages, capped by RSS minus held",
+            "native_other_bytes": "RSS minus the above",
         },
     }
