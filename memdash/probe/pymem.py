@@ -447,6 +447,9 @@ class _State:
         self.malloc: dict[str, Any] | None = None
         self.other_allocator: str | None = None
         self.allocator_checked = False
+        self.allocator: tuple[str, str] = ("unknown", "")
+        self.gc_flavour = ""
+        self.arena_max: tuple[int | None, str] = (None, "")
 
 
 STATE = _State()
@@ -471,8 +474,11 @@ def _refresh_arenas(blocks: int) -> None:
         else:
             tracked.append(len(gc.get_objects(gen)))
     STATE.tracked = tracked
-    if not STATE.allocator_checked:
+    if not STATE.allocator_checked:  # constant for the process's life
         STATE.other_allocator = _preloaded_allocator()
+        STATE.allocator = python_allocator()
+        STATE.gc_flavour = gc_flavour()
+        STATE.arena_max = arena_max()
         STATE.allocator_checked = True
     if _GLIBC is not None and STATE.other_allocator is None:
         try:
@@ -543,7 +549,7 @@ def python_memory(rss: int | None) -> dict[str, Any]:
         _refresh(now)
         blocks = STATE.blocks
         pym, malloc = STATE.pymalloc, STATE.malloc
-        allocator, how = python_allocator()
+        allocator, how = STATE.allocator
         glibc: dict[str, Any]
         if STATE.other_allocator:
             glibc = {"allocator": STATE.other_allocator, "known": False,
@@ -560,7 +566,7 @@ def python_memory(rss: int | None) -> dict[str, Any]:
                                      else "mallinfo2") + f", at most {MALLINFO_TTL_SECONDS:g} s old",
                           "age_seconds": round(now - STATE.malloc_at, 3)})
         if _GLIBC is not None and STATE.other_allocator is None:
-            limit, source = arena_max()
+            limit, source = STATE.arena_max
             glibc["arenas"] = STATE.arenas
             glibc["arena_max"] = limit
             glibc["arena_max_source"] = source
@@ -579,7 +585,7 @@ def python_memory(rss: int | None) -> dict[str, Any]:
             "allocator": allocator,
             "allocator_source": how,
             "pythonmalloc": os.environ.get("PYTHONMALLOC") or None,
-            "gc_flavour": gc_flavour(),
+            "gc_flavour": STATE.gc_flavour,
             "pymalloc": pymalloc,
             "pymalloc_error": STATE.parse_error,
             "malloc": glibc,
@@ -590,6 +596,17 @@ def python_memory(rss: int | None) -> dict[str, Any]:
                       "gc_tracked_objects": out["tracked_objects"][-1] if out["tracked_objects"] else None,
                       "trim_bytes": out["breakdown"]["trimmable_bytes"]}
     return out
+
+
+#: How each part of :func:`breakdown` is measured; short, as a screen shows
+#: them beside the figures (docs/python-memory.md explains each).
+METHODS = {
+    "live_python_bytes": "pymalloc blocks in use (_debugmallocstats x allocated-blocks ratio)",
+    "pymalloc_free_bytes": "pymalloc free blocks + unused pools (_debugmallocstats)",
+    "malloc_free_bytes": "glibc free chunks (mallinfo2 fordblks)",
+    "trimmable_bytes": "glibc free whole pages, capped by RSS minus held",
+    "native_other_bytes": "RSS minus the above",
+}
 
 
 def breakdown(rss: int | None, blocks: int, pymalloc: dict[str, Any] | None, malloc: dict[str, Any] | None,
@@ -613,11 +630,5 @@ def breakdown(rss: int | None, blocks: int, pymalloc: dict[str, Any] | None, mal
         "malloc_free_bytes": glibc_free,
         "trimmable_bytes": trimmable,
         "native_other_bytes": other,
-        "methods": {  # short: a screen shows them beside the figures; docs/python-memory.md explains
-            "live_python_bytes": "pymalloc blocks in use (_debugmallocstats x allocated-blocks ratio)",
-            "pymalloc_free_bytes": "pymalloc free blocks + unused pools (_debugmallocstats)",
-            "malloc_free_bytes": "glibc free chunks (mallinfo2 fordblks)",
-            "trimmable_bytes": "glibc free whole pages, capped by RSS minus held",
-            "native_other_bytes": "RSS minus the above",
-        },
+        "methods": dict(METHODS),
     }

@@ -17,7 +17,7 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the ho
 if TYPE_CHECKING:
     from typing import Any
 
-from memdash.probe import native, procfs, pymem, tracing
+from memdash.probe import native, procfs, pymem
 from memdash.probe.caches import REGISTRY
 from memdash.probe.gc_pauses import TIMER
 from memdash.probe.wire import PROBE_NAME, SCHEMA  # the wire schema's; other probe modules import them from here
@@ -114,6 +114,13 @@ def gc_figures() -> dict[str, Any]:
             "pauses_since": TIMER.installed_at, "garbage": len(gc.garbage)}
 
 
+def _tracemalloc_enabled() -> bool:
+    tracing = sys.modules.get("memdash.probe.tracing")  # imported only by a host that enables it
+    if tracing is not None:
+        return tracing.enabled()
+    return os.environ.get("MEMDASH_PROBE_TRACEMALLOC", "") in ("1", "true", "yes", "on")
+
+
 def available_actions() -> list[str]:
     """Cleanup actions this process can run now (``cuda``/``trim`` only where they exist)."""
     actions = ["gc", "caches"]
@@ -122,7 +129,7 @@ def available_actions() -> list[str]:
     if native.trim_available():
         actions.append("trim")
     actions.append("all")
-    if tracing.enabled():
+    if _tracemalloc_enabled():
         actions.append("tracemalloc")
     return actions
 
