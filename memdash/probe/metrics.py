@@ -204,8 +204,8 @@ def render(snapshots: Iterable[dict[str, Any]], *, per_pid: bool = False,
         pm = snap.get("python_memory") or {}
         if pm:
             fam["memdash_python_allocated_blocks"].add(pm.get("allocated_blocks"), **pid)
-            for gen, n in enumerate(pm.get("tracked_objects") or []):
-                fam["memdash_python_tracked_objects"].add(n, generation=str(gen), **pid)
+            for index, n in enumerate(pm.get("tracked_objects") or []):
+                fam["memdash_python_tracked_objects"].add(n, generation=str(index), **pid)
             pym = pm.get("pymalloc") or {}
             fam["memdash_pymalloc_arenas"].add(pym.get("arenas"), **pid)
             bd = pm.get("breakdown") or {}

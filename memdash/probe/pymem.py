@@ -174,7 +174,7 @@ class _Libc:
         names = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
                  "fordblks", "keepcost")
         fn = getattr(libc, "mallinfo2", None)
-        field = ctypes.c_size_t
+        field: Any = ctypes.c_size_t
         if fn is None:
             fn = getattr(libc, "mallinfo", None)
             field = ctypes.c_int
@@ -365,10 +365,12 @@ def capture_debugmallocstats() -> bytes:
         data = _read_all(tmp, 0)
         os.ftruncate(tmp, 0)  # what lands after this is found by the next capture
         os.lseek(tmp, 0, os.SEEK_SET)
-    ours = []
+    ours: list[bytes] = []
+    kept = 0
     for line in data.splitlines(keepends=True):
-        if len(line) < MAX_CAPTURE_BYTES and _is_stats_line(line) and sum(map(len, ours)) < MAX_CAPTURE_BYTES:
+        if _is_stats_line(line) and kept + len(line) <= MAX_CAPTURE_BYTES:
             ours.append(line)
+            kept += len(line)
         else:
             _write_back(line)
     return b"".join(ours)
