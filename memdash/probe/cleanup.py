@@ -24,7 +24,7 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the ho
 if TYPE_CHECKING:
     from typing import Any, Mapping
 
-from memdash.probe import native, procfs, pymem
+from memdash.probe import native, procfs
 from memdash.probe.caches import REGISTRY
 from memdash.probe.errors import BadRequest, NotFound, RateLimited, Unavailable
 from memdash.probe.snapshot import SCHEMA, available_actions
@@ -199,6 +199,7 @@ def run_action(action: str, opts: Mapping[str, Any]) -> dict[str, Any]:
     cleared: list[str] = []
     does_gc = action in ("gc", "all")
     does_trim = action == "trim" or (action == "all" and native.trim_available())
+    from memdash.probe import pymem  # here: a host that never cleans up never loads it
     prediction = _predict(does_gc, does_trim, rss_before)
     malloc_before = pymem.mallinfo() if does_trim else None
     traced = None
@@ -259,6 +260,7 @@ def _predict(does_gc: bool, does_trim: bool, rss: int | None) -> dict[str, Any] 
     receipt can set it beside what happened (docs/python-memory.md)."""
     if not (does_gc or does_trim):
         return None
+    from memdash.probe import pymem
     out: dict[str, Any] = {"gc_collectable_objects": None, "gc_tracked_objects": None, "trim_bytes": None}
     try:
         if does_gc:

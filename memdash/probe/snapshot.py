@@ -17,7 +17,7 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the ho
 if TYPE_CHECKING:
     from typing import Any
 
-from memdash.probe import native, procfs, pymem
+from memdash.probe import native, procfs
 from memdash.probe.caches import REGISTRY
 from memdash.probe.gc_pauses import TIMER
 from memdash.probe.wire import PROBE_NAME, SCHEMA  # the wire schema's; other probe modules import them from here
@@ -167,10 +167,19 @@ def collect() -> dict[str, Any]:
     }
 
 
+#: ``MEMDASH_PROBE_PYTHON_MEMORY=0`` leaves the ``python_memory`` block out
+#: (``null``), and with it ctypes and :mod:`memdash.probe.pymem` (~0.45 MiB of the host's RSS).
+_PYTHON_MEMORY = os.environ.get("MEMDASH_PROBE_PYTHON_MEMORY", "1").strip() != "0"
+
+
 def _python_memory(rss: int | None) -> dict[str, Any] | None:
     """The ``python_memory`` block (:mod:`memdash.probe.pymem`); ``None`` if it
     failed: a figure that cannot be read must not cost the host its snapshot."""
+    if not _PYTHON_MEMORY:
+        return None
     try:
+        from memdash.probe import pymem  # first snapshot only; ~0.2 MiB of code, and ctypes (~0.3 MiB)
+
         return pymem.python_memory(rss)
     except Exception:
         return None

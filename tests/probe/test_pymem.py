@@ -258,3 +258,15 @@ def test_metrics_expose_the_figures_prometheus_parses() -> None:
         assert values[("memdash_malloc_releasable_bytes", None)] == pm["breakdown"]["trimmable_bytes"]
         assert values[("memdash_malloc_top_releasable_bytes", None)] == pm["malloc"]["releasable_bytes"]
         assert values[("memdash_malloc_arenas", None)] >= 1
+
+
+def test_opt_out_leaves_the_block_and_ctypes_out() -> None:
+    code = ("import json, sys, memdash.probe as p; s = p.collect(); "
+            "print(json.dumps([s['python_memory'], 'ctypes' in sys.modules, 'memdash.probe.pymem' in sys.modules]))")
+    for env, expect_block in (({"MEMDASH_PROBE_PYTHON_MEMORY": "0"}, False), ({}, True)):
+        out = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=60,
+                             env=child_env("/tmp", **env))
+        block, has_ctypes, has_pymem = json.loads(out.stdout)
+        assert (block is not None, has_pymem) == (expect_block, expect_block)
+        if not expect_block:
+            assert not has_ctypes
