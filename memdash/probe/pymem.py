@@ -457,6 +457,18 @@ class _State:
 STATE = _State()
 
 
+def _after_fork_in_child() -> None:
+    """A forked child starts clean: the parent's figures are not its own, and a
+    lock another thread held at the fork would never be released here."""
+    global STATE, _CAPTURE_LOCK
+    STATE = _State()
+    _CAPTURE_LOCK = allocate_lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _refresh_arenas(blocks: int) -> None:
     t0 = time.perf_counter()
     try:

@@ -270,3 +270,19 @@ def test_opt_out_leaves_the_block_and_ctypes_out() -> None:
         assert (block is not None, has_pymem) == (expect_block, expect_block)
         if not expect_block:
             assert not has_ctypes
+
+
+def test_a_forked_child_reads_its_own_figures_even_if_a_lock_was_held() -> None:
+    doc, _ = run_child("""
+        snap()
+        pymem.STATE.lock.acquire()        # as if another thread were mid-snapshot at the fork
+        pid = os.fork()
+        if pid == 0:
+            pm = snap()
+            os.write(1, (json.dumps(pm["pymalloc"]["arenas"] is not None) + "\\n").encode())
+            os._exit(0)
+        pymem.STATE.lock.release()
+        os.waitpid(pid, 0)
+        print(json.dumps(True))
+    """, timeout=60)
+    assert doc is True
