@@ -38,6 +38,7 @@ def test_the_probes_snapshot_and_receipt_keep_to_the_schema() -> None:
 
     receipt = cleanup("gc")
     assert set(receipt) <= set(wire.RECEIPT_KEYS), set(receipt) - set(wire.RECEIPT_KEYS)
+    assert set(receipt["prediction"]) <= set(wire.PREDICTION_KEYS)
     result = result_from_receipt(receipt, target="self", action="gc", status=200)
     assert result.ok and result.rss_before_bytes == receipt["rss_before_bytes"]
 
