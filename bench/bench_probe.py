@@ -21,7 +21,16 @@
 4. Parsing one request head (``memdash.probe.httphead``), with h11 on the same
    bytes as the peer.
 
-``--only rss`` (or ``collect``, ``parse``, ``http``) runs one part.
+5. The ``python_memory`` block (docs/python-memory.md): its share of a
+   ``collect()`` (the block alone, cached figures) and, each measured directly,
+   the refreshes it does at most every 5 s (``mallinfo2``) and 30 s
+   (``_debugmallocstats`` through a memory stream, its parse, the fd-2 capture
+   fallback as the peer, ``malloc_info`` and the tracked-object counts), on
+   this interpreter's small heap and after 1.3M small tuples (~200 MB).
+
+6. What the on-demand ``tracemalloc`` action costs the host while it runs.
+
+``--only rss`` (or ``collect``, ``parse``, ``http``, ``pymem``, ``tracemalloc``) runs one part.
 """
 
 from __future__ import annotations
@@ -78,6 +87,60 @@ def bench_collect(calls: int = 20000) -> None:
           f"p50 {_pct(samples, 50):.1f} µs, p99 {_pct(samples, 99):.1f} µs, max {max(samples):.1f} µs "
           f"(target < 200 µs)")
     del keep
+
+
+def _median_us(fn, n: int) -> float:
+    samples = []
+    for _ in range(n):
+        t0 = time.perf_counter_ns()
+        fn()
+        samples.append((time.perf_counter_ns() - t0) / 1000)
+    return statistics.median(samples)
+
+
+def bench_pymem() -> None:
+    from memdash.probe import procfs, pymem
+
+    rss = procfs.read_rss()
+    for label, heap in (("small heap", None), ("1.3M small tuples (~200 MB)", 1_300_000)):
+        data = [(i, str(i)) for i in range(heap)] if heap else None
+        pymem.refresh_now()
+        pymem.python_memory(rss)
+        cached = _median_us(lambda: pymem.python_memory(rss), 5000)
+        text, method = pymem.debugmallocstats_text()
+        stream = _median_us(lambda: pymem.debugmallocstats_text(), 20)
+        parse = _median_us(lambda: pymem.parse_debugmallocstats(text), 200)
+        fd2 = _median_us(pymem.capture_debugmallocstats, 20)
+        mallinfo = _median_us(pymem.mallinfo, 200)
+        arenas = _median_us(pymem.malloc_arenas, 50)
+        tracked = _median_us(lambda: [len(gc.get_objects(g)) for g in range(3)], 5)
+        print(f"python_memory, {label} ({sys.getallocatedblocks():,} blocks): block with cached figures "
+              f"{cached:.1f} µs a snapshot; refreshes: _debugmallocstats via memory stream {stream:.0f} µs "
+              f"+ parse {parse:.0f} µs ({len(text):,} B) [peer: fd-2 capture + parse {fd2:.0f} µs], "
+              f"malloc_info {arenas:.0f} µs, tracked objects {tracked:.0f} µs (every 30 s); "
+              f"mallinfo2 {mallinfo:.1f} µs (every 5 s)")
+        del data
+
+
+def bench_tracemalloc() -> None:
+    """What the tracemalloc action costs the host while it runs: an allocation-only loop, traced and not."""
+    import tracemalloc
+
+    def work() -> float:
+        t0 = time.perf_counter()
+        x = [(i, str(i)) for i in range(300_000)]
+        del x
+        return time.perf_counter() - t0
+
+    base = min(work() for _ in range(5))
+    figures = []
+    for frames in (1, 10):
+        tracemalloc.start(frames)
+        traced = min(work() for _ in range(5))
+        tracemalloc.stop()
+        figures.append(f"{frames} frame(s) {traced * 1e3:.0f} ms (x{traced / base:.1f})")
+    print(f"tracemalloc overhead, 300 000 small tuples built: untraced {base * 1e3:.0f} ms, traced "
+          + ", ".join(figures))
 
 
 SERVICE = textwrap.dedent("""
@@ -287,7 +350,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=200.0)
-    parser.add_argument("--only", choices=("collect", "parse", "http", "rss"))
+    parser.add_argument("--only", choices=("collect", "parse", "http", "rss", "pymem", "tracemalloc"))
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]} on {os.uname().sysname} {os.uname().release}, "
           f"{os.cpu_count()} CPUs, gc thresholds {gc.get_threshold()}")
@@ -295,6 +358,10 @@ def main() -> int:
         bench_collect()
     if args.only in (None, "parse"):
         bench_parse()
+    if args.only in (None, "pymem"):
+        bench_pymem()
+    if args.only in (None, "tracemalloc"):
+        bench_tracemalloc()
     if args.only in (None, "http"):
         bench_http(args.seconds, args.rate)
     if args.only in (None, "rss"):

@@ -22,6 +22,8 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "cuda": ("e", "release PyTorch's cached CUDA memory (torch.cuda.empty_cache)"),
     "trim": ("t", "return free heap memory to the OS (glibc malloc_trim)"),
     "all": ("x", "all of the above"),
+    "tracemalloc": ("", "trace allocations for a few seconds and list the top sites (tracemalloc; off unless "
+                        "the service enables it)"),
 }
 if tuple(DESCRIPTIONS) != ACTIONS:  # pragma: no cover - a new action needs its key and words here
     raise ImportError("memdash.actions.DESCRIPTIONS does not describe memdash.probe.wire.ACTIONS")

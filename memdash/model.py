@@ -222,6 +222,37 @@ ACTIONS: tuple[str, ...] = _WIRE_ACTIONS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PythonMemory:
+    """Where a Python service's RSS is, as its probe splits it (docs/python-memory.md).
+
+    The four parts: ``live_python_bytes`` (objects in pymalloc blocks,
+    estimated), ``pymalloc_free_bytes`` (held by pymalloc, reusable, not
+    returnable), ``malloc_free_bytes`` (glibc's free chunks; of them
+    ``trimmable_bytes`` is what ``malloc_trim`` can return at most) and
+    ``native_other_bytes`` (RSS minus the rest). ``methods`` says how each was
+    measured. ``predict_gc_objects``: objects a full collection is likely to
+    free, of ``tracked_objects[-1]`` tracked; ``None`` where unknown.
+    """
+
+    rss_bytes: int | None = None
+    live_python_bytes: int | None = None
+    pymalloc_free_bytes: int | None = None
+    malloc_free_bytes: int | None = None
+    trimmable_bytes: int | None = None
+    native_other_bytes: int | None = None
+    methods: Mapping[str, str] = field(default_factory=dict)
+    allocator: str | None = None
+    gc_flavour: str | None = None
+    malloc_allocator: str | None = None
+    malloc_arenas: int | None = None
+    malloc_arena_max: int | None = None
+    allocated_blocks: int | None = None
+    tracked_objects: tuple[int | None, ...] = ()
+    predict_gc_objects: int | None = None
+    predict_trim_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TargetSample:
     """One poll of a target: a service memdash reads over HTTP(S) or a Unix socket.
 
@@ -265,6 +296,8 @@ class TargetSample:
     #: True when ``workers`` are those seen answering over past polls (a remote
     #: pre-fork service, "N workers seen"); False when read locally.
     workers_seen: bool = False
+    #: Where a Python service's RSS is (live objects, allocator-held free, native), from its probe.
+    python_memory: PythonMemory | None = None
 
     @property
     def workers_text(self) -> str:

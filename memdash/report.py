@@ -35,6 +35,7 @@ from memdash.model import (
     MemoryPressure,
     OomKills,
     ProcessMemory,
+    PythonMemory,
     ServiceMemory,
     Snapshot,
     SystemMemory,
@@ -211,6 +212,30 @@ def runtime_json(r: Runtime | None) -> dict[str, Any] | None:
     return out
 
 
+def python_memory_json(pm: PythonMemory | None) -> dict[str, Any] | None:
+    """A target's ``python_memory``: its RSS split four ways, each with its method
+    (docs/python-memory.md); ``null`` for targets that are not a memdash probe."""
+    if pm is None:
+        return None
+    return {
+        "rss_bytes": pm.rss_bytes,
+        "live_python_bytes": pm.live_python_bytes,
+        "pymalloc_free_bytes": pm.pymalloc_free_bytes,
+        "malloc_free_bytes": pm.malloc_free_bytes,
+        "trimmable_bytes": pm.trimmable_bytes,
+        "native_other_bytes": pm.native_other_bytes,
+        "methods": dict(pm.methods),
+        "allocator": pm.allocator,
+        "gc_flavour": pm.gc_flavour,
+        "malloc_allocator": pm.malloc_allocator,
+        "malloc_arenas": pm.malloc_arenas,
+        "malloc_arena_max": pm.malloc_arena_max,
+        "allocated_blocks": pm.allocated_blocks,
+        "tracked_objects": list(pm.tracked_objects),
+        "predict": {"gc_collectable_objects": pm.predict_gc_objects, "trim_bytes": pm.predict_trim_bytes},
+    }
+
+
 def target_json(t: TargetSample) -> dict[str, Any]:
     """One entry of ``targets``."""
     return {
@@ -238,6 +263,7 @@ def target_json(t: TargetSample) -> dict[str, Any]:
         "service": t.service,
         "workers": t.workers,
         "workers_seen": t.workers_seen,
+        "python_memory": python_memory_json(t.python_memory),
     }
 
 

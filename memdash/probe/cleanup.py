@@ -68,7 +68,9 @@ def validate(action: str, options: Mapping[str, Any]) -> dict[str, Any]:
     if action not in ACTIONS:
         raise NotFound(f"unknown cleanup action {action!r}", valid_actions=valid)
     if action not in valid:
-        why = "torch with CUDA initialised" if action == "cuda" else "glibc's malloc_trim"
+        why = {"cuda": "torch with CUDA initialised", "trim": "glibc's malloc_trim",
+               "tracemalloc": "the service to enable it: MEMDASH_PROBE_TRACEMALLOC=1 or "
+                              "memdash.probe.tracing.enable()"}.get(action, "")
         raise Unavailable(f"action {action!r} is not available in this process (needs {why})",
                           valid_actions=valid)
     allowed = OPTIONS[action]
@@ -95,7 +97,29 @@ def validate(action: str, options: Mapping[str, Any]) -> dict[str, Any]:
         if name not in names:
             raise NotFound(f"no tracked cache named {name!r}", valid_caches=names)
         out["name"] = name
+    if action == "tracemalloc":
+        from memdash.probe import tracing
+
+        out["seconds"] = _number(options.get("seconds"), "seconds", tracing.DEFAULT_SECONDS, 1.0,
+                                 tracing.MAX_SECONDS, float)
+        out["frames"] = _number(options.get("frames"), "frames", tracing.DEFAULT_FRAMES, 1, tracing.MAX_FRAMES, int)
     return out
+
+
+def _number(raw: Any, name: str, default: Any, low: Any, high: Any, kind: Any) -> Any:
+    if raw in (None, ""):
+        return default
+    try:
+        if isinstance(raw, bool):
+            raise ValueError
+        value = kind(raw)
+        if value != value:  # NaN
+            raise ValueError
+    except (TypeError, ValueError):
+        raise BadRequest(f"{name} must be a number {low}..{high}") from None
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be a number {low}..{high}")
+    return value
 
 
 def _limit_keys(action: str, options: Mapping[str, Any]) -> tuple[str, ...]:
@@ -174,10 +198,22 @@ def run_action(action: str, opts: Mapping[str, Any]) -> dict[str, Any]:
     tracked_before = tracked_after = None
     cleared: list[str] = []
     does_gc = action in ("gc", "all")
+    does_trim = action == "trim" or (action == "all" and native.trim_available())
+    from memdash.probe import pymem  # here: a host that never cleans up never loads it
+    prediction = _predict(does_gc, does_trim, rss_before)
+    malloc_before = pymem.mallinfo() if does_trim else None
+    traced = None
+    if action == "tracemalloc":
+        from memdash.probe import tracing
+
+        traced = tracing.trace(opts["seconds"], opts["frames"])
+        steps.append({"action": "tracemalloc", "seconds": traced["seconds"]})
     if does_gc:
         # Walks the heap (a list of 8 bytes per object, for a moment): fine in
         # a cleanup, never in a snapshot.
         tracked_before = len(gc.get_objects())
+        if prediction is not None:
+            prediction["gc_tracked_objects"] = tracked_before
     if action in ("caches", "all"):
         results = REGISTRY.clear(opts.get("name"))
         cleared = [r["name"] for r in results if r.get("cleared")]
@@ -190,7 +226,7 @@ def run_action(action: str, opts: Mapping[str, Any]) -> dict[str, Any]:
     if action == "cuda" or (action == "all" and native.cuda_ready()):
         native.cuda_empty_cache()
         steps.append({"action": "cuda"})
-    if action == "trim" or (action == "all" and native.trim_available()):
+    if does_trim:
         released = native.malloc_trim()
         steps.append({"action": "trim", "released": released})
     rss_after = procfs.read_rss()
@@ -205,8 +241,35 @@ def run_action(action: str, opts: Mapping[str, Any]) -> dict[str, Any]:
         "gpu_reserved_before_bytes": gpu_before, "gpu_reserved_after_bytes": gpu_after,
         "caches_cleared": cleared, "note": None, "suggest": None,
     }
+    if prediction is not None:
+        receipt["prediction"] = prediction
+    if malloc_before is not None:
+        malloc_after = pymem.mallinfo()
+        receipt["malloc_free_before_bytes"] = malloc_before["free_bytes"]
+        receipt["malloc_free_after_bytes"] = malloc_after["free_bytes"] if malloc_after else None
+    if traced is not None:
+        receipt["tracemalloc"] = traced
+    if does_gc or does_trim:
+        pymem.refresh_now()  # the next snapshot shows what the cleanup changed
     receipt["note"], receipt["suggest"] = _explain(action, freed)
     return receipt
+
+
+def _predict(does_gc: bool, does_trim: bool, rss: int | None) -> dict[str, Any] | None:
+    """What the probe expects, read just before the action runs, so the
+    receipt can set it beside what happened (docs/python-memory.md)."""
+    if not (does_gc or does_trim):
+        return None
+    from memdash.probe import pymem
+    out: dict[str, Any] = {"gc_collectable_objects": None, "gc_tracked_objects": None, "trim_bytes": None}
+    try:
+        if does_gc:
+            out["gc_collectable_objects"] = pymem.gc_prediction()
+        if does_trim:
+            out["trim_bytes"] = pymem.trim_prediction(pymem.mallinfo(), rss, pymem.STATE.pymalloc)
+    except Exception:  # a prediction is a nicety; the cleanup runs regardless
+        pass
+    return out
 
 
 def _explain(action: str, freed: int | None) -> tuple[str | None, str | None]:

@@ -154,6 +154,20 @@ def render(snapshots: Iterable[dict[str, Any]], *, per_pid: bool = False,
         ("memdash_cache_misses_total", "counter", "Lookups the cache could not answer"),
         ("memdash_cache_size", "gauge", "Entries in the cache (cachetools: currsize units)"),
         ("memdash_cache_maxsize", "gauge", "Capacity of the cache (same units as size)"),
+        ("memdash_python_allocated_blocks", "gauge", "sys.getallocatedblocks(): memory blocks Python's allocator has out"),
+        ("memdash_python_tracked_objects", "gauge", "Objects the GC tracks, per generation (at most 30 s old)"),
+        ("memdash_python_live_bytes", "gauge", "Bytes in pymalloc blocks holding live objects (estimated)"),
+        ("memdash_pymalloc_arenas", "gauge", "pymalloc arenas allocated (at most 30 s old)"),
+        ("memdash_pymalloc_free_bytes", "gauge",
+         "Free blocks and unused pools in pymalloc arenas: reusable by Python, not returnable to the OS"),
+        ("memdash_malloc_in_use_bytes", "gauge", "glibc heap bytes in use (mallinfo2 uordblks)"),
+        ("memdash_malloc_free_bytes", "gauge", "glibc heap bytes held free (mallinfo2 fordblks)"),
+        ("memdash_malloc_releasable_bytes", "gauge",
+         "Free glibc heap bytes malloc_trim(0) can return at most (estimate)"),
+        ("memdash_malloc_top_releasable_bytes", "gauge", "The top-most free chunk of glibc's main arena (keepcost)"),
+        ("memdash_malloc_mmapped_bytes", "gauge", "glibc blocks in their own mmap (mallinfo2 hblkhd)"),
+        ("memdash_malloc_arenas", "gauge", "glibc malloc arenas (MALLOC_ARENA_MAX bounds them)"),
+        ("memdash_native_other_bytes", "gauge", "RSS not accounted for by Python objects or the allocators' free memory"),
         ("memdash_group_pss_bytes", "gauge", "Proportional set size of all pre-fork workers, shared pages counted once"),
         ("memdash_group_workers", "gauge", "Pre-fork workers answering"),
         ("memdash_memory_limit_bytes", "gauge", "Memory limit of the process's cgroup (smallest up the tree), bytes"),
@@ -187,6 +201,25 @@ def render(snapshots: Iterable[dict[str, Any]], *, per_pid: bool = False,
             fam["memdash_cache_misses_total"].add(c.get("misses"), cache=name, **pid)
             fam["memdash_cache_size"].add(c.get("size"), cache=name, **pid)
             fam["memdash_cache_maxsize"].add(c.get("maxsize"), cache=name, **pid)
+        pm = snap.get("python_memory") or {}
+        if pm:
+            fam["memdash_python_allocated_blocks"].add(pm.get("allocated_blocks"), **pid)
+            for index, n in enumerate(pm.get("tracked_objects") or []):
+                fam["memdash_python_tracked_objects"].add(n, generation=str(index), **pid)
+            pym = pm.get("pymalloc") or {}
+            fam["memdash_pymalloc_arenas"].add(pym.get("arenas"), **pid)
+            bd = pm.get("breakdown") or {}
+            fam["memdash_python_live_bytes"].add(bd.get("live_python_bytes"), **pid)
+            fam["memdash_pymalloc_free_bytes"].add(bd.get("pymalloc_free_bytes"), **pid)
+            fam["memdash_malloc_releasable_bytes"].add(bd.get("trimmable_bytes"), **pid)
+            fam["memdash_native_other_bytes"].add(bd.get("native_other_bytes"), **pid)
+            mal = pm.get("malloc") or {}
+            if mal.get("known"):
+                fam["memdash_malloc_in_use_bytes"].add(mal.get("in_use_bytes"), **pid)
+                fam["memdash_malloc_free_bytes"].add(mal.get("free_bytes"), **pid)
+                fam["memdash_malloc_top_releasable_bytes"].add(mal.get("releasable_bytes"), **pid)
+                fam["memdash_malloc_mmapped_bytes"].add(mal.get("mmapped_bytes"), **pid)
+            fam["memdash_malloc_arenas"].add(mal.get("arenas"), **pid)
     # The cgroup's figures once, not per worker: every worker shares the cgroup.
     try:
         cg = cgroup_memory()

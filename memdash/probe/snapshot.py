@@ -114,6 +114,13 @@ def gc_figures() -> dict[str, Any]:
             "pauses_since": TIMER.installed_at, "garbage": len(gc.garbage)}
 
 
+def _tracemalloc_enabled() -> bool:
+    tracing = sys.modules.get("memdash.probe.tracing")  # imported only by a host that enables it
+    if tracing is not None:
+        return tracing.enabled()
+    return os.environ.get("MEMDASH_PROBE_TRACEMALLOC", "") in ("1", "true", "yes", "on")
+
+
 def available_actions() -> list[str]:
     """Cleanup actions this process can run now (``cuda``/``trim`` only where they exist)."""
     actions = ["gc", "caches"]
@@ -122,6 +129,8 @@ def available_actions() -> list[str]:
     if native.trim_available():
         actions.append("trim")
     actions.append("all")
+    if _tracemalloc_enabled():
+        actions.append("tracemalloc")
     return actions
 
 
@@ -135,6 +144,7 @@ def collect() -> dict[str, Any]:
     """
     now = time.time()
     started = procfs.process_started_at()
+    memory = memory_figures()
     return {
         "schema": SCHEMA,
         "probe": PROBE_NAME,
@@ -147,10 +157,29 @@ def collect() -> dict[str, Any]:
         "time": now,
         "started_at": started,
         "uptime_seconds": max(0.0, now - started),
-        "memory": memory_figures(),
+        "memory": memory,
         "gc": gc_figures(),
         "caches": REGISTRY.figures(),
         "torch": native.torch_figures(),
         "malloc": {"trim_available": native.trim_available()},
         "actions": available_actions(),
+        "python_memory": _python_memory(memory["rss_bytes"]),
     }
+
+
+#: ``MEMDASH_PROBE_PYTHON_MEMORY=0`` leaves the ``python_memory`` block out
+#: (``null``), and with it ctypes and :mod:`memdash.probe.pymem` (~0.45 MiB of the host's RSS).
+_PYTHON_MEMORY = os.environ.get("MEMDASH_PROBE_PYTHON_MEMORY", "1").strip() != "0"
+
+
+def _python_memory(rss: int | None) -> dict[str, Any] | None:
+    """The ``python_memory`` block (:mod:`memdash.probe.pymem`); ``None`` if it
+    failed: a figure that cannot be read must not cost the host its snapshot."""
+    if not _PYTHON_MEMORY:
+        return None
+    try:
+        from memdash.probe import pymem  # first snapshot only; ~0.2 MiB of code, and ctypes (~0.3 MiB)
+
+        return pymem.python_memory(rss)
+    except Exception:
+        return None

@@ -18,10 +18,12 @@ SCHEMA = 1
 PROBE_NAME = "memdash.probe"
 
 #: The cleanup actions, in the order keys and menus show them.
-ACTIONS: tuple[str, ...] = ("gc", "caches", "cuda", "trim", "all")
+#: ``tracemalloc`` is off unless the host enables it (memdash.probe.tracing); ``all`` never runs it.
+ACTIONS: tuple[str, ...] = ("gc", "caches", "cuda", "trim", "all", "tracemalloc")
 #: The query options each action accepts (``?generation=2``, ``?name=lookup_user``).
 OPTIONS: dict[str, tuple[str, ...]] = {
     "gc": ("generation",), "caches": ("name",), "cuda": (), "trim": (), "all": (),
+    "tracemalloc": ("seconds", "frames"),
 }
 #: Pre-fork servers take ``?worker=PID`` on every action too.
 WORKER_OPTION = "worker"
@@ -36,8 +38,21 @@ METRICS_PATH = "/metrics"
 SNAPSHOT_KEYS = (
     "schema", "probe", "version", "pid", "ppid", "time", "started_at", "uptime_seconds", "python",
     "implementation", "executable", "memory", "gc", "caches", "torch", "malloc", "actions",
-    "prefork", "workers", "group",
+    "prefork", "workers", "group", "python_memory",
 )
+#: ``python_memory`` (memdash.probe.pymem, docs/python-memory.md): where RSS is.
+PYTHON_MEMORY_KEYS = ("allocated_blocks", "tracked_objects", "tracked_method", "gc_stats_extra", "allocator",
+                      "allocator_source", "pythonmalloc", "gc_flavour", "pymalloc", "pymalloc_error", "malloc",
+                      "breakdown", "predict")
+PYMALLOC_KEYS = ("arenas", "arenas_highwater", "arenas_reclaimed", "arena_bytes", "pool_bytes", "allocated_bytes",
+                 "available_bytes", "unused_pool_bytes", "free_bytes", "overhead_bytes", "method", "age_seconds",
+                 "parse_seconds")
+MALLINFO_KEYS = ("allocator", "known", "method", "age_seconds", "arena_bytes", "in_use_bytes", "free_bytes",
+                 "free_fastbin_bytes", "free_chunks", "releasable_bytes", "mmapped_bytes", "mmapped_chunks",
+                 "arenas", "arena_max", "arena_max_source")
+BREAKDOWN_KEYS = ("rss_bytes", "live_python_bytes", "pymalloc_free_bytes", "malloc_free_bytes", "trimmable_bytes",
+                  "native_other_bytes", "methods")
+PREDICT_KEYS = ("gc_collectable_objects", "gc_tracked_objects", "trim_bytes")
 MEMORY_KEYS = ("rss_bytes", "uss_bytes", "vms_bytes", "pss_bytes", "physical_bytes", "limit_bytes",
                "limit_source", "percent")
 GC_KEYS = ("enabled", "garbage", "generations", "pause_total_seconds", "pause_last_seconds",
@@ -54,7 +69,12 @@ RECEIPT_KEYS = (
     "rss_before_bytes", "rss_after_bytes", "rss_freed_bytes", "gpu_reserved_before_bytes",
     "gpu_reserved_after_bytes", "collected", "caches_cleared", "tracked_objects_before",
     "tracked_objects_after", "note", "suggest", "workers", "unreachable",
+    "prediction", "malloc_free_before_bytes", "malloc_free_after_bytes", "tracemalloc",
 )
+#: ``prediction`` in a receipt: what the probe expected just before it ran the action.
+PREDICTION_KEYS = ("gc_collectable_objects", "gc_tracked_objects", "trim_bytes")
+TRACEMALLOC_KEYS = ("seconds", "frames", "was_running", "left_running", "traced_bytes", "traced_peak_bytes",
+                    "top_by_size", "top_by_growth", "overhead")
 
 
 def cleanup_path(action: str) -> str:

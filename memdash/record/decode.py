@@ -25,6 +25,7 @@ from memdash.model import (
     MemoryPressure,
     OomKills,
     ProcessMemory,
+    PythonMemory,
     ServiceMemory,
     ServiceWorker,
     Snapshot,
@@ -136,6 +137,24 @@ def _gc(d: Any) -> GcStats | None:
     )
 
 
+def _python_memory(d: Any) -> PythonMemory | None:
+    """A target's ``python_memory`` (memdash.report.python_memory_json) back."""
+    if not isinstance(d, dict):
+        return None
+    pred = _map(d.get("predict"))
+    return PythonMemory(
+        rss_bytes=_int(d.get("rss_bytes")), live_python_bytes=_int(d.get("live_python_bytes")),
+        pymalloc_free_bytes=_int(d.get("pymalloc_free_bytes")), malloc_free_bytes=_int(d.get("malloc_free_bytes")),
+        trimmable_bytes=_int(d.get("trimmable_bytes")), native_other_bytes=_int(d.get("native_other_bytes")),
+        methods={str(k): v for k, v in _map(d.get("methods")).items() if isinstance(v, str)},
+        allocator=_str(d.get("allocator")), gc_flavour=_str(d.get("gc_flavour")),
+        malloc_allocator=_str(d.get("malloc_allocator")), malloc_arenas=_int(d.get("malloc_arenas")),
+        malloc_arena_max=_int(d.get("malloc_arena_max")), allocated_blocks=_int(d.get("allocated_blocks")),
+        tracked_objects=tuple(_int(x) for x in _list(d.get("tracked_objects"))),
+        predict_gc_objects=_int(pred.get("gc_collectable_objects")), predict_trim_bytes=_int(pred.get("trim_bytes")),
+    )
+
+
 def target_from_json(t: Mapping[str, Any], time: float) -> TargetSample:
     gpu = t.get("gpu")
     return TargetSample(
@@ -158,6 +177,7 @@ def target_from_json(t: Mapping[str, Any], time: float) -> TargetSample:
         metrics={str(k): float(v) for k, v in _map(t.get("metrics")).items() if _num(v) is not None},
         actions=tuple(a for a in _list(t.get("actions")) if isinstance(a, str)),
         level=_level(t.get("level")),
+        python_memory=_python_memory(t.get("python_memory")),
     )
 
 

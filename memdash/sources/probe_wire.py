@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from memdash.model import CacheStats, CleanupResult, GcGeneration, GcStats, TargetSample, TorchDevice
+from memdash.model import (CacheStats, CleanupResult, GcGeneration, GcStats, PythonMemory, TargetSample,
+                           TorchDevice)
 from memdash.probe.wire import ACTIONS, PROBE_NAME, SCHEMA, is_probe_document
 from memdash.sources.numbers import count, limit, number, percent, seconds, size
 
-__all__ = ["PROBE_NAME", "SCHEMA", "is_probe_document", "sample_from_probe", "result_from_receipt"]
+__all__ = ["PROBE_NAME", "SCHEMA", "is_probe_document", "sample_from_probe", "result_from_receipt",
+           "python_memory_from_probe"]
 
 
 def _map(value: Any) -> Mapping[str, Any]:
@@ -101,6 +103,40 @@ def torch_from_probe(raw: Any) -> tuple[TorchDevice, ...] | None:
     return tuple(devices)
 
 
+def _text(value: Any, limit_chars: int = 200) -> str | None:
+    """A short string from the wire (``None`` for anything else); the screen escapes it."""
+    return value[:limit_chars] if isinstance(value, str) else None
+
+
+def python_memory_from_probe(raw: Any) -> PythonMemory | None:
+    """The ``python_memory`` block (schema 1, optional): ``None`` when absent."""
+    pm = _map(raw)
+    if not pm:
+        return None
+    bd = _map(pm.get("breakdown"))
+    malloc = _map(pm.get("malloc"))
+    pred = _map(pm.get("predict"))
+    methods = {str(k)[:64]: v[:300] for k, v in list(_map(bd.get("methods")).items())[:16] if isinstance(v, str)}
+    return PythonMemory(
+        rss_bytes=size(bd.get("rss_bytes")),
+        live_python_bytes=size(bd.get("live_python_bytes")),
+        pymalloc_free_bytes=size(bd.get("pymalloc_free_bytes")),
+        malloc_free_bytes=size(bd.get("malloc_free_bytes")),
+        trimmable_bytes=size(bd.get("trimmable_bytes")),
+        native_other_bytes=size(bd.get("native_other_bytes")),
+        methods=methods,
+        allocator=_text(pm.get("allocator")),
+        gc_flavour=_text(pm.get("gc_flavour")),
+        malloc_allocator=_text(malloc.get("allocator")),
+        malloc_arenas=count(malloc.get("arenas")),
+        malloc_arena_max=count(malloc.get("arena_max")),
+        allocated_blocks=count(pm.get("allocated_blocks")),
+        tracked_objects=tuple(count(v) for v in _list(pm.get("tracked_objects"))[:8]),
+        predict_gc_objects=count(pred.get("gc_collectable_objects")),
+        predict_trim_bytes=size(pred.get("trim_bytes")),
+    )
+
+
 def sample_from_probe(doc: Mapping[str, Any], *, name: str, url: str, now: float) -> TargetSample:
     """A probe snapshot as a sample (``ok=True``, level not yet set).
 
@@ -138,6 +174,7 @@ def sample_from_probe(doc: Mapping[str, Any], *, name: str, url: str, now: float
         gpu=torch_from_probe(doc.get("torch")),
         metrics=metrics,
         actions=tuple(a for a in ACTIONS if a in _list(doc.get("actions"))),
+        python_memory=python_memory_from_probe(doc.get("python_memory")),
     )
 
 

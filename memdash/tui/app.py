@@ -25,6 +25,7 @@ from textual.widgets import Footer, Input, Label, Static
 
 from memdash.actions import DESCRIPTIONS
 from memdash.cli import TOKEN_ENV_DEFAULT
+from memdash.prediction import prediction_text
 from memdash.collector import service_series_key
 from memdash.config import Config, TargetConfig
 from memdash.engine import Engine, Frame, SeriesView, target_runtime_keys, target_series_keys
@@ -764,7 +765,9 @@ class MemdashApp(App[int]):
             if yes:
                 self.run_worker(self._do_cleanup(target.name, action), group="actions", exit_on_error=False)
 
-        self.push_screen(ConfirmCleanup(target.name, action, description, self.describe_target(target)), confirmed)
+        prediction = prediction_text(action, target.python_memory)
+        self.push_screen(ConfirmCleanup(target.name, action, description, self.describe_target(target), prediction),
+                         confirmed)
 
     def describe_target(self, target: TargetSample) -> str:
         """``python3 app.py · pid 4101 · http://127.0.0.1:8765/``: what a cleanup

@@ -30,9 +30,15 @@ def test_the_probes_snapshot_and_receipt_keep_to_the_schema() -> None:
     for generation in snap["gc"]["generations"]:
         assert set(generation) <= set(wire.GENERATION_KEYS)
     assert set(snap["actions"]) <= set(wire.ACTIONS)
+    pm = snap["python_memory"]
+    assert set(pm) <= set(wire.PYTHON_MEMORY_KEYS), set(pm) - set(wire.PYTHON_MEMORY_KEYS)
+    assert pm["pymalloc"] is None or set(pm["pymalloc"]) <= set(wire.PYMALLOC_KEYS)
+    assert set(pm["malloc"]) <= set(wire.MALLINFO_KEYS), set(pm["malloc"]) - set(wire.MALLINFO_KEYS)
+    assert set(pm["breakdown"]) <= set(wire.BREAKDOWN_KEYS) and set(pm["predict"]) <= set(wire.PREDICT_KEYS)
 
     receipt = cleanup("gc")
     assert set(receipt) <= set(wire.RECEIPT_KEYS), set(receipt) - set(wire.RECEIPT_KEYS)
+    assert set(receipt["prediction"]) <= set(wire.PREDICTION_KEYS)
     result = result_from_receipt(receipt, target="self", action="gc", status=200)
     assert result.ok and result.rss_before_bytes == receipt["rss_before_bytes"]
 

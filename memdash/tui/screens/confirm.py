@@ -9,6 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 from memdash.model import CleanupResult
+from memdash.prediction import comparison_text
 from memdash.textsafe import printable
 from memdash.tui import safe
 from memdash.tui.screens import RepaintBelowOnClose
@@ -38,13 +39,16 @@ class ConfirmCleanup(RepaintBelowOnClose, ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No", id="confirm_no"),
     ]
 
-    def __init__(self, target: str, action: str, description: str, subject: str = "") -> None:
-        """``subject``: what the target is (program, pid, URL), shown under the question."""
+    def __init__(self, target: str, action: str, description: str, subject: str = "",
+                 prediction: str | None = None) -> None:
+        """``subject``: what the target is (program, pid, URL), shown under the question;
+        ``prediction``: what the figures expect (memdash.prediction.prediction_text)."""
         super().__init__()
         self.target = target
         self.action_name = action
         self.description = description
         self.subject = subject
+        self.prediction = prediction
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -52,6 +56,8 @@ class ConfirmCleanup(RepaintBelowOnClose, ModalScreen[bool]):
             # Program, pid and URL name what will be reached: the process's and the config's words.
             yield Static(safe.text(self.subject), id="confirm-subject")
             yield Static(safe.text(self.description))
+            if self.prediction:
+                yield Static(safe.text(self.prediction), id="confirm-prediction")
             with Horizontal():
                 yield Button("No (n)", id="no")
                 yield Button("Yes (y)", id="yes")
@@ -96,4 +102,7 @@ def describe_result(r: CleanupResult) -> str:
     text = ", ".join(parts)
     if r.note:
         text += f"\n{printable(r.note)}"
+    compared = comparison_text(r)
+    if compared:
+        text += f"\n{compared}"
     return text

@@ -22,6 +22,7 @@ from memdash.tui.screens import RepaintBelowOnClose
 from memdash.engine import SeriesView, target_runtime_keys, target_series_keys
 from memdash.tui.widgets.chart import rates_per_minute, window_label
 from memdash.tui.widgets.memory import ChartLine, HistoryChart, rgb
+from memdash.tui.widgets.python_memory import PythonMemoryBar
 from memdash.units import human_bytes, human_duration, human_percent
 
 
@@ -90,6 +91,7 @@ class TargetScreen(RepaintBelowOnClose, Screen[None]):
     def compose(self) -> ComposeResult:
         yield Label(safe.text("Target ", self.target_name), id="t-title")
         yield Static("", id="t-status")
+        yield PythonMemoryBar(id="t-pymem")
         with Horizontal(id="t-charts"):
             yield HistoryChart("RSS", id="t-chart")
             yield HistoryChart("GC collections/min", id="t-gc-chart")
@@ -153,6 +155,7 @@ class TargetScreen(RepaintBelowOnClose, Screen[None]):
         for warning in t.warnings:  # a mapped path that found nothing, a page cut at the cap
             rows.append([("warning: ", palette.styles[Level.WARNING]), warning])
         self.query_one("#t-status", Static).update(safe.lines(*rows))  # type: ignore[arg-type]
+        self.query_one("#t-pymem", PythonMemoryBar).show(t.python_memory)
         self._show_charts(t, series, palette, now, window, warning_percent)
         self._show_gc(t)
         self._show_caches(t, palette)
