@@ -145,10 +145,11 @@ async def test_redis_past_maxmemory_read_and_purged_with_no_write(redis_server: 
     assert rt.figures["fragmentation_ratio"] > 0
     (cache,) = s.caches
     assert cache.name == "keyspace" and cache.evictions == rt.figures["evicted_keys"]
-    # 1,000 reads of the newest keys hit; most of the 1,000 oldest were evicted
-    # (allkeys-lru is approximate: a few survive).
+    # The 1,000 reads of the newest keys nearly all hit; most of the 1,000 oldest
+    # were evicted. allkeys-lru is approximate (it samples): a few of the oldest
+    # survive and, seen once in CI-mode runs, a few of the newest go (996 hits).
     assert cache.hits is not None and cache.misses is not None and cache.hits + cache.misses == 2_000
-    assert cache.hits >= 1_000 and cache.misses > 500
+    assert cache.hits >= 950 and cache.misses > 500
     assert cache.hit_rate == cache.hits / 2_000
     assert cache.size is not None and 0 < cache.size < 96_000
     assert s.actions == ("trim",)
