@@ -43,11 +43,12 @@ def test_disk_full_then_space_again(small_disk: Path) -> None:
     try:
         rec.step()
         filler = small_disk / "filler"
-        with open(filler, "wb") as f:
+        # Unbuffered: a buffered file would flush what the failed write left behind on
+        # close and raise ENOSPC from the `with` itself.
+        with open(filler, "wb", buffering=0) as f:
             try:
                 while True:
                     f.write(b"\0" * 65536)
-                    f.flush()
             except OSError:
                 pass
         # A cleanup's receipt comes with a frame (as the engine's frames bring them):
