@@ -25,6 +25,7 @@ from memdash import __version__
 from memdash.config import Config, ConfigError, TargetConfig, load_config, redact_url, target_from_url
 from memdash.model import ACTIONS
 from memdash.textsafe import escape_log_output, printable
+from memdash.usage import UsageError
 
 if TYPE_CHECKING:
     from memdash.engine import Engine
@@ -54,10 +55,6 @@ config:
 
 Run 'memdash COMMAND --help' for a command's options.
 """
-
-
-class UsageError(Exception):
-    """A wrong command line: printed as one line, exit status 2."""
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -401,16 +398,24 @@ def split_command(argv: Sequence[str]) -> tuple[str | None, list[str]]:
     return None, list(argv)
 
 
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot raise again."""
+    try:
+        sys.stdout = open(os.devnull, "w")
+    except OSError:
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``memdash`` command; returns the exit status."""
     command, rest = split_command(list(sys.argv[1:] if argv is None else argv))
     argv = [command, *rest] if command else rest
-    if command in ("fleet", "rules"):  # the fleet view over Prometheus (memdash/fleet/cli.py)
-        from memdash.fleet.cli import main as fleet_main
-
-        return fleet_main(argv)
     escape_log_output()  # log lines may quote remote text: escaped on stderr
     try:
+        if command in ("fleet", "rules"):  # the fleet view over Prometheus (memdash/fleet/cli.py)
+            from memdash.fleet.cli import run_fleet, run_rules
+
+            return run_fleet(argv[1:]) if command == "fleet" else run_rules(argv[1:])
         if command in RECORD_COMMANDS:
             from memdash.record.cli import run_command
 
@@ -441,6 +446,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `memdash snapshot | head`: the reader has gone, nothing to say
+        _quiet_stdout()
+        return 0
     except Exception as exc:  # never a traceback for users
         if os.environ.get("MEMDASH_DEBUG"):
             raise

@@ -23,3 +23,13 @@ def test_piped_snapshot_is_not_cut_to_the_terminal_width(tmp_path) -> None:
         child.kill()
         child.wait()
         child.stdout.close()  # type: ignore[union-attr]
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path) -> None:
+    """`memdash snapshot --all | head -1`: the pipe closes under memdash, which exits quietly."""
+    env = dict(os.environ, HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path))
+    env.pop("MEMDASH_CONFIG", None)
+    out = subprocess.run(["sh", "-c", f"'{sys.executable}' -m memdash snapshot --all --no-gpu --no-discover | head -c 1; "
+                          "echo \" status=${PIPESTATUS:-}\""], capture_output=True, text=True, timeout=60, env=env)
+    assert out.stdout.startswith("m"), out.stdout  # "memdash snapshot ..."
+    assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr and "error" not in out.stderr, out.stderr

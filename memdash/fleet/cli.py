@@ -1,4 +1,5 @@
-"""``memdash fleet`` and ``memdash rules``.
+"""``memdash fleet`` and ``memdash rules``: ``memdash.cli.main`` runs them and
+reports their errors (one line, exit status 2 for usage and config errors).
 
 ::
 
@@ -19,15 +20,11 @@ import os
 import sys
 from typing import Sequence
 
-from memdash.config import Config, ConfigError, FleetConfig, TargetConfig, load_config
+from memdash.config import Config, FleetConfig, TargetConfig, load_config
 from memdash.levels import Level
-from memdash.textsafe import printable
+from memdash.usage import UsageError
 
 EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_UNKNOWN = 0, 1, 2, 3
-
-
-class UsageError(Exception):
-    """A wrong command line: one line on stderr, exit status 2."""
 
 
 def fleet_parser() -> argparse.ArgumentParser:
@@ -177,19 +174,3 @@ def run_rules(argv: Sequence[str]) -> int:
     sys.stdout.write(text)
     return 0
 
-
-def main(argv: Sequence[str]) -> int:
-    """``memdash fleet ...`` / ``memdash rules ...``: ``argv[0]`` names the command."""
-    command, rest = argv[0], list(argv[1:])
-    try:
-        return run_fleet(rest) if command == "fleet" else run_rules(rest)
-    except (ConfigError, UsageError) as exc:
-        print(f"memdash: error: {printable(exc)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:  # never a traceback for users
-        if os.environ.get("MEMDASH_DEBUG"):
-            raise
-        print(f"memdash: error: {type(exc).__name__}: {printable(exc)} (set MEMDASH_DEBUG=1 for details)", file=sys.stderr)
-        return 3
