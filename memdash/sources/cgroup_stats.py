@@ -39,6 +39,7 @@ from typing import Callable
 
 from memdash.model import MemoryBreakdown, MemoryPressure
 from memdash.sources.cgroup import DEFAULT_ROOTS, CgroupRoots, parse_proc_cgroup
+from memdash.sources.fds import close_fds, close_unused
 
 #: At or above this a limit is a "no limit" sentinel (v1 writes 2**63 rounded to a page).
 _HUGE = 1 << 60
@@ -367,20 +368,15 @@ class CgroupStatsReader:
         self._detail = detail
         self._stats.clear()
         self._limits.clear()
-        for path in self._fds.keys() - self._used:
-            os.close(self._fds.pop(path))
+        close_unused(self._fds, self._used)
         self._used.clear()
         if len(self._paths) > 4096:  # bounded: texts of processes long gone
             self._paths.clear()
 
     def close(self) -> None:
         """Close every kept file."""
-        fds, self._fds = self._fds, {}
-        for fd in fds.values():
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        fds, self._fds = self._fds, {}  # swapped first: a refresh racing this close sees an empty table
+        close_fds(fds.values())
 
     def __del__(self) -> None:
         self.close()

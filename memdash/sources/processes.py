@@ -30,6 +30,7 @@ from typing import Iterable
 from memdash.levels import DEFAULT_THRESHOLDS, Thresholds
 from memdash.model import ProcessMemory
 from memdash.sources.cgroup import DEFAULT_ROOTS, CgroupRoots, memory_for_cgroup_text
+from memdash.sources.fds import close_fds, close_unused
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 _O_RDONLY = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
@@ -136,14 +137,8 @@ class ProcessScanner:
 
     def close(self) -> None:
         """Close the per-process file descriptors."""
-        # Swap the table out first: a close racing a scan on another thread then
-        # never iterates a dict that is changing under it.
-        fds, self._fds = self._fds, {}
-        for fd in fds.values():
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        fds, self._fds = self._fds, {}  # swapped first: a scan racing this close sees an empty table
+        close_fds(fds.values())
 
     def __del__(self) -> None:
         self.close()
@@ -287,8 +282,7 @@ class ProcessScanner:
         # Forget pids that are gone so the caches stay bounded by the live set.
         for pid in self._static.keys() - seen:
             del self._static[pid]
-        for pid in self._fds.keys() - seen:
-            os.close(self._fds.pop(pid))
+        close_unused(self._fds, seen)
         for pid in self._smaps.keys() - seen:
             del self._smaps[pid]
         self.errors = errors
