@@ -371,11 +371,7 @@ def run_demo(argv: Sequence[str]) -> int:
         app.run()
         return app.return_code or 0
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except Exception:
-            proc.kill()
+        demo.stop_demo(proc)
 
 
 #: Options that take a value: the word after them is never a command.

@@ -150,11 +150,23 @@ def spawn_demo(token: str, timeout: float = 15.0) -> tuple[subprocess.Popen, str
                 match = _URL_LINE.search(proc.stdout.readline())
                 if match:
                     url = match.group(1)
-    if url is None or not _ready(url, token, deadline):
-        proc.kill()
-        proc.wait(timeout=5)
-        raise RuntimeError(f"the demo service did not start within {timeout:g} s")
+    try:
+        if url is None or not _ready(url, token, deadline):
+            raise RuntimeError(f"the demo service did not start within {timeout:g} s")
+    except BaseException:  # Ctrl-C while it starts too: never leave the child behind
+        stop_demo(proc)
+        raise
     return proc, url
+
+
+def stop_demo(proc: subprocess.Popen) -> None:
+    """Stop the demo service: SIGTERM, then SIGKILL after 5 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,21 +182,19 @@ def main(argv: list[str] | None = None) -> int:
     token_file = write_token_file(token)
     try:
         proc, url = spawn_demo(token)
-        print(f"demo service running at {url} (pid {proc.pid}); Ctrl-C stops it", flush=True)
-        # Where the token is, never the token: terminals are logged, shared and scrolled back.
-        print(f"its token is in {token_file} (mode 0600, removed when the demo stops) and in the child's "
-              "MEMDASH_PROBE_TOKEN; to watch it:", flush=True)
-        print(f"  MEMDASH_TOKEN=\"$(cat {token_file})\" memdash {url}", flush=True)
+        # A Ctrl-C may come at any moment from here on (even between two prints):
+        # whenever it does, the child is stopped and the token file removed.
         try:
+            print(f"demo service running at {url} (pid {proc.pid}); Ctrl-C stops it", flush=True)
+            # Where the token is, never the token: terminals are logged, shared and scrolled back.
+            print(f"its token is in {token_file} (mode 0600, removed when the demo stops) and in the child's "
+                  "MEMDASH_PROBE_TOKEN; to watch it:", flush=True)
+            print(f"  MEMDASH_TOKEN=\"$(cat {token_file})\" memdash {url}", flush=True)
             proc.wait()
-        except KeyboardInterrupt:
-            pass
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_demo(proc)
+    except KeyboardInterrupt:
+        pass
     finally:
         shutil.rmtree(os.path.dirname(token_file), ignore_errors=True)
     return 0

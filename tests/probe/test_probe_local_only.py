@@ -243,9 +243,22 @@ def _lines(proc: subprocess.Popen, n: int, timeout: float) -> list[str]:
     return out
 
 
+def _end_demo(proc: subprocess.Popen) -> tuple[str, str]:
+    """Ctrl-C the demo and collect its output; if it does not end, kill its whole
+    process group (the demo and its service) so nothing outlives the test."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=10)
+        raise AssertionError("the demo did not stop within 20 s of Ctrl-C") from None
+
+
 def test_demo_prints_where_the_token_is_not_the_token(runtime_dir):
-    proc = subprocess.Popen([PYTHON, "-m", "memdash.demo"], env=child_env(runtime_dir),
+    proc = subprocess.Popen([PYTHON, "-m", "memdash.demo"], env=child_env(runtime_dir), start_new_session=True,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    token = path = url = ""
     try:
         lines = _lines(proc, 3, timeout=30)
         first, second, third = lines
@@ -261,13 +274,33 @@ def test_demo_prints_where_the_token_is_not_the_token(runtime_dir):
         assert httpx.get(url, headers={"Authorization": f"Bearer {token}"}).json()["probe"] == "memdash.probe"
         assert httpx.get(url).status_code == 401
     finally:
-        proc.send_signal(signal.SIGINT)  # Ctrl-C: the demo stops its child and removes the token
-        try:
-            out, err = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate(timeout=5)
+        out, err = _end_demo(proc)  # Ctrl-C: the demo stops its child and removes the token
     assert token not in out + err
     assert not os.path.exists(path) and not os.path.exists(os.path.dirname(path))
     with pytest.raises(httpx.TransportError):
         httpx.get(url, timeout=2)  # the demo service went with it
+
+
+def test_demo_ctrl_c_while_it_prints_still_stops_its_service(runtime_dir):
+    """Ctrl-C the moment the first line appears (the demo is still printing): the
+    service it started goes too, and no traceback is printed."""
+    proc = subprocess.Popen([PYTHON, "-m", "memdash.demo"], env=child_env(runtime_dir), start_new_session=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()  # type: ignore[union-attr]
+        service = int(re.search(r"\(pid (\d+)\)", first).group(1))
+    finally:
+        out, err = _end_demo(proc)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{service}") and not _zombie(service):
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{service}") or _zombie(service), "the demo service outlived the demo"
+    assert "Traceback" not in err, err
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
