@@ -7,7 +7,7 @@ Every figure here is bounded in cost, and the method of each is in the answer:
 - at most every :data:`MALLINFO_TTL_SECONDS`: ``sys.getallocatedblocks()``
   (which on 3.11 walks every pymalloc pool: 0.36 ms with 200 MB of small
   objects, measured in bench/bench_probe.py) and glibc's ``mallinfo2()`` through
-  ctypes (``mallinfo()`` before glibc 2.33, whose ``int`` fields wrap past
+  ``_ctypes`` (:mod:`memdash.probe.cfuncs`; ``mallinfo()`` before glibc 2.33, whose ``int`` fields wrap past
   2 GiB: marked approximate). It locks each malloc arena and walks its free
   lists, so it costs microseconds to a few milliseconds on a fragmented heap;
 - at most every :data:`ARENA_TTL_SECONDS`: pymalloc's arenas and pools parsed
@@ -145,7 +145,7 @@ def arena_max() -> tuple[int | None, str]:
 
 
 class _Libc:
-    """ctypes bindings, made on first use (ctypes costs the host ~0.3 MiB)."""
+    """C bindings (:mod:`memdash.probe.cfuncs`, not ``ctypes``: see there), made on first use."""
 
     def __init__(self) -> None:
         self.looked_up = False
@@ -155,8 +155,8 @@ class _Libc:
         self.open_memstream: Any = None
         self.fclose: Any = None
         self.free: Any = None
-        self.ctypes: Any = None
-        self.struct: Any = None
+        self.debug_malloc_stats: Any = None
+        self.cfuncs: Any = None
 
     def lookup(self) -> None:
         if self.looked_up:
@@ -165,38 +165,35 @@ class _Libc:
         if _GLIBC is None:
             return
         try:
-            import ctypes
+            from memdash.probe import cfuncs
 
-            libc = ctypes.CDLL("libc.so.6")
+            libc = cfuncs.Library("libc.so.6")
         except (ImportError, OSError):
             return
-        self.ctypes = ctypes
+        self.cfuncs = cfuncs
         names = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
                  "fordblks", "keepcost")
-        fn = getattr(libc, "mallinfo2", None)
-        field: Any = ctypes.c_size_t
-        if fn is None:
-            fn = getattr(libc, "mallinfo", None)
-            field = ctypes.c_int
-            self.approximate = True
-        if fn is not None:
-            self.struct = type("mallinfo", (ctypes.Structure,), {"_fields_": [(n, field) for n in names]})
-            fn.argtypes = []
-            fn.restype = self.struct
-            self.mallinfo = fn
+        for symbol, field in (("mallinfo2", cfuncs.c_size_t), ("mallinfo", cfuncs.c_int)):
+            struct = type("mallinfo", (cfuncs.Structure,), {"_fields_": [(n, field) for n in names]})
+            try:
+                self.mallinfo = libc.function(symbol, struct, [])
+            except AttributeError:
+                continue
+            self.approximate = symbol == "mallinfo"  # its int fields wrap past 2 GiB
+            break
+        void_p = cfuncs.c_void_p
         try:
-            self.open_memstream = libc.open_memstream
-            self.open_memstream.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_size_t)]
-            self.open_memstream.restype = ctypes.c_void_p
-            self.malloc_info = libc.malloc_info
-            self.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
-            self.malloc_info.restype = ctypes.c_int
-            self.fclose = libc.fclose
-            self.fclose.argtypes = [ctypes.c_void_p]
-            self.free = libc.free
-            self.free.argtypes = [ctypes.c_void_p]
+            self.open_memstream = libc.function("open_memstream", void_p)  # (char **, size_t *): byref args
+            self.malloc_info = libc.function("malloc_info", cfuncs.c_int, [cfuncs.c_int, void_p])
+            self.fclose = libc.function("fclose", cfuncs.c_int, [void_p])
+            self.free = libc.function("free", None, [void_p])
         except AttributeError:
             self.malloc_info = self.open_memstream = None
+        try:  # the function behind sys._debugmallocstats(), called with the GIL held
+            self.debug_malloc_stats = cfuncs.Library(None, python_api=True).function(
+                "_PyObject_DebugMallocStats", cfuncs.c_int, [void_p])
+        except (AttributeError, OSError):
+            self.debug_malloc_stats = None
 
 
 _LIBC = _Libc()
@@ -252,29 +249,23 @@ def debugmallocstats_text() -> tuple[bytes, str]:
     """``(text, method)``: what ``sys._debugmallocstats()`` reports.
 
     Preferred: the interpreter's ``_PyObject_DebugMallocStats(FILE *)`` called
-    through ctypes with an ``open_memstream`` buffer, which never touches fd 2.
+    through ``_ctypes`` with an ``open_memstream`` buffer, which never touches fd 2.
     Where that symbol or glibc's ``open_memstream`` is missing: the fd-2
     capture (:func:`capture_debugmallocstats`).
     """
     _LIBC.lookup()
-    if _LIBC.open_memstream is not None:
-        try:
-            fn = _LIBC.ctypes.pythonapi._PyObject_DebugMallocStats
-        except AttributeError:
-            fn = None
-        if fn is not None:
-            fn.argtypes = [_LIBC.ctypes.c_void_p]
-            fn.restype = _LIBC.ctypes.c_int
-            return _memstream(lambda fp: fn(fp), MAX_CAPTURE_BYTES), "_PyObject_DebugMallocStats to a memory stream"
+    fn = _LIBC.debug_malloc_stats
+    if _LIBC.open_memstream is not None and fn is not None:
+        return _memstream(lambda fp: fn(fp), MAX_CAPTURE_BYTES), "_PyObject_DebugMallocStats to a memory stream"
     return capture_debugmallocstats(), "sys._debugmallocstats, fd 2 captured"
 
 
 def _memstream(write: Any, cap: int) -> bytes:
     """What ``write(FILE *)`` writes to an ``open_memstream`` buffer, at most ``cap`` bytes."""
-    ctypes = _LIBC.ctypes
-    buf = ctypes.c_void_p()
-    size = ctypes.c_size_t()
-    fp = _LIBC.open_memstream(ctypes.byref(buf), ctypes.byref(size))
+    cfuncs = _LIBC.cfuncs
+    buf = cfuncs.c_void_p()
+    size = cfuncs.c_size_t()
+    fp = _LIBC.open_memstream(cfuncs.byref(buf), cfuncs.byref(size))
     if not fp:
         return b""
     try:
@@ -282,7 +273,7 @@ def _memstream(write: Any, cap: int) -> bytes:
     finally:
         _LIBC.fclose(fp)  # flushes into buf
     try:
-        return ctypes.string_at(buf.value, min(size.value, cap)) if buf.value else b""
+        return cfuncs.string_at(buf.value, min(size.value, cap)) if buf.value else b""
     finally:
         _LIBC.free(buf)
 
