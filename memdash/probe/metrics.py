@@ -11,8 +11,6 @@ so a counter never jumps when the scrape lands on another worker.
 
 from __future__ import annotations
 
-import os
-
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the host ~2 MiB
 if TYPE_CHECKING:
     from typing import Any, Iterable
@@ -51,88 +49,37 @@ class _Family:
         return head + "\n".join(self.samples) + "\n"
 
 
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="ascii", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return None
-
-
-def _stat_value(text: str | None, *keys: str) -> int | None:
-    """The first of ``keys`` found in a ``key value`` file (memory.stat, memory.events)."""
-    for line in (text or "").splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[0] in keys:
-            try:
-                return int(parts[1])
-            except ValueError:
-                return None
-    return None
-
-
-def _int_file(text: str | None, ceiling: int = 1 << 60) -> int | None:
-    """An integer file's value; ``None`` for ``max``, v1's "unlimited" (near 2**63) or garbage."""
-    try:
-        value = int((text or "").strip())
-    except ValueError:
-        return None
-    return value if value < ceiling else None
-
-
-#: (mount, hierarchy, usage file, limit file, inactive-cache key in memory.stat, file with oom_kill)
-_LAYOUTS = (
-    ("/sys/fs/cgroup/memory", "v1", "memory.usage_in_bytes", "memory.limit_in_bytes", "total_inactive_file",
-     "memory.oom_control"),
-    ("/sys/fs/cgroup", "v2", "memory.current", "memory.max", "inactive_file", "memory.events"),
-)
+#: Per cgroup version: the inactive page cache's key in ``memory.stat``, and the file with ``oom_kill``.
+_WORKING_SET_AND_OOM = {1: ("total_inactive_file", "memory.oom_control"), 2: ("inactive_file", "memory.events")}
 
 
 def cgroup_memory() -> dict[str, Any]:
     """This process's memory cgroup: usage, working set, limit and OOM kills.
 
-    Working set is usage less inactive page cache, as cAdvisor and the kubelet
-    compute it; the limit is the smallest one from the cgroup up to the mount
-    (any ancestor's binds). Empty for the host's root cgroup (its usage is the
-    whole host's; a container's own root, seen through a cgroup namespace, has a
-    limit and counts) and where nothing is readable. A few small reads per
-    scrape, standard library only: the probe imports nothing else of memdash.
+    Found and read by :mod:`memdash.probe.cgroupfs` (the package's one cgroup
+    reader). Working set is usage less inactive page cache, as cAdvisor and
+    the kubelet compute it; the limit is the smallest one from the cgroup up
+    to the mount (any ancestor's binds). Empty for the host's root cgroup (its
+    usage is the whole host's; a container's own root, seen through a cgroup
+    namespace, has a limit and counts) and where nothing is readable. A few
+    small reads per scrape.
     """
-    text = _read("/proc/self/cgroup")
-    if text is None:
+    from memdash.probe import cgroupfs
+
+    text = cgroupfs._read_text("/proc/self/cgroup")
+    found = None if text is None else cgroupfs.locate(text)
+    if found is None:
         return {}
-    paths = {}
-    for line in text.splitlines():
-        hier, _, rest = line.partition(":")
-        controllers, _, path = rest.partition(":")
-        if hier == "0" and not controllers:
-            paths["v2"] = path
-        elif "memory" in controllers.split(","):
-            paths["v1"] = path
-    for mount, kind, usage_file, limit_file, inactive_key, oom_file in _LAYOUTS:
-        marker = usage_file if kind == "v1" else "cgroup.controllers"
-        if kind not in paths or not os.path.exists(os.path.join(mount, marker)):
-            continue
-        where = os.path.normpath(os.path.join(mount, paths[kind].lstrip("/")))
-        if not (where == mount or where.startswith(mount + "/")) or not os.path.isdir(where):
-            where = mount  # a private cgroup namespace: the mount is our own cgroup
-        limit = None
-        d = where
-        while True:
-            value = _int_file(_read(os.path.join(d, limit_file)))
-            if value is not None and (limit is None or value < limit):
-                limit = value
-            if d == mount or len(d) <= len(mount):
-                break
-            d = os.path.dirname(d)
-        if where == mount and limit is None:
-            return {}  # the host's root cgroup
-        usage = _int_file(_read(os.path.join(where, usage_file)), 1 << 62)
-        inactive = _stat_value(_read(os.path.join(where, "memory.stat")), inactive_key)
-        oom = _stat_value(_read(os.path.join(where, oom_file)), "oom_kill")
-        ws = None if usage is None else max(0, usage - (inactive or 0))
-        return {"limit_bytes": limit, "usage_bytes": usage, "working_set_bytes": ws, "oom_kills": oom}
-    return {}
+    version, directory, mount = found
+    reading = cgroupfs.read_at(version, directory, mount)
+    if reading is None or (directory == mount and reading.limit_bytes is None):
+        return {}  # the host's root cgroup
+    inactive_key, oom_file = _WORKING_SET_AND_OOM[version]
+    usage = reading.usage_bytes
+    inactive = cgroupfs.stat_value(directory, "memory.stat", inactive_key)
+    return {"limit_bytes": reading.limit_bytes, "usage_bytes": usage,
+            "working_set_bytes": None if usage is None else max(0, usage - (inactive or 0)),
+            "oom_kills": cgroupfs.stat_value(directory, oom_file, "oom_kill")}
 
 
 def render(snapshots: Iterable[dict[str, Any]], *, per_pid: bool = False,
