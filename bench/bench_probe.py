@@ -99,7 +99,7 @@ def _median_us(fn, n: int) -> float:
 
 
 def bench_pymem() -> None:
-    from memdash.probe import procfs, pymem
+    from memdash.probe import fd2capture, procfs, pymem
 
     rss = procfs.read_rss()
     for label, heap in (("small heap", None), ("1.3M small tuples (~200 MB)", 1_300_000)):
@@ -110,7 +110,7 @@ def bench_pymem() -> None:
         text, method = pymem.debugmallocstats_text()
         stream = _median_us(lambda: pymem.debugmallocstats_text(), 20)
         parse = _median_us(lambda: pymem.parse_debugmallocstats(text), 200)
-        fd2 = _median_us(pymem.capture_debugmallocstats, 20)
+        fd2 = _median_us(fd2capture.capture_debugmallocstats, 20)
         mallinfo = _median_us(pymem.mallinfo, 200)
         arenas = _median_us(pymem.malloc_arenas, 50)
         tracked = _median_us(lambda: [len(gc.get_objects(g)) for g in range(3)], 5)

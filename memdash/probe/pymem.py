@@ -21,12 +21,8 @@ Every figure here is bounded in cost, and the method of each is in the answer:
 ``sys.stderr``. So the probe calls the function behind it,
 ``_PyObject_DebugMallocStats(FILE *)``, with a glibc ``open_memstream``
 buffer, and fd 2 is never touched. Where that is not possible (no such
-symbol, no glibc) it falls back to a capture: it points fd 2 at an anonymous in-memory file for the
-duration of that one call and restores it in ``finally``; a line another
-thread wrote to fd 2 during that window (the call holds the GIL, so only C
-code or other processes sharing the fd can) is recognised as not ours and
-written to the real stderr afterwards, so the host's output is delayed by
-under a millisecond, never lost. One capture runs at a time (a lock).
+symbol, no glibc) it falls back to capturing fd 2 for that one call
+(:mod:`memdash.probe.fd2capture`, loaded only then).
 """
 
 from __future__ import annotations
@@ -48,7 +44,7 @@ MALLINFO_TTL_SECONDS = 5.0
 #: The old generation is counted (``len(gc.get_objects(2))``) only below this many allocated blocks.
 MAX_COUNTED_BLOCKS = 2_000_000
 #: At most this much of ``_debugmallocstats``'s output is parsed (it is ~5-10 KiB).
-MAX_CAPTURE_BYTES = 256 * 1024
+MAX_CAPTURE_BYTES = 256 * 1024  # fd2capture's bound too
 #: At most this much of ``malloc_info()``'s XML is read (a few KiB per arena).
 MAX_MALLOC_INFO_BYTES = 1024 * 1024
 
@@ -233,18 +229,6 @@ def malloc_arenas() -> int | None:
 
 # -- pymalloc, from sys._debugmallocstats --------------------------------------
 
-_CAPTURE_LOCK = allocate_lock()
-
-
-def _is_stats_line(line: bytes) -> bool:
-    """Whether a line has the shape of ``_debugmallocstats`` output (so a
-    line of the host's that landed in the capture can be told apart)."""
-    s = line.strip()
-    if not s or b" = " in s or s.startswith((b"-----", b"class ", b"arena map counts", b"Small block")):
-        return True
-    return all(tok.isdigit() for tok in s.split())  # a size-class row
-
-
 def debugmallocstats_text() -> tuple[bytes, str]:
     """``(text, method)``: what ``sys._debugmallocstats()`` reports.
 
@@ -257,6 +241,8 @@ def debugmallocstats_text() -> tuple[bytes, str]:
     fn = _LIBC.debug_malloc_stats
     if _LIBC.open_memstream is not None and fn is not None:
         return _memstream(lambda fp: fn(fp), MAX_CAPTURE_BYTES), "_PyObject_DebugMallocStats to a memory stream"
+    from memdash.probe.fd2capture import capture_debugmallocstats  # here: loaded only where needed
+
     return capture_debugmallocstats(), "sys._debugmallocstats, fd 2 captured"
 
 
@@ -276,103 +262,6 @@ def _memstream(write: Any, cap: int) -> bytes:
         return cfuncs.string_at(buf.value, min(size.value, cap)) if buf.value else b""
     finally:
         _LIBC.free(buf)
-
-
-class _Capture:
-    """The anonymous file fd 2 points at during a capture. Kept open between
-    captures (one fd, emptied each time) so that a write another thread had
-    already started on fd 2 when it was restored, and that lands late, is
-    still found and written back at the next capture instead of lost."""
-
-    def __init__(self) -> None:
-        self.fd = -1
-        self.pid = -1
-
-    def get(self) -> int:
-        if self.fd < 0 or self.pid != os.getpid():
-            if hasattr(os, "memfd_create"):
-                self.fd = os.memfd_create("memdash-mallocstats", os.MFD_CLOEXEC)
-            else:  # pragma: no cover - non-Linux
-                import tempfile
-
-                self.fd = os.dup(tempfile.TemporaryFile().fileno())
-            self.pid = os.getpid()
-        return self.fd
-
-
-_CAPTURE = _Capture()
-
-
-def _read_all(fd: int, start: int) -> bytes:
-    """What ``fd`` holds from ``start`` to its end, bounded by the file's size."""
-    out = []
-    offset = start
-    while True:
-        size = os.fstat(fd).st_size
-        if offset >= size:
-            break
-        chunk = os.pread(fd, min(size - offset, 1 << 16), offset)
-        if not chunk:
-            break
-        out.append(chunk)
-        offset += len(chunk)
-    return b"".join(out)
-
-
-def capture_debugmallocstats() -> bytes:
-    """The text ``sys._debugmallocstats()`` writes to fd 2, captured (the fallback).
-
-    fd 2 points at an anonymous file for that one call and is restored in
-    ``finally``; lines that are not the call's are written back to the real
-    stderr (late arrivals at the next capture, see :class:`_Capture`). A
-    C-level write to fd 2 from another thread in that window can land between
-    two pieces of a stats line: it is still written back, with that piece. At
-    most :data:`MAX_CAPTURE_BYTES` are parsed.
-    """
-    dump = getattr(sys, "_debugmallocstats", None)
-    if dump is None:
-        return b""
-    with _CAPTURE_LOCK:
-        try:
-            sys.stderr.flush()  # what Python already buffered goes out before, not into, the capture
-        except Exception:
-            pass
-        tmp = _CAPTURE.get()
-        late = _read_all(tmp, 0)
-        if late:
-            _write_back(late)  # host lines that landed after the last capture was read
-        os.ftruncate(tmp, 0)
-        os.lseek(tmp, 0, os.SEEK_SET)
-        saved = os.dup(2)  # OSError where the host closed fd 2: no figures, no harm
-        try:
-            os.dup2(tmp, 2)
-            try:
-                dump()
-            finally:
-                os.dup2(saved, 2)
-        finally:
-            os.close(saved)
-        time.sleep(0.002)  # let a write another thread started on fd 2 land before we read
-        data = _read_all(tmp, 0)
-        os.ftruncate(tmp, 0)  # what lands after this is found by the next capture
-        os.lseek(tmp, 0, os.SEEK_SET)
-    ours: list[bytes] = []
-    kept = 0
-    for line in data.splitlines(keepends=True):
-        if _is_stats_line(line) and kept + len(line) <= MAX_CAPTURE_BYTES:
-            ours.append(line)
-            kept += len(line)
-        else:
-            _write_back(line)
-    return b"".join(ours)
-
-
-def _write_back(data: bytes) -> None:
-    try:
-        while data:
-            data = data[os.write(2, data):]
-    except OSError:
-        pass
 
 
 def _int(text: bytes) -> int | None:
@@ -451,9 +340,8 @@ STATE = _State()
 def _after_fork_in_child() -> None:
     """A forked child starts clean: the parent's figures are not its own, and a
     lock another thread held at the fork would never be released here."""
-    global STATE, _CAPTURE_LOCK
+    global STATE
     STATE = _State()
-    _CAPTURE_LOCK = allocate_lock()
 
 
 if hasattr(os, "register_at_fork"):
@@ -463,8 +351,12 @@ if hasattr(os, "register_at_fork"):
 def _refresh_arenas(blocks: int) -> None:
     t0 = time.perf_counter()
     try:
-        text, STATE.parse_method = (capture_debugmallocstats(), "sys._debugmallocstats, fd 2 captured") \
-            if FORCE_FD2_CAPTURE else debugmallocstats_text()
+        if FORCE_FD2_CAPTURE:
+            from memdash.probe.fd2capture import capture_debugmallocstats
+
+            text, STATE.parse_method = capture_debugmallocstats(), "sys._debugmallocstats, fd 2 captured"
+        else:
+            text, STATE.parse_method = debugmallocstats_text()
         STATE.pymalloc = parse_debugmallocstats(text)
         STATE.parse_error = None
     except Exception as exc:  # fd 2 closed, no memfd: no figures, never a broken host
