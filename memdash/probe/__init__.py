@@ -24,8 +24,7 @@ The wire format is ``docs/probe-wire.md``; the guide is ``docs/probe.md``.
 
 from __future__ import annotations
 
-from memdash.probe.caches import track_cache
-from memdash.probe.cleanup import cleanup
+from memdash.probe.cleanup import cleanup  # eagerly: the submodule's name would shadow a lazy function
 from memdash.probe.errors import ProbeError
 from memdash.probe.snapshot import collect
 
@@ -33,13 +32,14 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the ho
 if TYPE_CHECKING:
     from typing import Any
 
+    from memdash.probe.caches import track_cache
     from memdash.probe.frontends import asgi_app, flask_blueprint, wsgi_app
     from memdash.probe.server import ProbeServer
 
 #: Loaded on first use (PEP 562), so a host that only serves or collects never
-#: loads the front ends' code.
+#: loads the front ends' code, nor the cache adapters unless it tracks a cache.
 _LAZY = {"asgi_app": "memdash.probe.frontends", "flask_blueprint": "memdash.probe.frontends",
-         "wsgi_app": "memdash.probe.frontends"}
+         "wsgi_app": "memdash.probe.frontends", "track_cache": "memdash.probe.caches"}
 
 
 def __getattr__(name: str) -> Any:

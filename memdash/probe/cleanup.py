@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from typing import Any, Mapping
 
 from memdash.probe import native, procfs
-from memdash.probe.caches import REGISTRY
 from memdash.probe.errors import BadRequest, NotFound, RateLimited, Unavailable
 from memdash.probe.snapshot import SCHEMA, available_actions
 # Every action the probe knows (whether or not this process can run it) and the
@@ -93,6 +92,8 @@ def validate(action: str, options: Mapping[str, Any]) -> dict[str, Any]:
         out["generation"] = gen
     if "name" in options and options["name"] not in (None, ""):
         name = str(options["name"])
+        from memdash.probe.caches import REGISTRY  # here: loaded by the first track_cache() anyway
+
         names = REGISTRY.names()
         if name not in names:
             raise NotFound(f"no tracked cache named {name!r}", valid_caches=names)
@@ -215,6 +216,8 @@ def run_action(action: str, opts: Mapping[str, Any]) -> dict[str, Any]:
         if prediction is not None:
             prediction["gc_tracked_objects"] = tracked_before
     if action in ("caches", "all"):
+        from memdash.probe.caches import REGISTRY
+
         results = REGISTRY.clear(opts.get("name"))
         cleared = [r["name"] for r in results if r.get("cleared")]
         steps.append({"action": "caches", "caches": results})

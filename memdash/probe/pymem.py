@@ -56,8 +56,23 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 # -- interpreter, allocator, GC flavour (constant for the process's life) ------
 
-def _free_threaded() -> bool:
-    return "free-threading" in sys.version
+def free_threaded() -> bool:
+    """Whether this is a free-threaded build (3.13+, ABI flag ``t``): its
+    objects live in mimalloc's heaps, not in pymalloc's arenas, and its
+    collector has one generation."""
+    return "t" in getattr(sys, "abiflags", "") or "free-threading" in sys.version
+
+
+def gil_enabled() -> bool | None:
+    """``sys._is_gil_enabled()`` (3.13+); ``None`` before 3.13. A free-threaded
+    build runs with the GIL again under ``PYTHON_GIL=1``, or once an extension
+    that does not declare itself free-threading-safe is imported, so this is
+    read at every refresh, not once."""
+    fn = getattr(sys, "_is_gil_enabled", None)
+    try:
+        return None if fn is None else bool(fn())
+    except Exception:
+        return None
 
 
 def python_allocator() -> tuple[str, str]:
@@ -72,7 +87,7 @@ def python_allocator() -> tuple[str, str]:
     debug = env.endswith("debug") or bool(getattr(sys.flags, "dev_mode", False))
     if base in ("malloc", "pymalloc", "mimalloc"):
         name, how = base, "PYTHONMALLOC=" + env
-    elif _free_threaded():
+    elif free_threaded():
         name, how = "mimalloc", "free-threaded build"
     elif sys.implementation.name != "cpython":
         return "unknown", sys.implementation.name
@@ -84,9 +99,12 @@ def python_allocator() -> tuple[str, str]:
 def gc_flavour() -> str:
     """Which collector runs: 3.14.0-3.14.4 shipped an incremental GC that
     3.14.5 reverted (cpython#148726); free-threaded builds collect one
-    generation, stopping the world; every other CPython is generational."""
-    if _free_threaded():
-        return "free-threaded (one generation, stop-the-world)"
+    generation, stopping the world (and say whether the GIL is back on);
+    every other CPython is generational."""
+    if free_threaded():
+        gil = gil_enabled()
+        state = "GIL disabled" if gil is False else "GIL enabled again" if gil else "GIL state unknown"
+        return f"free-threaded (one generation, stop-the-world; {state})"
     v = sys.version_info
     if sys.implementation.name == "cpython" and (v.major, v.minor) == (3, 14) and v.micro <= 4:
         return "incremental (young + old, 3.14.0-3.14.4)"
@@ -364,17 +382,22 @@ def _refresh_arenas(blocks: int) -> None:
     STATE.parse_seconds = time.perf_counter() - t0
     STATE.blocks_at_parse = blocks
     tracked: list[int | None] = []
-    oldest = len(gc.get_stats()) - 1
-    for gen in range(oldest + 1):
-        if gen == oldest and oldest > 0 and blocks > MAX_COUNTED_BLOCKS:
-            tracked.append(None)  # too big to count in a snapshot; a gc cleanup counts it
-        else:
-            tracked.append(len(gc.get_objects(gen)))
+    if free_threaded():
+        # One generation; gc.get_objects(gen) ignores gen there and returns
+        # every object (stopping the world): count once, or not at all.
+        tracked.append(None if blocks > MAX_COUNTED_BLOCKS else len(gc.get_objects()))
+    else:
+        oldest = len(gc.get_stats()) - 1
+        for gen in range(oldest + 1):
+            if gen == oldest and oldest > 0 and blocks > MAX_COUNTED_BLOCKS:
+                tracked.append(None)  # too big to count in a snapshot; a gc cleanup counts it
+            else:
+                tracked.append(len(gc.get_objects(gen)))
     STATE.tracked = tracked
+    STATE.gc_flavour = gc_flavour()  # the GIL can come back on while the process runs
     if not STATE.allocator_checked:  # constant for the process's life
         STATE.other_allocator = _preloaded_allocator()
         STATE.allocator = python_allocator()
-        STATE.gc_flavour = gc_flavour()
         STATE.arena_max = arena_max()
         STATE.allocator_checked = True
     if _GLIBC is not None and STATE.other_allocator is None:
@@ -411,6 +434,22 @@ def _gc_extra() -> list[dict[str, Any]] | None:
     extra = [{k: v for k, v in st.items() if k not in ("collections", "collected", "uncollectable")}
              for st in gc.get_stats()]
     return extra if any(extra) else None
+
+
+#: How ``tracked_objects`` is counted (the block's ``tracked_method``).
+TRACKED_METHOD = (f"len(gc.get_objects(gen)), at most {ARENA_TTL_SECONDS:g} s old; "
+                  f"the oldest generation only under {MAX_COUNTED_BLOCKS} blocks")
+TRACKED_METHOD_FREE_THREADED = (f"len(gc.get_objects()), one generation (free-threaded build), at most "
+                                f"{ARENA_TTL_SECONDS:g} s old; only under {MAX_COUNTED_BLOCKS} blocks")
+
+
+def _all_tracked(tracked: list[int | None] | None) -> int | None:
+    """Objects a full collection examines: every generation's, summed (a
+    fresh 3.12+ process has none in the oldest before its first full
+    collection); ``None`` when one was too big to count."""
+    if not tracked or None in tracked:
+        return None
+    return sum(n for n in tracked if n is not None)
 
 
 def gc_prediction() -> int | None:
@@ -476,8 +515,7 @@ def python_memory(rss: int | None) -> dict[str, Any]:
         out: dict[str, Any] = {
             "allocated_blocks": blocks,
             "tracked_objects": list(STATE.tracked) if STATE.tracked is not None else None,
-            "tracked_method": (f"len(gc.get_objects(gen)), at most {ARENA_TTL_SECONDS:g} s old; "
-                               f"the oldest generation only under {MAX_COUNTED_BLOCKS} blocks"),
+            "tracked_method": TRACKED_METHOD_FREE_THREADED if free_threaded() else TRACKED_METHOD,
             "gc_stats_extra": _gc_extra(),
             "allocator": allocator,
             "allocator_source": how,
@@ -490,7 +528,7 @@ def python_memory(rss: int | None) -> dict[str, Any]:
     out["breakdown"] = breakdown(rss, blocks, pymalloc, glibc if glibc.get("known") else None,
                                  STATE.blocks_at_parse)
     out["predict"] = {"gc_collectable_objects": gc_prediction(),
-                      "gc_tracked_objects": out["tracked_objects"][-1] if out["tracked_objects"] else None,
+                      "gc_tracked_objects": _all_tracked(out["tracked_objects"]),
                       "trim_bytes": out["breakdown"]["trimmable_bytes"]}
     return out
 

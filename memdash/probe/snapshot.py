@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 from memdash.probe import native, procfs
-from memdash.probe.caches import REGISTRY
 from memdash.probe.gc_pauses import TIMER
 from memdash.probe.wire import PROBE_NAME, SCHEMA  # the wire schema's; other probe modules import them from here
 
@@ -121,6 +120,14 @@ def _tracemalloc_enabled() -> bool:
     return os.environ.get("MEMDASH_PROBE_TRACEMALLOC", "") in ("1", "true", "yes", "on")
 
 
+def _cache_figures() -> list[dict[str, Any]]:
+    """The tracked caches' figures. :mod:`memdash.probe.caches` is loaded by
+    the first ``track_cache()``: until then no cache is tracked, and a host
+    that tracks none never loads its code (~50 KiB)."""
+    caches = sys.modules.get("memdash.probe.caches")
+    return caches.REGISTRY.figures() if caches is not None else []
+
+
 def available_actions() -> list[str]:
     """Cleanup actions this process can run now (``cuda``/``trim`` only where they exist)."""
     actions = ["gc", "caches"]
@@ -159,7 +166,7 @@ def collect() -> dict[str, Any]:
         "uptime_seconds": max(0.0, now - started),
         "memory": memory,
         "gc": gc_figures(),
-        "caches": REGISTRY.figures(),
+        "caches": _cache_figures(),
         "torch": native.torch_figures(),
         "malloc": {"trim_available": native.trim_available()},
         "actions": available_actions(),

@@ -286,3 +286,54 @@ def test_a_forked_child_reads_its_own_figures_even_if_a_lock_was_held() -> None:
         print(json.dumps(True))
     """, timeout=60)
     assert doc is True
+
+
+def test_gc_prediction_counts_every_generation_even_before_the_first_full_collection() -> None:
+    # "gc: ~N unreachable of M tracked": a full collection examines every
+    # generation, so M is their sum. A fresh 3.12+ interpreter has nothing in
+    # the oldest generation before its first full collection; M must still be
+    # the whole count, not that generation's 0.
+    doc, _ = run_child("""
+        pm = snap()
+        print(json.dumps({"pm": pm, "all": len(gc.get_objects()), "stats": gc.get_stats()}))
+    """)
+    pm = doc["pm"]
+    assert None not in pm["tracked_objects"]
+    assert pm["predict"]["gc_tracked_objects"] == sum(pm["tracked_objects"])
+    assert abs(pm["predict"]["gc_tracked_objects"] - doc["all"]) <= 0.1 * doc["all"]
+
+
+@pytest.mark.parametrize(("gil", "state"), [(False, "GIL disabled"), (True, "GIL enabled again")])
+def test_a_free_threaded_build_is_named_and_its_one_generation_counted_once(
+        monkeypatch: pytest.MonkeyPatch, gil: bool, state: str) -> None:
+    # No free-threaded build can be had here (docs/python-memory.md): the
+    # interpreter's own markers are set as such a build has them (ABI flag
+    # "t", sys._is_gil_enabled), and the real gc counts this process's objects.
+    import gc
+    import sys
+
+    import memdash.probe as probe
+
+    monkeypatch.setattr(sys, "abiflags", "t", raising=False)
+    monkeypatch.setattr(sys, "_is_gil_enabled", lambda: gil, raising=False)
+    monkeypatch.delenv("PYTHONMALLOC", raising=False)
+    assert pymem.free_threaded()
+    assert pymem.gc_flavour() == f"free-threaded (one generation, stop-the-world; {state})"
+    assert pymem.python_allocator()[1] == "free-threaded build"
+    assert pymem.python_allocator()[0].startswith("mimalloc")
+    pymem.refresh_now()
+    pm = probe.collect()["python_memory"]
+    everything = len(gc.get_objects())
+    assert len(pm["tracked_objects"]) == 1  # not the whole heap once per generation
+    assert abs(pm["tracked_objects"][0] - everything) <= 0.1 * everything
+    assert pm["gc_flavour"].endswith(f"; {state})")
+    assert "free-threaded" in pm["tracked_method"]
+    pymem.refresh_now()  # the next test reads this interpreter's real figures
+
+
+def test_gil_state_is_none_before_3_13_and_on_in_a_default_build() -> None:
+    import sys
+
+    if pymem.free_threaded():
+        pytest.skip("a free-threaded build: the GIL may be either way")
+    assert pymem.gil_enabled() is (None if sys.version_info < (3, 13) else True)
