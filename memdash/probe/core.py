@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-from memdash.probe.cleanup import CLEANER, default_min_interval
+from memdash.probe.cleanup import default_min_interval
 from memdash.probe.errors import (MAX_BODY_BYTES, BadRequest, Forbidden, NotFound, ProbeError, RateLimited,
                                   TooLarge, Unauthorized)
 from memdash.probe.logs import logger as _log, shown
@@ -521,6 +521,8 @@ class ProbeCore:
                         text.encode())
 
     def _cleanup(self, action: str, options: dict[str, Any], worker: int | None, client: str) -> dict[str, Any]:
+        from memdash.probe.cleaner import CLEANER  # here: a host nobody cleans up never loads it
+
         if not self.prefork_active() or worker == os.getpid():
             return CLEANER.run(action, options, min_interval=self.min_interval, client=client)
         from memdash.probe import prefork

@@ -20,6 +20,7 @@ import http.client
 import json
 import os
 import socket
+import sys
 from _thread import allocate_lock
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the host ~2 MiB
@@ -115,9 +116,9 @@ def _after_fork_in_child() -> None:
     global _lock, _worker_server, _detected
     # Locks held by another thread at fork time would never be released here.
     _lock = allocate_lock()
-    from memdash.probe.cleanup import CLEANER
-
-    CLEANER.reset_after_fork()
+    cleaner = sys.modules.get("memdash.probe.cleaner")  # not loaded: nothing to reset, and no cost
+    if cleaner is not None:
+        cleaner.CLEANER.reset_after_fork()
     inherited = _worker_server
     _worker_server = None
     _detected = None

@@ -175,7 +175,7 @@ def collect() -> dict[str, Any]:
 
 
 #: ``MEMDASH_PROBE_PYTHON_MEMORY=0`` leaves the ``python_memory`` block out
-#: (``null``), and with it ctypes and :mod:`memdash.probe.pymem` (~0.45 MiB of the host's RSS).
+#: (``null``), and with it ``_ctypes`` and :mod:`memdash.probe.pymem` (~0.3 MiB of the host's RSS).
 _PYTHON_MEMORY = os.environ.get("MEMDASH_PROBE_PYTHON_MEMORY", "1").strip() != "0"
 
 
@@ -185,7 +185,7 @@ def _python_memory(rss: int | None) -> dict[str, Any] | None:
     if not _PYTHON_MEMORY:
         return None
     try:
-        from memdash.probe import pymem  # first snapshot only; ~0.2 MiB of code, and ctypes (~0.3 MiB)
+        from memdash.probe import pymem  # first snapshot only: its code, and _ctypes (~0.3 MiB together)
 
         return pymem.python_memory(rss)
     except Exception:
