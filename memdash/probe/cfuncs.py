@@ -53,7 +53,7 @@ def string_at(address: int, size: int) -> bytes:
     """``size`` bytes copied from ``address`` (as ``ctypes.string_at``)."""
     if size <= 0:
         return b""
-    array = type("c_char_Array", (_ctypes.Array,), {"_type_": c_char, "_length_": size})
+    array: Any = type("c_char_Array", (_ctypes.Array,), {"_type_": c_char, "_length_": size})
     return array.from_address(address).raw
 
 
@@ -64,7 +64,8 @@ class Library:
     calling the interpreter's own functions needs)."""
 
     def __init__(self, name: str | None, python_api: bool = False) -> None:
-        self._handle = _ctypes.dlopen(name, getattr(_ctypes, "RTLD_LOCAL", 0))
+        # None is dlopen(NULL), the process itself (typeshed knows only paths).
+        self._handle = _ctypes.dlopen(name, getattr(_ctypes, "RTLD_LOCAL", 0))  # type: ignore[arg-type]
         flags = _ctypes.FUNCFLAG_CDECL | (_ctypes.FUNCFLAG_PYTHONAPI if python_api else 0)
         self._function_type = type("CFunction", (_ctypes.CFuncPtr,), {"_flags_": flags, "_restype_": c_int})
 
