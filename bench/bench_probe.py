@@ -10,9 +10,10 @@
    python (nothing imported beyond what the interpreter loads at startup; the
    measuring code itself uses only os and sys until it has read RSS) vs probe
    imported + collect() + serve() + one ``GET /`` and one ``GET /metrics``
-   answered (target < 2 MiB), and the same against a baseline that already
-   imported the standard-library modules a web service loads anyway
-   (typing, dataclasses, pathlib, json, logging, socket, threading...).
+   answered (target: under 2 MB = 1.91 MiB, as issue 16 puts it), and the
+   same against a baseline that already imported the standard-library modules
+   a web service loads anyway (typing, dataclasses, pathlib, json, logging,
+   socket, threading...).
    Threads are the kernel's count (``/proc/self/status``). memdash is imported
    from a byte-compiled temporary copy, as an installed package would be
    (with ``PYTHONDONTWRITEBYTECODE`` set, the working tree has no .pyc and
@@ -301,7 +302,8 @@ def bench_rss() -> None:
         with_probe = _measure(baseline, True)
         added = with_probe["rss_after_median"] - without["rss_after_median"]
         print(f"RSS, {label}: {without['rss_after_median'] / 1024:.1f} MiB -> with probe: "
-              f"{with_probe['rss_after_median'] / 1024:.1f} MiB, added {added / 1024:.2f} MiB (target < 2 MiB)")
+              f"{with_probe['rss_after_median'] / 1024:.1f} MiB, added {added / 1024:.2f} MiB "
+              f"({added * 1024 / 1e6:.2f} MB; target < 2 MB)")
     t = _measure("", True, runs=1)
     print(f"threads (kernel count, /proc/self/status): before import {t['threads_before']}, after import "
           f"{t['threads_after_import']}, after serve() and two requests {t['threads_after_serve']} "

@@ -82,7 +82,7 @@ def ensure_worker_socket() -> None:
         server = _worker_server
         if server is not None and server.pid == os.getpid() and not server.closed:
             return
-        from memdash.probe.server import serve_worker_socket
+        from memdash.probe.unixserver import serve_worker_socket
 
         _worker_server = serve_worker_socket()
 
