@@ -17,8 +17,9 @@ Embed it in two lines::
 
 Importing this package loads only small standard-library modules: no
 framework, no psutil, no torch (torch is used only if the host imported it),
-not even ``typing``, ``dataclasses``, ``json`` or ``socket``: the probe adds
-under 2 MiB of RSS to a bare interpreter (``bench/bench_probe.py``).
+not even ``typing``, ``dataclasses``, ``json``, ``socket`` or ``ctypes``: the
+probe adds under 2 MB of RSS to a bare interpreter (``bench/bench_probe.py
+--only rss``; docs/python-memory.md, "Footprint").
 The wire format is ``docs/probe-wire.md``; the guide is ``docs/probe.md``.
 """
 
