@@ -6,10 +6,11 @@ Every figure here is bounded in cost, and the method of each is in the answer:
 
 - at most every :data:`MALLINFO_TTL_SECONDS`: ``sys.getallocatedblocks()``
   (which on 3.11 walks every pymalloc pool: 0.36 ms with 200 MB of small
-  objects, measured in bench/bench_probe.py) and glibc's ``mallinfo2()`` through
-  ``_ctypes`` (:mod:`memdash.probe.cfuncs`; ``mallinfo()`` before glibc 2.33, whose ``int`` fields wrap past
-  2 GiB: marked approximate). It locks each malloc arena and walks its free
-  lists, so it costs microseconds to a few milliseconds on a fragmented heap;
+  objects, measured in bench/bench_probe.py) and glibc's ``mallinfo2()``
+  through ``_ctypes`` (:mod:`memdash.probe.cfuncs`; ``mallinfo()`` before glibc
+  2.33, whose ``int`` fields wrap past 2 GiB: marked approximate). It locks each
+  malloc arena and walks its free lists, so it costs microseconds to a few
+  milliseconds on a fragmented heap;
 - at most every :data:`ARENA_TTL_SECONDS`: pymalloc's arenas and pools parsed
   from ``sys._debugmallocstats()`` (which walks every arena: ~0.2 ms for a
   small service, ~1 ms per GiB of small objects), the number of glibc arenas
@@ -253,7 +254,7 @@ def debugmallocstats_text() -> tuple[bytes, str]:
     Preferred: the interpreter's ``_PyObject_DebugMallocStats(FILE *)`` called
     through ``_ctypes`` with an ``open_memstream`` buffer, which never touches fd 2.
     Where that symbol or glibc's ``open_memstream`` is missing: the fd-2
-    capture (:func:`capture_debugmallocstats`).
+    capture (:func:`memdash.probe.fd2capture.capture_debugmallocstats`).
     """
     _LIBC.lookup()
     fn = _LIBC.debug_malloc_stats
