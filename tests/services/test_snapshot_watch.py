@@ -4,6 +4,7 @@ a real worker in a real 128 MB cgroup leaks 8 MB/s until the kernel kills it."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 import os
 import signal
 import subprocess
@@ -75,12 +76,14 @@ def test_watch_sees_eta_fall_then_the_kill(make_cgroup, tmp_path):
             assert line, watch.stderr.read()
             doc = json.loads(line)
             svc = next((s for s in doc["services"] if s["key"] == key), None)
-            now = time.time()
+            # When memdash took the sample, not when this loop read it: on a loaded
+            # box the reader falls behind and reads several documents at once.
+            now = datetime.fromisoformat(doc["time"]).timestamp()
             if svc is None:
                 continue
             first_seen = first_seen or now
             if killed_at is None and not os.path.exists(f"/proc/{child}"):
-                killed_at = now
+                killed_at = time.time()  # seen gone now: at or after the kill
             if killed_at is not None and svc["oom_kills"]["count"]:
                 after_kill = (doc, svc)
                 break
@@ -88,7 +91,8 @@ def test_watch_sees_eta_fall_then_the_kill(make_cgroup, tmp_path):
                 etas.append((now, svc["oom_eta_seconds"]))
         assert after_kill is not None, "no document showed the kill"
         assert len(etas) >= 3, etas
-        assert etas[0][0] - first_seen >= 4.0  # no ETA before eta_min_span of samples (less one refresh)
+        # no ETA before eta_min_span (5 s) of samples, less one refresh and the 1 s resolution of "time"
+        assert etas[0][0] - first_seen >= 4.0
         assert etas[-1][1] < etas[0][1]  # the ETA falls
         t, eta = etas[0]
         truth = killed_at - t

@@ -59,6 +59,8 @@ def hostile_procs(tmp_path: Path) -> Iterator[tuple[str, dict[str, int]]]:
         yield marker, pids
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(400)  # 23 processes opened one by one: ~25 s alone, minutes on a box loaded 7x over
 async def test_hostile_command_lines_show_literally_and_run_nothing(hostile_procs, tmp_path: Path) -> None:
     marker, pids = hostile_procs
     app = MemdashApp(dataclasses.replace(Config(), top=100), gpu=False, discover=False, poll_targets=False)
@@ -127,10 +129,11 @@ async def test_theme_name_from_argv_is_data() -> None:
     app = MemdashApp(dataclasses.replace(Config(), theme="[/]x\x1b]2;T\x07"), collector=FixedCollector(),
                      discover=False, poll_targets=False)
     async with app.run_test(size=(160, 40), notifications=True) as pilot:
-        await pilot.pause(0.3)
-        assert app.is_running and app.theme == "memdash-dark"
+        toast = "unknown theme '[/]x\\x1b]2;T\\x07'; using memdash-dark"
         # The toast (on main: a MarkupError, exit 1) quotes the name as data.
-        assert "unknown theme '[/]x\\x1b]2;T\\x07'; using memdash-dark" in assert_clean(app)
+        await _wait(pilot, lambda: toast in screen_text(app))
+        assert app.is_running and app.theme == "memdash-dark"
+        assert toast in assert_clean(app)
 
 
 async def test_help_shows_brackets() -> None:
@@ -227,7 +230,7 @@ async def test_hostile_targets_show_literally_and_clicks_run_nothing(raw_server,
             assert await _wait(pilot, lambda: len(shown_targets(app)) == 3 and all(
                 t.ok or t.error for t in shown_targets(app).values()))
             assert await _wait(pilot, lambda: shown_targets(app)["prom"].caches and shown_targets(app)["json[/]\x1b]2;T\x07"].caches)
-            await pilot.pause(0.3)
+            await _wait(pilot, lambda: "json[/]\\e]2;T…" in screen_text(app))
             text = assert_clean(app)
             assert "json[/]\\e]2;T…" in text  # the target's name, escaped, cut to its column
             reason = shown_targets(app)["reason"]
@@ -238,7 +241,12 @@ async def test_hostile_targets_show_literally_and_clicks_run_nothing(raw_server,
             for name in ("json[/]\x1b]2;T\x07", "prom"):
                 app.query_one(TargetsTable).select_name(name)
                 app.open_target(name)
-                await pilot.pause(0.5)
+
+                def cache_rows() -> int:
+                    found = app.screen.query("#cache-table")
+                    return found.first(DataTable).row_count if found else 0
+
+                assert await _wait(pilot, lambda: cache_rows() > 0), "the target view shows no caches"
                 text = assert_clean(app)
                 table = app.screen.query_one("#cache-table", DataTable)
                 shown = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
