@@ -51,7 +51,6 @@ INTERVALS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 THEME_CYCLE = ("memdash-dark", "memdash-light", "memdash-contrast", "textual-dark", "nord", "gruvbox")
 MIB = 1024 * 1024
 BASE_SERIES = ("system.used",)  # what the main screen charts, beyond what every frame carries
-DEFAULT_TOP = Config().top  # the default: the table fills the window
 
 
 def _service_screen(screen: object) -> Any:
@@ -341,14 +340,14 @@ class MemdashApp(App[int]):
     def row_limit(self) -> int:
         """How many process rows "top" shows: as many as the table has lines for
         (no blank lines, nothing hidden that would fit), at most ``top`` where
-        the config or ``--top`` sets one other than the default."""
+        the config or ``--top`` sets it (``top = 25`` too: a cap is a cap)."""
         try:
             fit = self.query_one(ProcessTable).size.height - 1  # the header line
         except Exception:
             fit = 0
         if fit <= 0:
             return self.config.top
-        return fit if self.config.top == DEFAULT_TOP else min(self.config.top, fit)
+        return min(self.config.top, fit) if self.config.top_set else fit
 
     def _render_processes(self, frame: Frame) -> None:
         rows = self._visible_rows(frame)
