@@ -481,6 +481,7 @@ class MemdashApp(App[int]):
 
     @on(TargetsTable.Highlighted)
     @on(ProcessTable.Highlighted)
+    @on(ServicesTable.Highlighted)
     def _row_highlighted(self, event: object) -> None:
         self._refresh_cleanup_keys()
 
