@@ -21,7 +21,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
 from memdash.actions import DESCRIPTIONS
 from memdash.cli import TOKEN_ENV_DEFAULT
@@ -37,6 +37,7 @@ from memdash.tui.palette import LevelPalette
 from memdash.tui.screens.confirm import ConfirmCleanup, describe_result
 from memdash.tui.screens.help import HelpScreen
 from memdash.tui.themes import level_defaults, load_themes
+from memdash.tui.widgets.footer import KeysFooter
 from memdash.tui.widgets.gpu_panel import GpuPanel, gpu_history_key
 from memdash.tui.widgets.chart import WINDOWS, window_label
 from memdash.tui.widgets.header import StatusHeader
@@ -96,23 +97,29 @@ class MemdashApp(App[int]):
 
     CSS_PATH = "app.tcss"
     TITLE = "memdash"
+    # The order is the footer's: what a user needs first (quit, help, the
+    # cleanups the selection offers, filter, sort); keys that do not fit at the
+    # width are left out of the footer whole and listed by help (?).
+    # Descriptions are short for the footer; tooltips say more (help shows them).
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit"),
-        Binding("question_mark", "help", "Help", key_display="?", id="help"),
-        Binding("p", "toggle_pause", "Pause", id="pause"),
-        Binding("plus,equals_sign", "interval(1)", "Slower", key_display="+", id="slower"),
-        Binding("minus", "interval(-1)", "Faster", key_display="-", id="faster"),
+        Binding("question_mark", "help", "Help", key_display="?", id="help",
+                tooltip="every key, and the thresholds in force"),
+        Binding("g", "cleanup('gc')", "GC", id="force_gc", tooltip="run Python's garbage collector in the service"),
+        Binding("c", "cleanup('caches')", "Caches", id="purge_caches", tooltip="purge the service's tracked caches"),
+        Binding("e", "cleanup('cuda')", "CUDA", id="cuda_cache", tooltip="release PyTorch's cached CUDA memory"),
+        Binding("t", "cleanup('trim')", "Trim", id="malloc_trim", tooltip="return free heap to the OS (malloc_trim)"),
+        Binding("x", "cleanup('all')", "All cleanups", id="cleanup_all", tooltip="every cleanup above, in turn"),
         Binding("slash", "filter", "Filter", key_display="/", id="filter"),
-        Binding("a", "toggle_all", "All/top", id="show_all"),
         Binding("s", "cycle_sort", "Sort", id="sort"),
+        Binding("a", "toggle_all", "All/top", id="show_all", tooltip="every process, or only as many as fit"),
+        Binding("p", "toggle_pause", "Pause", id="pause", tooltip="pause or resume every poll"),
+        Binding("plus,equals_sign", "interval(1)", "Slower", key_display="+", id="slower",
+                tooltip="refresh less often"),
+        Binding("minus", "interval(-1)", "Faster", key_display="-", id="faster", tooltip="refresh more often"),
         Binding("r", "reverse_sort", "Reverse sort", id="reverse_sort", show=False),
         Binding("w", "toggle_tree", "Tree: workers under their master", id="tree", show=False),
         Binding("T", "cycle_theme", "Theme", key_display="T", id="theme", show=False),
-        Binding("g", "cleanup('gc')", "GC", id="force_gc"),
-        Binding("c", "cleanup('caches')", "Purge caches", id="purge_caches"),
-        Binding("e", "cleanup('cuda')", "CUDA cache", id="cuda_cache"),
-        Binding("t", "cleanup('trim')", "malloc_trim", id="malloc_trim"),
-        Binding("x", "cleanup('all')", "All cleanups", id="cleanup_all"),
         Binding("escape", "clear_filter", "Clear filter", id="clear_filter", show=False),
         Binding("left_square_bracket", "window(-1)", "Shorter chart window", key_display="[", id="window_shorter", show=False),
         Binding("right_square_bracket", "window(1)", "Longer chart window", key_display="]", id="window_longer", show=False),
@@ -200,7 +207,7 @@ class MemdashApp(App[int]):
         yield Input(placeholder="filter: part of a command, user or pid (enter to apply, escape to clear)", id="filter",
                     restrict=NO_CONTROLS)  # a pasted escape would reach the terminal as it is drawn
         yield Static("", id="status")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.palette.refresh_from(self)
@@ -597,7 +604,7 @@ class MemdashApp(App[int]):
         for binding in self.BINDINGS:
             assert isinstance(binding, Binding)
             b = active.get(binding.id, binding) if binding.id else binding
-            desc = b.description
+            desc = f"{b.description} — {b.tooltip}" if b.tooltip else b.description
             if binding.action.startswith("cleanup"):
                 if self.config.read_only:
                     continue

@@ -79,7 +79,7 @@ async def test_filter_then_clear():
 
 
 async def test_top_n_and_show_all():
-    app = sample_app(config=Config(top=3))
+    app = sample_app(config=Config(top=3, top_set=True))
     async with app.run_test(size=(120, 40)) as pilot:
         table = await wait_for_rows(pilot)
         assert table.row_count == 3

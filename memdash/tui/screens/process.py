@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Label, Static
+from textual.widgets import Label, Static
 
 from memdash.engine import SeriesView
 from memdash.levels import Level
@@ -20,6 +20,7 @@ from memdash.tui.palette import LevelPalette
 from memdash.tui.screens import RepaintBelowOnClose
 from memdash.tui.widgets.chart import window_label
 from memdash.tui.widgets.memory import ChartLine, HistoryChart, rgb
+from memdash.tui.widgets.footer import KeysFooter
 from memdash.units import human_bytes, human_percent, human_rate
 
 #: The longest command line the view shows (the rest is cut with "…").
@@ -60,7 +61,7 @@ class ProcessScreen(RepaintBelowOnClose, Screen[None]):
             with Vertical(id="p-children"):
                 yield Label("Children", classes="section")
                 yield Static("", id="p-kids")
-        yield Footer()
+        yield KeysFooter()
 
     def show(self, p: ProcessMemory | None, children: Sequence[ProcessMemory], series: Mapping[str, SeriesView],
              palette: LevelPalette, *, now: float, window: float, warning_percent: float | None) -> None:

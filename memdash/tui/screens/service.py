@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Label, Static
+from textual.widgets import Label, Static
 from textual_plotext import PlotextPlot
 
 from memdash.levels import DEFAULT_THRESHOLDS, Level, Thresholds
@@ -23,6 +23,7 @@ from memdash.tui.screens import RepaintBelowOnClose
 from memdash.tui.widgets.line_table import Cell, ColumnSpec, LineTable
 from memdash.tui.widgets.memory import downsample
 from memdash.tui.widgets.text import set_text
+from memdash.tui.widgets.footer import KeysFooter
 from memdash.units import human_bytes, human_duration, human_percent, human_rate
 
 #: The stacked bar's parts, in order, and the theme variable that colours each.
@@ -153,7 +154,7 @@ class ServiceScreen(RepaintBelowOnClose, Screen[None]):
         yield LimitChart(id="s-chart")
         yield Label("Processes", classes="section")
         yield WorkersTable(id="s-workers")
-        yield Footer()
+        yield KeysFooter()
 
     def show(self, s: ServiceMemory | None, history: Sequence[float], interval: float, palette: LevelPalette,
              thresholds: Thresholds = DEFAULT_THRESHOLDS) -> None:

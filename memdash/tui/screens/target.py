@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label, Static
+from textual.widgets import DataTable, Label, Static
 
 from memdash.levels import Level, hit_rate_level
 from memdash.figures import format_figure, short_duration
@@ -23,6 +23,7 @@ from memdash.engine import SeriesView, target_runtime_keys, target_series_keys
 from memdash.tui.widgets.chart import rates_per_minute, window_label
 from memdash.tui.widgets.memory import ChartLine, HistoryChart, rgb
 from memdash.tui.widgets.python_memory import PythonMemoryBar
+from memdash.tui.widgets.footer import KeysFooter
 from memdash.units import human_bytes, human_duration, human_percent
 
 
@@ -110,7 +111,7 @@ class TargetScreen(RepaintBelowOnClose, Screen[None]):
                 yield Static("", id="t-gpu")
                 yield Static("", id="t-metrics")
         yield Static("", id="t-result")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         gc_table = self.query_one("#gc-table", DataTable)
