@@ -16,17 +16,18 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable
 
-from textual import on
+from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
+from textual.worker import get_current_worker
 from textual.widgets import Input, Label, Static
 
 from memdash.actions import DESCRIPTIONS
 from memdash.cli import TOKEN_ENV_DEFAULT
 from memdash.prediction import prediction_text
-from memdash.collector import service_series_key
+from memdash.collector import LocalCollector, service_series_key
 from memdash.config import Config, TargetConfig
 from memdash.engine import Engine, Frame, SeriesView, target_runtime_keys, target_series_keys
 from memdash.model import ProcessMemory, TargetSample, TorchDevice
@@ -360,7 +361,7 @@ class MemdashApp(App[int]):
         rows = self._visible_rows(frame)
         probed = frozenset(t.pid for t in frame.targets if t.pid is not None)
         table = self.query_one(ProcessTable)
-        table.show_rows(rows, self.palette, probed, tree=self.process_tree)
+        table.show_rows(rows, self.palette, probed, tree=self.process_tree, now=frame.time)
         scope = "all" if self.show_all else f"top {self.row_limit()}"
         filt = f", filter {self.filter_text!r}" if self.filter_text else ""
         key, reverse = self.sort
@@ -485,6 +486,22 @@ class MemdashApp(App[int]):
         children = [p for p in frame.processes if p.ppid == screen.pid]
         screen.show(row, children, frame.series, self.palette, now=frame.time, window=self.chart_window(),
                     warning_percent=self.config.thresholds.warning)
+        # Only over this box's own processes: a recording's or a scene's pids are
+        # not this box's (another process may hold the pid here).
+        if isinstance(getattr(self.engine, "collector", None), LocalCollector):
+            system = frame.system
+            box = (system.limit_bytes or system.total_bytes) if system is not None else None
+            self._read_process_detail(screen, box)
+
+    @work(thread=True, exclusive=True, group="process-detail", exit_on_error=False)
+    def _read_process_detail(self, screen: Any, box_limit_bytes: int | None) -> None:
+        """Read the open process's breakdown off the UI thread (smaps_rollup
+        costs milliseconds for a big process), once a frame; the view renders it."""
+        from memdash.sources.process_detail import read_process_detail
+
+        detail = read_process_detail(screen.pid, box_limit_bytes=box_limit_bytes)
+        if not get_current_worker().is_cancelled:
+            self.call_from_thread(screen.show_detail, detail)
 
     @on(TargetsTable.Highlighted)
     @on(ProcessTable.Highlighted)
