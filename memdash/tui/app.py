@@ -52,6 +52,7 @@ from memdash.tui.widgets.text import set_text
 INTERVALS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 THEME_CYCLE = ("memdash-dark", "memdash-light", "memdash-contrast", "textual-dark", "nord", "gruvbox")
 MIB = 1024 * 1024
+SHORT_BELOW = 32  # lines: below this the other tables shrink for the process table
 BASE_SERIES = ("system.used",)  # what the main screen charts, beyond what every frame carries
 
 
@@ -214,7 +215,7 @@ class MemdashApp(App[int]):
         self.palette.refresh_from(self)
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
         self.query_one("#filter", Input).display = False
-        self._layout_for(self.size.width)
+        self._layout_for(self.size.width, self.size.height)
         has_targets = bool(self.config.targets)
         self.query_one("#targets-title").display = has_targets
         self.query_one(TargetsTable).display = has_targets
@@ -233,13 +234,16 @@ class MemdashApp(App[int]):
         self.call_after_refresh(self.engine.start)
 
     def on_resize(self, event: Any) -> None:
-        self._layout_for(event.size.width)
+        self._layout_for(event.size.width, event.size.height)
         # The table's height is known after this layout: fill it then.
         self.call_after_refresh(self._rerender, refresh=True)
 
-    def _layout_for(self, width: int) -> None:
+    def _layout_for(self, width: int, height: int = 40) -> None:
         narrow = width < 110
         self.set_class(narrow, "-narrow")
+        # Short terminals (24 lines): the targets and services tables give up
+        # rows so the process table keeps some (app.tcss).
+        self.set_class(height < SHORT_BELOW, "-short")
         self.query_one(MemoryPanel).set_class(narrow, "-narrow")
         self.query_one(ProcessTable).set_layout(narrow=narrow, width=width, sort=self.sort)
         if self.frame is not None:
@@ -392,7 +396,7 @@ class MemdashApp(App[int]):
         if not table.display:
             self.query_one("#targets-title").display = True
             table.display = True
-        table.show(frame.targets, self.palette)
+        table.show(frame.targets, self.palette, now=frame.published)  # ages against the frame's clock
 
     # -- services ---------------------------------------------------------------
 
@@ -413,7 +417,7 @@ class MemdashApp(App[int]):
     def _show_service(self, screen: Any, frame: Frame) -> None:
         service = next((s for s in frame.services if s.key == screen.service_key), None)
         history = self._series(frame, service_series_key(screen.service_key))
-        screen.show(service, list(history), frame.interval, self.palette, self.config.thresholds)
+        screen.show(service, list(history), frame.interval, self.palette, self.config.thresholds, now=frame.published)
 
     def open_service(self, key: str) -> None:
         """Push the service view for the service with ``key``."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any, Mapping
 
 from rich.text import Text
@@ -136,7 +135,7 @@ class TargetScreen(RepaintBelowOnClose, Screen[None]):
         self.query_one("#t-title", Label).update(
             safe.text("Target ", t.name, "  ", t.kind, "  ", t.url, f"  pid {t.pid}" if t.pid else None)
         )
-        seen = f"last good sample {human_duration(time.time() - t.last_ok)} ago" if t.last_ok else "no good sample yet"
+        seen = f"last good sample {human_duration(now - t.last_ok)} ago" if t.last_ok else "no good sample yet"
         rows: list[object] = [
             [
                 (f"{t.level.label.upper() if t.level is not Level.UNKNOWN else 'UNKNOWN'}  ", palette.styles[t.level]),

@@ -69,7 +69,7 @@ class LineTable(ScrollView, can_focus=True):
     """Rows of cells under a fixed header line, with a cursor."""
 
     DEFAULT_CSS = """
-    LineTable { height: 1fr; }
+    LineTable { height: 1fr; overflow-x: hidden; }  /* rows are cut to the width: never a horizontal bar */
     LineTable > .line-table--header { text-style: bold; background: $panel; }
     LineTable > .line-table--cursor { background: $block-cursor-blurred-background; }
     LineTable:focus > .line-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground; }
