@@ -106,16 +106,16 @@ class MemdashApp(App[int]):
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit"),
         Binding("question_mark", "help", "Help", key_display="?", id="help",
-                tooltip="every key, and the thresholds in force"),
-        Binding("g", "cleanup('gc')", "GC", id="force_gc", tooltip="run Python's garbage collector in the service"),
-        Binding("c", "cleanup('caches')", "Caches", id="purge_caches", tooltip="purge the service's tracked caches"),
-        Binding("e", "cleanup('cuda')", "CUDA", id="cuda_cache", tooltip="release PyTorch's cached CUDA memory"),
-        Binding("t", "cleanup('trim')", "Trim", id="malloc_trim", tooltip="return free heap to the OS (malloc_trim)"),
-        Binding("x", "cleanup('all')", "All cleanups", id="cleanup_all", tooltip="every cleanup above, in turn"),
+                tooltip="every key, and the thresholds"),
+        Binding("g", "cleanup('gc')", "GC", id="force_gc", tooltip="gc.collect() in the service"),
+        Binding("c", "cleanup('caches')", "Caches", id="purge_caches", tooltip="clear its tracked caches"),
+        Binding("e", "cleanup('cuda')", "CUDA", id="cuda_cache", tooltip="torch.cuda.empty_cache()"),
+        Binding("t", "cleanup('trim')", "Trim", id="malloc_trim", tooltip="glibc malloc_trim(0)"),
+        Binding("x", "cleanup('all')", "All cleanups", id="cleanup_all", tooltip="each of the above"),
         Binding("slash", "filter", "Filter", key_display="/", id="filter"),
         Binding("s", "cycle_sort", "Sort", id="sort"),
-        Binding("a", "toggle_all", "All/top", id="show_all", tooltip="every process, or only as many as fit"),
-        Binding("p", "toggle_pause", "Pause", id="pause", tooltip="pause or resume every poll"),
+        Binding("a", "toggle_all", "All/top", id="show_all", tooltip="every process, or as many as fit"),
+        Binding("p", "toggle_pause", "Pause", id="pause", tooltip="stop or restart every poll"),
         Binding("plus,equals_sign", "interval(1)", "Slower", key_display="+", id="slower",
                 tooltip="refresh less often"),
         Binding("minus", "interval(-1)", "Faster", key_display="-", id="faster", tooltip="refresh more often"),
@@ -630,7 +630,7 @@ class MemdashApp(App[int]):
                 if self.config.read_only:
                     continue
                 if not self.check_action("cleanup", (binding.action[9:-2],)):
-                    desc += " (on a target or ◆ row that offers it)"
+                    desc += " (on a ◆/target row)"
             elif binding.id == "clear_filter":
                 desc = "clear the filter; back, in a target view"
             rows.append((self.get_key_display(b), desc))

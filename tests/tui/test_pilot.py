@@ -127,7 +127,7 @@ async def test_help_lists_every_binding_and_closes():
             assert description in text, description
         # Every key once: with no target selected, the cleanup keys say where they work.
         gc_line = next(line for line in text.splitlines() if line.split()[:2] == ["g", "GC"])
-        assert "on a target or ◆ row" in gc_line
+        assert "on a ◆/target row" in gc_line
         keys = [line.split()[0] for line in text.splitlines() if line.strip()]
         assert len(keys) == len(set(keys)), keys
         await pilot.press("escape")
