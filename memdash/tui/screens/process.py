@@ -64,6 +64,8 @@ class ProcessScreen(RepaintBelowOnClose, Screen[None]):
         p, d = self._row, self.detail
         if p is None or not self.query("#p-smaps"):
             return
+        uss: int | None
+        pss: int | None
         if d is not None and d.pss_bytes is not None and (p.smaps_time is None or d.time >= p.smaps_time):
             uss, pss, swap, note, style = d.uss_bytes, d.pss_bytes, d.swap_bytes, "", ""
         else:
