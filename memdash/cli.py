@@ -84,7 +84,7 @@ def dashboard_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("-i", "--interval", type=float, metavar="SECONDS", help="refresh interval (default 1.0)")
     p.add_argument("--theme", help="theme name (memdash-dark, memdash-light, memdash-contrast, or any Textual theme)")
-    p.add_argument("--top", type=int, metavar="N", help="process rows shown before 'show all' (default 25)")
+    p.add_argument("--top", type=int, metavar="N", help="at most N process rows (default: as many as fit the window)")
     p.add_argument("--read-only", action="store_true", help="no cleanup keys")
     p.add_argument("--record", nargs="?", const="", metavar="DIR",
                    help="record what the dashboard shows, a frame every 5 s (store: DIR, default as 'memdash record')")
@@ -316,6 +316,7 @@ def run_dashboard(argv: Sequence[str]) -> int:
         if args.top < 1:
             raise UsageError("--top must be at least 1")
         changes["top"] = args.top
+        changes["top_set"] = True
     if args.theme:
         changes["theme"] = args.theme
     elif os.environ.get("MEMDASH_THEME"):

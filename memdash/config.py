@@ -13,7 +13,7 @@ A missing default file is fine (defaults apply); a file named by ``--config`` or
 
     theme = "memdash-dark"       # any registered theme
     interval = 1.0               # seconds between refreshes
-    top = 25                     # process rows shown before "show all"
+    top = 25                     # at most this many process rows (default: as many as fit)
     read_only = false            # true: no cleanup keys, no `memdash cleanup`
     discover = true              # find local probes through their Unix sockets
 
@@ -263,6 +263,9 @@ class Config:
     theme: str = "memdash-dark"
     interval: float = 1.0
     top: int = 25
+    #: ``top`` was given (in the file or by ``--top``): the dashboard shows at
+    #: most that many rows; unset, its rows fill the window (``snapshot`` uses 25).
+    top_set: bool = False
     read_only: bool = False
     discover: bool = True
     thresholds: Thresholds = Thresholds()
@@ -342,6 +345,7 @@ def config_from_mapping(data: Mapping[str, Any], *, path: str | None = None) -> 
         theme=r.string(data, "theme", "memdash-dark"),
         interval=r.number(data, "interval", 1.0, low=0.1, high=3600),
         top=int(r.number(data, "top", 25, low=1, high=100000, integer=True)),
+        top_set="top" in data,
         read_only=r.boolean(data, "read_only", False),
         discover=r.boolean(data, "discover", True),
         thresholds=thresholds,

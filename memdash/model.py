@@ -62,7 +62,10 @@ class ProcessMemory:
     access is denied, they are ``None``. ``limit_bytes`` is the limit that applies
     to this process: its own cgroup's, else the box's, else physical memory.
     ``percent`` is RSS against it. ``growth_bytes_per_min`` is ``None`` until the
-    history holds enough points to say.
+    history holds enough points to say. ``smaps_time`` is when USS/PSS/swap were
+    read (epoch seconds): ``smaps_rollup`` is costly, so the dashboard re-reads it
+    every few seconds while RSS is read every refresh; a figure older than the
+    snapshot's ``time`` is shown with its age.
     """
 
     pid: int
@@ -74,11 +77,60 @@ class ProcessMemory:
     uss_bytes: int | None = None
     pss_bytes: int | None = None
     swap_bytes: int | None = None
+    smaps_time: float | None = None
     limit_bytes: int
     percent: float
     growth_bytes_per_min: float | None = None
     gpu_bytes: int | None = None
     level: Level = Level.UNKNOWN
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessDetail:
+    """One process's memory in parts, read when its process view is open.
+
+    From ``/proc/PID/status`` (whole pages in RAM): ``rss_anon_bytes`` (heap,
+    stacks, anonymous mmaps), ``rss_file_bytes`` (mapped files: code, libraries,
+    mmapped data; clean pages can be dropped and read back), ``rss_shmem_bytes``
+    (shared memory and tmpfs), ``peak_rss_bytes`` (VmHWM). From
+    ``smaps_rollup`` (``None`` where the read is denied): PSS and its anon /
+    file / shmem parts, private and shared pages, clean and dirty, swap (and its
+    proportional share), locked pages and transparent huge pages.
+    ``cgroup`` is the process's memory cgroup, its ``limit_bytes`` the smallest
+    finite limit over it and its ancestors (``None`` outside a limit);
+    ``limit_bytes`` here is the limit that applies (that one, else the box's).
+    ``error`` says in words what could not be read.
+    """
+
+    pid: int
+    time: float
+    rss_bytes: int | None = None
+    rss_anon_bytes: int | None = None
+    rss_file_bytes: int | None = None
+    rss_shmem_bytes: int | None = None
+    peak_rss_bytes: int | None = None
+    pss_bytes: int | None = None
+    pss_anon_bytes: int | None = None
+    pss_file_bytes: int | None = None
+    pss_shmem_bytes: int | None = None
+    private_clean_bytes: int | None = None
+    private_dirty_bytes: int | None = None
+    shared_clean_bytes: int | None = None
+    shared_dirty_bytes: int | None = None
+    swap_bytes: int | None = None
+    swap_pss_bytes: int | None = None
+    locked_bytes: int | None = None
+    anon_huge_bytes: int | None = None
+    cgroup: CgroupMemory | None = None
+    limit_bytes: int | None = None
+    error: str | None = None
+
+    @property
+    def uss_bytes(self) -> int | None:
+        """Pages only this process maps (private clean + private dirty)."""
+        if self.private_clean_bytes is None or self.private_dirty_bytes is None:
+            return None
+        return self.private_clean_bytes + self.private_dirty_bytes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -232,6 +232,22 @@ def test_smaps_detail_for_the_pids_asked(scanner: ProcessScanner, hog: subproces
     assert me.uss_bytes is None
 
 
+def test_a_cached_smaps_reading_keeps_the_time_it_was_read(scanner: ProcessScanner, hog: subprocess.Popen[str]) -> None:
+    """The dashboard re-reads smaps_rollup every few seconds, RSS every refresh:
+    each row says when its USS/PSS were read, so the screen can show their age."""
+    before = time.time()
+    first = scanner.smaps(hog.pid, max_age=3600)
+    after = time.time()
+    assert first is not None and first.read_at is not None and before <= first.read_at <= after
+    (raw,) = [r for r in scanner.scan_raw() if r[0] == hog.pid]
+    cached = scanner.smaps(hog.pid, max_age=3600)
+    row = scanner.materialize(raw, smaps=cached)
+    assert row.uss_bytes == first.uss_bytes and row.smaps_time == first.read_at  # the reading's time, not the scan's
+    fresh = scanner.smaps(hog.pid)  # max_age 0: read now
+    assert fresh is not None and fresh.read_at is not None and fresh.read_at >= first.read_at
+    assert scanner.materialize(raw).smaps_time is None  # not read: no time either
+
+
 def test_scanner_sees_a_process_leave_and_a_new_one_arrive(scanner: ProcessScanner) -> None:
     first = spawn(HOG, "20", "first-child")
     try:

@@ -70,11 +70,13 @@ RawProcess = tuple[int, int, int, _Static]
 
 @dataclass(frozen=True, slots=True)
 class Smaps:
-    """USS, PSS and swap of one process, in bytes, from ``smaps_rollup``."""
+    """USS, PSS and swap of one process, in bytes, from ``smaps_rollup``, and
+    when they were read (epoch seconds; ``None`` from :func:`parse_smaps_rollup`)."""
 
     uss_bytes: int | None
     pss_bytes: int | None
     swap_bytes: int | None
+    read_at: float | None = None
 
 
 def parse_smaps_rollup(text: str) -> Smaps:
@@ -226,7 +228,11 @@ class ProcessScanner:
             if cached is not None and now - cached[0] < max_age:
                 return cached[1]
         data = self._read(f"{self.proc}/{pid}/smaps_rollup")
-        sm = None if data is None else parse_smaps_rollup(data.decode("ascii", "replace"))
+        sm = None
+        if data is not None:
+            parsed = parse_smaps_rollup(data.decode("ascii", "replace"))
+            sm = Smaps(uss_bytes=parsed.uss_bytes, pss_bytes=parsed.pss_bytes, swap_bytes=parsed.swap_bytes,
+                       read_at=time.time())
         if max_age > 0:
             # A denied read is remembered too, so it is not retried every refresh.
             self._smaps[pid] = (now, sm)
@@ -309,6 +315,7 @@ class ProcessScanner:
             uss_bytes=smaps.uss_bytes if smaps else None,
             pss_bytes=smaps.pss_bytes if smaps else None,
             swap_bytes=smaps.swap_bytes if smaps else None,
+            smaps_time=smaps.read_at if smaps else None,
             limit_bytes=limit,
             percent=percent,
             growth_bytes_per_min=growth_bytes_per_min,

@@ -16,17 +16,18 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable
 
-from textual import on
+from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import Footer, Input, Label, Static
+from textual.worker import get_current_worker
+from textual.widgets import Input, Label, Static
 
 from memdash.actions import DESCRIPTIONS
 from memdash.cli import TOKEN_ENV_DEFAULT
 from memdash.prediction import prediction_text
-from memdash.collector import service_series_key
+from memdash.collector import LocalCollector, service_series_key
 from memdash.config import Config, TargetConfig
 from memdash.engine import Engine, Frame, SeriesView, target_runtime_keys, target_series_keys
 from memdash.model import ProcessMemory, TargetSample, TorchDevice
@@ -37,6 +38,7 @@ from memdash.tui.palette import LevelPalette
 from memdash.tui.screens.confirm import ConfirmCleanup, describe_result
 from memdash.tui.screens.help import HelpScreen
 from memdash.tui.themes import level_defaults, load_themes
+from memdash.tui.widgets.footer import KeysFooter
 from memdash.tui.widgets.gpu_panel import GpuPanel, gpu_history_key
 from memdash.tui.widgets.chart import WINDOWS, window_label
 from memdash.tui.widgets.header import StatusHeader
@@ -50,8 +52,8 @@ from memdash.tui.widgets.text import set_text
 INTERVALS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 THEME_CYCLE = ("memdash-dark", "memdash-light", "memdash-contrast", "textual-dark", "nord", "gruvbox")
 MIB = 1024 * 1024
+SHORT_BELOW = 32  # lines: below this the other tables shrink for the process table
 BASE_SERIES = ("system.used",)  # what the main screen charts, beyond what every frame carries
-DEFAULT_TOP = Config().top  # the default: the table fills the window
 
 
 def _service_screen(screen: object) -> Any:
@@ -97,23 +99,29 @@ class MemdashApp(App[int]):
 
     CSS_PATH = "app.tcss"
     TITLE = "memdash"
+    # The order is the footer's: what a user needs first (quit, help, the
+    # cleanups the selection offers, filter, sort); keys that do not fit at the
+    # width are left out of the footer whole and listed by help (?).
+    # Descriptions are short for the footer; tooltips say more (help shows them).
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit"),
-        Binding("question_mark", "help", "Help", key_display="?", id="help"),
-        Binding("p", "toggle_pause", "Pause", id="pause"),
-        Binding("plus,equals_sign", "interval(1)", "Slower", key_display="+", id="slower"),
-        Binding("minus", "interval(-1)", "Faster", key_display="-", id="faster"),
+        Binding("question_mark", "help", "Help", key_display="?", id="help",
+                tooltip="every key, and the thresholds"),
+        Binding("g", "cleanup('gc')", "GC", id="force_gc", tooltip="gc.collect() in the service"),
+        Binding("c", "cleanup('caches')", "Caches", id="purge_caches", tooltip="clear its tracked caches"),
+        Binding("e", "cleanup('cuda')", "CUDA", id="cuda_cache", tooltip="torch.cuda.empty_cache()"),
+        Binding("t", "cleanup('trim')", "Trim", id="malloc_trim", tooltip="glibc malloc_trim(0)"),
+        Binding("x", "cleanup('all')", "All cleanups", id="cleanup_all", tooltip="each of the above"),
         Binding("slash", "filter", "Filter", key_display="/", id="filter"),
-        Binding("a", "toggle_all", "All/top", id="show_all"),
         Binding("s", "cycle_sort", "Sort", id="sort"),
+        Binding("a", "toggle_all", "All/top", id="show_all", tooltip="every process, or as many as fit"),
+        Binding("p", "toggle_pause", "Pause", id="pause", tooltip="stop or restart every poll"),
+        Binding("plus,equals_sign", "interval(1)", "Slower", key_display="+", id="slower",
+                tooltip="refresh less often"),
+        Binding("minus", "interval(-1)", "Faster", key_display="-", id="faster", tooltip="refresh more often"),
         Binding("r", "reverse_sort", "Reverse sort", id="reverse_sort", show=False),
         Binding("w", "toggle_tree", "Tree: workers under their master", id="tree", show=False),
         Binding("T", "cycle_theme", "Theme", key_display="T", id="theme", show=False),
-        Binding("g", "cleanup('gc')", "GC", id="force_gc"),
-        Binding("c", "cleanup('caches')", "Purge caches", id="purge_caches"),
-        Binding("e", "cleanup('cuda')", "CUDA cache", id="cuda_cache"),
-        Binding("t", "cleanup('trim')", "malloc_trim", id="malloc_trim"),
-        Binding("x", "cleanup('all')", "All cleanups", id="cleanup_all"),
         Binding("escape", "clear_filter", "Clear filter", id="clear_filter", show=False),
         Binding("left_square_bracket", "window(-1)", "Shorter chart window", key_display="[", id="window_shorter", show=False),
         Binding("right_square_bracket", "window(1)", "Longer chart window", key_display="]", id="window_longer", show=False),
@@ -201,13 +209,13 @@ class MemdashApp(App[int]):
         yield Input(placeholder="filter: part of a command, user or pid (enter to apply, escape to clear)", id="filter",
                     restrict=NO_CONTROLS)  # a pasted escape would reach the terminal as it is drawn
         yield Static("", id="status")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.palette.refresh_from(self)
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
         self.query_one("#filter", Input).display = False
-        self._layout_for(self.size.width)
+        self._layout_for(self.size.width, self.size.height)
         has_targets = bool(self.config.targets)
         self.query_one("#targets-title").display = has_targets
         self.query_one(TargetsTable).display = has_targets
@@ -226,13 +234,16 @@ class MemdashApp(App[int]):
         self.call_after_refresh(self.engine.start)
 
     def on_resize(self, event: Any) -> None:
-        self._layout_for(event.size.width)
+        self._layout_for(event.size.width, event.size.height)
         # The table's height is known after this layout: fill it then.
         self.call_after_refresh(self._rerender, refresh=True)
 
-    def _layout_for(self, width: int) -> None:
+    def _layout_for(self, width: int, height: int = 40) -> None:
         narrow = width < 110
         self.set_class(narrow, "-narrow")
+        # Short terminals (24 lines): the targets and services tables give up
+        # rows so the process table keeps some (app.tcss).
+        self.set_class(height < SHORT_BELOW, "-short")
         self.query_one(MemoryPanel).set_class(narrow, "-narrow")
         self.query_one(ProcessTable).set_layout(narrow=narrow, width=width, sort=self.sort)
         if self.frame is not None:
@@ -341,20 +352,20 @@ class MemdashApp(App[int]):
     def row_limit(self) -> int:
         """How many process rows "top" shows: as many as the table has lines for
         (no blank lines, nothing hidden that would fit), at most ``top`` where
-        the config or ``--top`` sets one other than the default."""
+        the config or ``--top`` sets it (``top = 25`` too: a cap is a cap)."""
         try:
             fit = self.query_one(ProcessTable).size.height - 1  # the header line
         except Exception:
             fit = 0
         if fit <= 0:
             return self.config.top
-        return fit if self.config.top == DEFAULT_TOP else min(self.config.top, fit)
+        return min(self.config.top, fit) if self.config.top_set else fit
 
     def _render_processes(self, frame: Frame) -> None:
         rows = self._visible_rows(frame)
         probed = frozenset(t.pid for t in frame.targets if t.pid is not None)
         table = self.query_one(ProcessTable)
-        table.show_rows(rows, self.palette, probed, tree=self.process_tree)
+        table.show_rows(rows, self.palette, probed, tree=self.process_tree, now=frame.time)
         scope = "all" if self.show_all else f"top {self.row_limit()}"
         filt = f", filter {self.filter_text!r}" if self.filter_text else ""
         key, reverse = self.sort
@@ -385,7 +396,7 @@ class MemdashApp(App[int]):
         if not table.display:
             self.query_one("#targets-title").display = True
             table.display = True
-        table.show(frame.targets, self.palette)
+        table.show(frame.targets, self.palette, now=frame.published)  # ages against the frame's clock
 
     # -- services ---------------------------------------------------------------
 
@@ -406,7 +417,7 @@ class MemdashApp(App[int]):
     def _show_service(self, screen: Any, frame: Frame) -> None:
         service = next((s for s in frame.services if s.key == screen.service_key), None)
         history = self._series(frame, service_series_key(screen.service_key))
-        screen.show(service, list(history), frame.interval, self.palette, self.config.thresholds)
+        screen.show(service, list(history), frame.interval, self.palette, self.config.thresholds, now=frame.published)
 
     def open_service(self, key: str) -> None:
         """Push the service view for the service with ``key``."""
@@ -479,9 +490,26 @@ class MemdashApp(App[int]):
         children = [p for p in frame.processes if p.ppid == screen.pid]
         screen.show(row, children, frame.series, self.palette, now=frame.time, window=self.chart_window(),
                     warning_percent=self.config.thresholds.warning)
+        # Only over this box's own processes: a recording's or a scene's pids are
+        # not this box's (another process may hold the pid here).
+        if isinstance(getattr(self.engine, "collector", None), LocalCollector):
+            system = frame.system
+            box = (system.limit_bytes or system.total_bytes) if system is not None else None
+            self._read_process_detail(screen, box)
+
+    @work(thread=True, exclusive=True, group="process-detail", exit_on_error=False)
+    def _read_process_detail(self, screen: Any, box_limit_bytes: int | None) -> None:
+        """Read the open process's breakdown off the UI thread (smaps_rollup
+        costs milliseconds for a big process), once a frame; the view renders it."""
+        from memdash.sources.process_detail import read_process_detail
+
+        detail = read_process_detail(screen.pid, box_limit_bytes=box_limit_bytes)
+        if not get_current_worker().is_cancelled:
+            self.call_from_thread(screen.show_detail, detail)
 
     @on(TargetsTable.Highlighted)
     @on(ProcessTable.Highlighted)
+    @on(ServicesTable.Highlighted)
     def _row_highlighted(self, event: object) -> None:
         self._refresh_cleanup_keys()
 
@@ -597,12 +625,12 @@ class MemdashApp(App[int]):
         for binding in self.BINDINGS:
             assert isinstance(binding, Binding)
             b = active.get(binding.id, binding) if binding.id else binding
-            desc = b.description
+            desc = f"{b.description} — {b.tooltip}" if b.tooltip else b.description
             if binding.action.startswith("cleanup"):
                 if self.config.read_only:
                     continue
                 if not self.check_action("cleanup", (binding.action[9:-2],)):
-                    desc += " (on a target or ◆ row that offers it)"
+                    desc += " (on a ◆/target row)"
             elif binding.id == "clear_filter":
                 desc = "clear the filter; back, in a target view"
             rows.append((self.get_key_display(b), desc))

@@ -196,3 +196,47 @@ async def test_a_refusal_says_refused_once(two_services):
     text = describe_result(result)
     assert not result.ok
     assert text.startswith("gc on api refused: ") and text.lower().count("refused") == 1, text
+
+
+async def test_moving_in_the_services_table_updates_the_keys_at_once(two_services, monkeypatch):
+    """The footer follows the services table's cursor without waiting for a frame."""
+    from memdash.model import ServiceMemory, ServiceWorker
+    from memdash.tui.widgets.services_table import ServicesTable
+
+    worker = two_services["worker"]
+    services = (
+        ServiceMemory(key="prefork:worker", name="worker.py", kind="prefork", master_pid=worker.pid, worker_count=1,
+                      process_count=1, rss_bytes=300 * MIB, percent=58.6, level=Level.GOOD,
+                      workers=(ServiceWorker(pid=worker.pid, ppid=1, name="python3", cmdline="python3 worker.py",
+                                             role="master", rss_bytes=300 * MIB),)),
+        ServiceMemory(key="cgroup:/redis", name="redis", kind="cgroup", worker_count=1, process_count=1,
+                      rss_bytes=12 * MIB, percent=2.3, level=Level.EXCELLENT,
+                      workers=(ServiceWorker(pid=310, ppid=1, name="redis-server", cmdline="redis-server",
+                                             role="process", rss_bytes=12 * MIB),)),
+    )
+    app = app_for(two_services, monkeypatch)
+    collector = app.engine.collector
+    collector.snapshot = dataclasses.replace(collector.snapshot, services=services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await wait_for(pilot, lambda: both_ok(app) and bool(app.frame.services))
+        await pilot.press("p")  # paused: no frame comes while the cursor moves
+        assert await wait_for(pilot, lambda: app.frame.paused, 5)
+        await pilot.pause(0.3)
+        seq = app.frame.seq
+        table = app.query_one(ServicesTable)
+        table.focus()
+        await pilot.pause(0.1)
+
+        def footer() -> list[str]:
+            return app.screen._compositor.render_strips()[-1].text.split()
+
+        assert table.cursor_service == "prefork:worker"  # the larger first
+        assert app.selected_target().name == "worker"
+        assert await wait_for(pilot, lambda: "GC" in footer(), 2)  # the footer rebuilds its keys
+        await pilot.press("down")
+        assert table.cursor_service == "cgroup:/redis"
+        assert app.selected_target() is None
+        assert await wait_for(pilot, lambda: footer() and "GC" not in footer(), 2)
+        await pilot.press("up")
+        assert await wait_for(pilot, lambda: "GC" in footer(), 2)
+        assert app.frame.seq == seq  # all of it without a new frame

@@ -79,7 +79,7 @@ async def test_filter_then_clear():
 
 
 async def test_top_n_and_show_all():
-    app = sample_app(config=Config(top=3))
+    app = sample_app(config=Config(top=3, top_set=True))
     async with app.run_test(size=(120, 40)) as pilot:
         table = await wait_for_rows(pilot)
         assert table.row_count == 3
@@ -127,7 +127,7 @@ async def test_help_lists_every_binding_and_closes():
             assert description in text, description
         # Every key once: with no target selected, the cleanup keys say where they work.
         gc_line = next(line for line in text.splitlines() if line.split()[:2] == ["g", "GC"])
-        assert "on a target or ◆ row" in gc_line
+        assert "on a ◆/target row" in gc_line
         keys = [line.split()[0] for line in text.splitlines() if line.strip()]
         assert len(keys) == len(set(keys)), keys
         await pilot.press("escape")

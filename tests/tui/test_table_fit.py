@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import socket
 
+import pytest
+
 from memdash.config import Config, TargetConfig
 from memdash.levels import Level
 from memdash.model import ProcessMemory
@@ -54,13 +56,23 @@ async def test_rows_fill_the_window_at_every_size():
             assert table.row_count == N
 
 
-async def test_top_in_the_config_is_a_maximum():
-    app = app_with(many_processes(), top=5)
+@pytest.mark.parametrize("top", [5, 25])
+async def test_top_in_the_config_file_is_a_maximum(tmp_path, top):
+    """``top = 25`` (the old default, written out) caps the rows too; unset, rows fill the window."""
+    from memdash.config import load_config
+    from memdash.tui.app import MemdashApp
+
+    path = tmp_path / "config.toml"
+    path.write_text(f"top = {top}\n", encoding="utf-8")
+    config = dataclasses.replace(load_config(str(path)), discover=False)
+    app = MemdashApp(config, collector=many_processes(), discover=False, poll_targets=False)
     async with app.run_test(size=(200, 50)) as pilot:
         table = app.query_one(ProcessTable)
         await rows_ready(pilot, table)
         await pilot.pause(0.3)
-        assert table.row_count == 5
+        assert table.size.height - 1 > 25  # the window has room for more: the cap is what stops them
+        assert table.row_count == top
+        assert f"top {top}" in str(app.query_one("#procs-title").content)
 
 
 async def test_r_in_top_mode_shows_the_smallest_in_ascending_order():

@@ -64,7 +64,8 @@ class ConfirmCleanup(RepaintBelowOnClose, ModalScreen[bool]):
 
     def on_mount(self) -> None:
         # Focus starts on No: an Enter typed ahead of the dialog runs nothing.
-        self.query_one("#no", Button).focus()
+        for button in self.query("#no"):  # none when the app quits as the dialog opens
+            button.focus()
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)

@@ -23,6 +23,7 @@ def levels_text(t: Thresholds) -> str:
         f"  ·  CRIT from {t.critical:g}%\n"
         f"  a projected OOM sooner than {t.oom_eta_warning / 60:g} min is warn, sooner than {t.oom_eta_critical / 60:g} min CRIT;\n"
         "  growth (GROW) needs a minute of samples: ~ until then.\n"
+        "  USS/PSS are re-read every few seconds, RSS every refresh: an older one is dim, with its age (113M 4s).\n"
         "  set them in [thresholds] of the config."
     )
 

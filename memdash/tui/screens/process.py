@@ -1,4 +1,5 @@
-"""The process view: one process's memory, its history, its children and its command."""
+"""The process view: one process's memory, what it is made of (smaps_rollup),
+its cgroup and the limit that applies, its history, its children and its command."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Label, Static
+from textual.widgets import Label, Static
 
 from memdash.engine import SeriesView
 from memdash.levels import Level
-from memdash.model import ProcessMemory
+from memdash.model import ProcessDetail, ProcessMemory
 from memdash.program import program_name
 from memdash.textsafe import command_line
 from memdash.tui import safe
@@ -20,7 +21,9 @@ from memdash.tui.palette import LevelPalette
 from memdash.tui.screens import RepaintBelowOnClose
 from memdash.tui.widgets.chart import window_label
 from memdash.tui.widgets.memory import ChartLine, HistoryChart, rgb
-from memdash.units import human_bytes, human_percent, human_rate
+from memdash.tui.widgets.process_table import smaps_age
+from memdash.tui.widgets.footer import KeysFooter
+from memdash.units import human_bytes, human_duration, human_percent, human_rate
 
 #: The longest command line the view shows (the rest is cut with "…").
 COMMAND_MAX = 4000
@@ -37,6 +40,7 @@ class ProcessScreen(RepaintBelowOnClose, Screen[None]):
     DEFAULT_CSS = """
     ProcessScreen #p-title { height: 1; background: $panel; text-style: bold; padding: 0 1; }
     ProcessScreen #p-figures { height: auto; padding: 0 1; }
+    ProcessScreen #p-breakdown, ProcessScreen #p-smaps { height: auto; padding: 0 1; }
     ProcessScreen #p-chart { height: 1fr; min-height: 8; }
     ProcessScreen #p-bottom { height: auto; max-height: 50%; }
     ProcessScreen #p-children { width: 1fr; padding: 0 1; }
@@ -48,10 +52,36 @@ class ProcessScreen(RepaintBelowOnClose, Screen[None]):
     def __init__(self, pid: int) -> None:
         super().__init__()
         self.pid = pid
+        self.detail: ProcessDetail | None = None
+        """The last breakdown read (see :meth:`show_detail`)."""
+        self._row: ProcessMemory | None = None
+        self._now: float | None = None
+
+    def _render_smaps(self) -> None:
+        """USS, PSS and swap from the freshest reading: this view's own (read
+        each frame), else the row's; the row's comes from a cache re-read every
+        few seconds, so when it is older than the row's RSS it is dim, with its age."""
+        p, d = self._row, self.detail
+        if p is None or not self.query("#p-smaps"):
+            return
+        uss: int | None
+        pss: int | None
+        if d is not None and d.pss_bytes is not None and (p.smaps_time is None or d.time >= p.smaps_time):
+            uss, pss, swap, note, style = d.uss_bytes, d.pss_bytes, d.swap_bytes, "", ""
+        else:
+            age = smaps_age(p, self._now)
+            uss, pss, swap = p.uss_bytes, p.pss_bytes, p.swap_bytes
+            note = f"   read {human_duration(age)} before RSS" if age is not None and uss is not None else ""
+            style = "dim" if note else ""
+        line = (f"USS {human_bytes(uss)}  PSS {human_bytes(pss)}  swap {human_bytes(swap)}"
+                + (note or "   (USS: its own pages; PSS: shared ones split)"))
+        self.query_one("#p-smaps", Static).update(safe.text((line, style)))
 
     def compose(self) -> ComposeResult:
         yield Label(safe.text(f"Process {self.pid}"), id="p-title")
         yield Static("", id="p-figures")
+        yield Static("", id="p-smaps")
+        yield Static("", id="p-breakdown")
         yield HistoryChart("RSS", id="p-chart")
         with Horizontal(id="p-bottom"):
             with Vertical(id="p-command"):
@@ -60,7 +90,7 @@ class ProcessScreen(RepaintBelowOnClose, Screen[None]):
             with Vertical(id="p-children"):
                 yield Label("Children", classes="section")
                 yield Static("", id="p-kids")
-        yield Footer()
+        yield KeysFooter()
 
     def show(self, p: ProcessMemory | None, children: Sequence[ProcessMemory], series: Mapping[str, SeriesView],
              palette: LevelPalette, *, now: float, window: float, warning_percent: float | None) -> None:
@@ -76,14 +106,14 @@ class ProcessScreen(RepaintBelowOnClose, Screen[None]):
                       "  user ", p.user or "?")
         )
         word = {Level.EXCELLENT: "ok", Level.GOOD: "good", Level.WARNING: "warn", Level.CRITICAL: "CRIT"}.get(p.level, "?")
+        self._row, self._now = p, now
         figures = [
             [(f"{word}  ", palette.styles[p.level]), f"RSS {human_bytes(p.rss_bytes)} of {human_bytes(p.limit_bytes)} limit"
-             f" ({human_percent(p.percent)})   growth {human_rate(p.growth_bytes_per_min, none='~ (under a minute of samples)')}"],
-            [f"USS {human_bytes(p.uss_bytes)}  (only this process's pages)   PSS {human_bytes(p.pss_bytes)}"
-             f"  (shared pages split among their users)   swap {human_bytes(p.swap_bytes)}"
+             f" ({human_percent(p.percent)})   growth {human_rate(p.growth_bytes_per_min, none='~ (under a minute of samples)')}"
              + (f"   GPU {human_bytes(p.gpu_bytes)}" if p.gpu_bytes is not None else "")],
         ]
         self.query_one("#p-figures", Static).update(safe.lines(*figures))  # type: ignore[arg-type]
+        self._render_smaps()
         rss = series.get(process_series_key(p.pid), SeriesView())
         lines = [ChartLine(float(p.limit_bytes), "limit", rgb(palette.styles[Level.CRITICAL]))]
         if warning_percent is not None:
@@ -96,3 +126,43 @@ class ProcessScreen(RepaintBelowOnClose, Screen[None]):
         kids = [f"{c.pid:>7} {human_bytes(c.rss_bytes):>6}  {command_line(program_name(c.cmdline), 60)}"
                 for c in sorted(children, key=lambda c: -c.rss_bytes)[:20]]
         self.query_one("#p-kids", Static).update(safe.lines(*(kids or ["none"])))
+
+    def show_detail(self, d: ProcessDetail | None) -> None:
+        """Render what the process's memory is made of (``None``: it has exited)."""
+        self.detail = d if d is None or d.pid == self.pid else None
+        if not self.query("#p-breakdown"):
+            return
+        self._render_smaps()
+        if d is None:
+            self.query_one("#p-breakdown", Static).update(safe.text("the process has exited"))
+            return
+        b = human_bytes
+        rows: list[object] = [
+            [("RAM     ", "bold"), f"anon {b(d.rss_anon_bytes)}  file {b(d.rss_file_bytes)}  shmem {b(d.rss_shmem_bytes)}"
+             f" · peak RSS {b(d.peak_rss_bytes)}"],
+        ]
+        if d.pss_bytes is not None:
+            rows.append([("private ", "bold"), f"{b(d.uss_bytes)}: dirty {b(d.private_dirty_bytes)} clean"
+                         f" {b(d.private_clean_bytes)} · shared {b(_add(d.shared_clean_bytes, d.shared_dirty_bytes))}"
+                         f" · locked {b(d.locked_bytes)} · THP {b(d.anon_huge_bytes)}"])
+            rows.append([("PSS     ", "bold"), f"anon {b(d.pss_anon_bytes)}  file {b(d.pss_file_bytes)}"
+                         f"  shmem {b(d.pss_shmem_bytes)} · swap PSS {b(d.swap_pss_bytes)}"])
+        cg = d.cgroup
+        if cg is None:
+            where = "no memory cgroup readable"
+        else:
+            where = f"{cg.path} (v{cg.version}) usage {b(cg.usage_bytes)}"
+        if cg is not None and cg.limit_bytes is not None and cg.limit_bytes == d.limit_bytes:
+            applies = f"limit {b(cg.limit_bytes)} applies"
+        elif d.limit_bytes is not None:
+            applies = f"no limit: the box's {b(d.limit_bytes)} applies"
+        else:
+            applies = "no limit known"
+        rows.append([("cgroup  ", "bold"), where, " · ", applies])
+        if d.error:
+            rows.append([("not read: ", "bold"), d.error])  # reasons from the OS: data
+        self.query_one("#p-breakdown", Static).update(safe.lines(*rows))  # type: ignore[arg-type]
+
+
+def _add(a: int | None, b: int | None) -> int | None:
+    return None if a is None or b is None else a + b

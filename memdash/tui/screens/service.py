@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Label, Static
+from textual.widgets import Label, Static
 from textual_plotext import PlotextPlot
 
 from memdash.levels import DEFAULT_THRESHOLDS, Level, Thresholds
@@ -23,6 +23,7 @@ from memdash.tui.screens import RepaintBelowOnClose
 from memdash.tui.widgets.line_table import Cell, ColumnSpec, LineTable
 from memdash.tui.widgets.memory import downsample
 from memdash.tui.widgets.text import set_text
+from memdash.tui.widgets.footer import KeysFooter
 from memdash.units import human_bytes, human_duration, human_percent, human_rate
 
 #: The stacked bar's parts, in order, and the theme variable that colours each.
@@ -153,11 +154,12 @@ class ServiceScreen(RepaintBelowOnClose, Screen[None]):
         yield LimitChart(id="s-chart")
         yield Label("Processes", classes="section")
         yield WorkersTable(id="s-workers")
-        yield Footer()
+        yield KeysFooter()
 
     def show(self, s: ServiceMemory | None, history: Sequence[float], interval: float, palette: LevelPalette,
-             thresholds: Thresholds = DEFAULT_THRESHOLDS) -> None:
-        """Render service ``s`` (``None``: it is gone) and its working-set history (percent of its limit)."""
+             thresholds: Thresholds = DEFAULT_THRESHOLDS, now: float | None = None) -> None:
+        """Render service ``s`` (``None``: it is gone) and its working-set history (percent of its limit);
+        ``now``: the frame's clock, for ages (default: the wall clock)."""
         if s is None:
             set_text(self.query_one("#s-status", Static),
                      safe.text(("this service has no processes any more", palette.styles[Level.UNKNOWN])))
@@ -170,13 +172,13 @@ class ServiceScreen(RepaintBelowOnClose, Screen[None]):
             f" master {s.master_pid}" if s.program is not None and s.master_pid is not None else None,
         )
         set_text(self.query_one("#s-title", Label), title)
-        set_text(self.query_one("#s-status", Static), self._status(s, palette))
+        set_text(self.query_one("#s-status", Static), self._status(s, palette, time.time() if now is None else now))
         set_text(self.query_one("#s-breakdown", Static), self._breakdown(s))
         self.query_one("#s-chart", LimitChart).show(history, interval, thresholds.warning)
         self.query_one("#s-workers", WorkersTable).show(s, palette)
 
     @staticmethod
-    def _status(s: ServiceMemory, palette: LevelPalette) -> Text:
+    def _status(s: ServiceMemory, palette: LevelPalette, now: float) -> Text:
         t = Text()
         t.append(f"{s.level.label.upper() if s.level is not Level.UNKNOWN else 'UNKNOWN'}  ", style=palette.styles[s.level])
         limit = f"{human_bytes(s.limit_bytes)} {'limit' if s.limit_source == 'cgroup' else 'host memory'}"
@@ -191,7 +193,7 @@ class ServiceScreen(RepaintBelowOnClose, Screen[None]):
         o = s.oom_kills
         kills = "-" if o.count is None else str(o.count)
         if o.rose_at is not None:
-            kills += f" (last {ago(time.time() - o.rose_at)})"
+            kills += f" (last {ago(now - o.rose_at)})"
         t.append(f"  OOM kills {kills}", style=palette.styles[Level.CRITICAL] if o.recent else Style())
         if s.pressure is not None:
             t.append(f"  pressure some {human_percent(s.pressure.some_avg10)} full {human_percent(s.pressure.full_avg10)}")

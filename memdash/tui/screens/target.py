@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any, Mapping
 
 from rich.text import Text
@@ -10,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label, Static
+from textual.widgets import DataTable, Label, Static
 
 from memdash.levels import Level, hit_rate_level
 from memdash.figures import format_figure, short_duration
@@ -23,6 +22,7 @@ from memdash.engine import SeriesView, target_runtime_keys, target_series_keys
 from memdash.tui.widgets.chart import rates_per_minute, window_label
 from memdash.tui.widgets.memory import ChartLine, HistoryChart, rgb
 from memdash.tui.widgets.python_memory import PythonMemoryBar
+from memdash.tui.widgets.footer import KeysFooter
 from memdash.units import human_bytes, human_duration, human_percent
 
 
@@ -110,7 +110,7 @@ class TargetScreen(RepaintBelowOnClose, Screen[None]):
                 yield Static("", id="t-gpu")
                 yield Static("", id="t-metrics")
         yield Static("", id="t-result")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         gc_table = self.query_one("#gc-table", DataTable)
@@ -135,7 +135,7 @@ class TargetScreen(RepaintBelowOnClose, Screen[None]):
         self.query_one("#t-title", Label).update(
             safe.text("Target ", t.name, "  ", t.kind, "  ", t.url, f"  pid {t.pid}" if t.pid else None)
         )
-        seen = f"last good sample {human_duration(time.time() - t.last_ok)} ago" if t.last_ok else "no good sample yet"
+        seen = f"last good sample {human_duration(now - t.last_ok)} ago" if t.last_ok else "no good sample yet"
         rows: list[object] = [
             [
                 (f"{t.level.label.upper() if t.level is not Level.UNKNOWN else 'UNKNOWN'}  ", palette.styles[t.level]),

@@ -49,6 +49,11 @@ class GpuRow(Vertical):
         yield Label("", classes="gpu-procs")
 
     def show(self, dev: GpuDevice, history: Sequence[float], names: Mapping[int, str], torch: Mapping[int, TorchDevice]) -> None:
+        if not self.query(".gpu-name"):
+            # Mounted a moment ago and not composed yet (two frames in quick
+            # succession): draw once it is.
+            self.call_after_refresh(self.show, dev, history, names, torch)
+            return
         prefix = f"GPU{dev.index} "
         # 26 columns inside the padding: a longer line would wrap out of sight.
         self.query_one(".gpu-name", Label).update(safe.text(prefix, dev.name, max_len=26 - len(prefix)))

@@ -27,10 +27,12 @@ from memdash.tui.palette import LevelPalette
 
 #: One cell: its text, and the level that colours it (UNKNOWN: plain). The
 #: text may come from anyone (a command line, a remote error): it is escaped
-#: and cut to the column when the row is drawn, never written raw.
-Cell = tuple[str, Level]
+#: and cut to the column when the row is drawn, never written raw. A third
+#: item, true, draws the cell dim (a figure older than the rest of its row).
+Cell = tuple[str, Level] | tuple[str, Level, bool]
 _GAP = 1
 _CRITICAL_MARK = Style(bold=True, underline=True)
+_DIM = Style(dim=True)
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class LineTable(ScrollView, can_focus=True):
     """Rows of cells under a fixed header line, with a cursor."""
 
     DEFAULT_CSS = """
-    LineTable { height: 1fr; }
+    LineTable { height: 1fr; overflow-x: hidden; }  /* rows are cut to the width: never a horizontal bar */
     LineTable > .line-table--header { text-style: bold; background: $panel; }
     LineTable > .line-table--cursor { background: $block-cursor-blurred-background; }
     LineTable:focus > .line-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground; }
@@ -226,7 +228,7 @@ class LineTable(ScrollView, can_focus=True):
     def row_text(self, index: int) -> list[str]:
         """The cells of row ``index`` as shown, before the cut to the column
         width (for tests and screen readers)."""
-        return [printable(text) for text, _ in self._cells[self._order[index]]]
+        return [printable(cell[0]) for cell in self._cells[self._order[index]]]
 
     # -- rendering ----------------------------------------------------------------
 
@@ -235,7 +237,8 @@ class LineTable(ScrollView, can_focus=True):
         styles = self._palette.styles
         if len(cells) == len(self._all_specs) and len(self._shown_columns) != len(cells):
             cells = [cells[i] for i in self._shown_columns]
-        for spec, width, (text, level) in zip(self._specs, self._widths_now(), cells):
+        for spec, width, cell in zip(self._specs, self._widths_now(), cells):
+            text, level = cell[0], cell[1]
             text = printable(text, width)  # control bytes shown escaped, cut with "…"
             padded = text.ljust(width) if spec.left else text.rjust(width)
             if coloured:
@@ -243,6 +246,8 @@ class LineTable(ScrollView, can_focus=True):
             else:
                 # Under the cursor (and without colour) a critical cell is still marked.
                 style = base + _CRITICAL_MARK if level is Level.CRITICAL else base
+            if len(cell) > 2 and cell[2]:
+                style += _DIM
             segments.append(Segment(padded, style))
             segments.append(Segment(" " * _GAP, base))
         return Strip(segments).adjust_cell_length(self.size.width, base)

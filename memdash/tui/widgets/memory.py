@@ -139,7 +139,10 @@ class HistoryChart(PlotextPlot):
         # so every draw sets everything it shows.
         plt.clear_figure()
         self.plotted = (xs, ys)
-        xt = time_ticks(window)
+        # As many time labels as the width holds (about six columns each): plotext
+        # drops one of two labels that collide, and which one depends on the
+        # process's string hashing, so a narrow chart would draw differently per run.
+        xt = time_ticks(window, most=max(2, min(6, (self.size.width - 9) // 6 + 1)))
         plt.xlim(-window, 0)
         plt.xticks(xt, [time_label(x) for x in xt])
         if not ys:

@@ -14,7 +14,7 @@ from memdash.program import program_name
 from memdash.textsafe import command_line
 from memdash.tui.palette import LevelPalette
 from memdash.tui.widgets.line_table import Cell, ColumnSpec, LineTable
-from memdash.units import human_bytes, human_percent, human_rate
+from memdash.units import human_bytes, human_duration, human_percent, human_rate
 
 
 def tree_order(rows: Sequence[ProcessMemory]) -> list[tuple[ProcessMemory, int]]:
@@ -75,12 +75,35 @@ def _growth(p: ProcessMemory) -> str:
     return "~" if p.growth_bytes_per_min is None else human_rate(p.growth_bytes_per_min)
 
 
+#: A USS/PSS/swap reading at least this much older than the row's RSS is shown
+#: dim, with its age: smaps_rollup is re-read every few seconds, RSS every refresh,
+#: and "RSS 92M USS 113M" from two moments must not read as one.
+STALE_SECONDS = 1.0
+#: The columns read from smaps_rollup.
+SMAPS_COLUMNS = frozenset({"uss", "pss", "swap"})
+
+
+def smaps_age(p: ProcessMemory, now: float | None) -> float | None:
+    """Seconds by which ``p``'s USS/PSS/swap are older than its RSS (read at
+    ``now``); ``None`` when not read, or read with it (under :data:`STALE_SECONDS`)."""
+    if now is None or p.smaps_time is None:
+        return None
+    age = now - p.smaps_time
+    return age if age >= STALE_SECONDS else None
+
+
+def aged(value: int | None, age: float | None) -> str:
+    """``113M``, or ``113M 4s`` for a figure ``age`` seconds older than the row's RSS."""
+    text = human_bytes(value)
+    return text if age is None or value is None else f"{text} {human_duration(age)}"
+
+
 COLUMNS: tuple[Column, ...] = (
     Column("pid", "PID", 7, lambda p: p.pid, lambda p: str(p.pid)),
     Column("user", "USER", 8, lambda p: p.user or "", lambda p: (p.user or "?")[:8], priority=6, left=True),
     Column("rss", "RSS", 6, lambda p: p.rss_bytes, lambda p: human_bytes(p.rss_bytes), levelled=True),
-    Column("uss", "USS", 6, lambda p: _none_last(p.uss_bytes), lambda p: human_bytes(p.uss_bytes), priority=3),
-    Column("pss", "PSS", 6, lambda p: _none_last(p.pss_bytes), lambda p: human_bytes(p.pss_bytes), priority=5),
+    Column("uss", "USS", 8, lambda p: _none_last(p.uss_bytes), lambda p: human_bytes(p.uss_bytes), priority=3),
+    Column("pss", "PSS", 8, lambda p: _none_last(p.pss_bytes), lambda p: human_bytes(p.pss_bytes), priority=5),
     Column("swap", "SWAP", 6, lambda p: _none_last(p.swap_bytes), lambda p: human_bytes(p.swap_bytes), priority=7),
     Column("gpu", "GPU", 6, lambda p: _none_last(p.gpu_bytes), lambda p: human_bytes(p.gpu_bytes), priority=8),
     Column("percent", "%LIM", 6, lambda p: p.percent, lambda p: human_percent(p.percent), levelled=True, priority=2),
@@ -125,6 +148,7 @@ class ProcessTable(LineTable):
         # pid -> (cmdline, as shown): escaping a 64 KB command line once, not every refresh.
         self._commands: dict[int, tuple[str, str]] = {}
         self._depth: dict[int, int] = {}  # tree view: pid -> depth under its shown parent
+        self._now: float | None = None  # when the rows' RSS was read
 
     @property
     def _columns(self) -> tuple[Column, ...]:
@@ -147,7 +171,8 @@ class ProcessTable(LineTable):
         self._cells = {pid: () for pid in self._cells}  # every row re-renders in the new layout
 
     def _row_cells(self, p: ProcessMemory) -> tuple[Cell, ...]:
-        out = []
+        out: list[Cell] = []
+        age = smaps_age(p, self._now)
         for c in self._process_columns:
             if c.key == "command":
                 text = self._program_text(p)
@@ -156,6 +181,11 @@ class ProcessTable(LineTable):
                 depth = self._depth.get(p.pid, 0)
                 if depth:
                     text = "  " * min(depth - 1, 8) + "└ " + text
+            elif c.key in SMAPS_COLUMNS and age is not None:
+                # Older than RSS: dim, and USS/PSS say by how much.
+                value = p.swap_bytes if c.key == "swap" else p.uss_bytes if c.key == "uss" else p.pss_bytes
+                out.append((human_bytes(value) if c.key == "swap" else aged(value, age), Level.UNKNOWN, True))
+                continue
             else:
                 text = c.text(p)
             out.append((text, p.level if c.levelled and p.level is not Level.UNKNOWN else Level.UNKNOWN))
@@ -174,9 +204,11 @@ class ProcessTable(LineTable):
         return shown
 
     def show_rows(self, rows: Sequence[ProcessMemory], palette: LevelPalette, probed: frozenset[int] = frozenset(),
-                  *, tree: bool = False) -> None:
-        """Show ``rows`` in this order (``tree``: each process under its parent, see :func:`tree_order`)."""
+                  *, tree: bool = False, now: float | None = None) -> None:
+        """Show ``rows`` in this order (``tree``: each process under its parent, see :func:`tree_order`);
+        ``now``: when their RSS was read (USS/PSS read earlier are shown dim, with their age)."""
         self._probed = probed
+        self._now = now
         depth: dict[int, int] = {}
         if tree:
             ordered = tree_order(rows)

@@ -86,6 +86,9 @@ class ServicesTable(LineTable):
             super().__init__()
             self.key = key
 
+    class Highlighted(Message):
+        """The cursor moved to another service (what the cleanup keys act on changed)."""
+
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.sort_index = 0
@@ -123,6 +126,9 @@ class ServicesTable(LineTable):
     def row_selected(self, key: Hashable) -> None:
         if isinstance(key, str):
             self.post_message(self.Selected(key))
+
+    def row_highlighted(self, key: Hashable | None) -> None:
+        self.post_message(self.Highlighted())
 
     def _rerender(self) -> None:
         if self._palette_ref is not None:
