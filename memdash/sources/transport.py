@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import functools
 import json
 import ssl
 import sys
@@ -94,14 +95,20 @@ class Url(NamedTuple):
 
     def userinfo(self) -> tuple[str, str] | None:
         """``(user, password)`` percent-decoded, where the URL carries them."""
-        parts = urlsplit(self.text)
-        if parts.username is None:
-            return None
-        return unquote(parts.username), unquote(parts.password or "")
+        return _userinfo(self.text)
 
     def without_userinfo(self) -> str:
         parts = urlsplit(self.text)
         return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, parts.query, parts.fragment))
+
+
+@functools.lru_cache(maxsize=1024)
+def _userinfo(text: str) -> tuple[str, str] | None:
+    # Cached: every request asks, and a poller sends the same few URLs again and again.
+    parts = urlsplit(text)
+    if parts.username is None:
+        return None
+    return unquote(parts.username), unquote(parts.password or "")
 
 
 def split_url(url: str) -> tuple[str | None, str]:
