@@ -21,7 +21,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import ipaddress
-from typing import Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
 from memdash.levels import Level, Thresholds
@@ -145,7 +145,7 @@ class LocalJoin:
         self._found: dict[Where, tuple[float, int | None]] = {}
         self._now = 0.0
         # This refresh's socket tables ("tcp", "tcp6", "unix") and descriptor scan, read on first need.
-        self._tables: dict[str, Mapping[object, set[int]]] = {}
+        self._tables: dict[str, Mapping[Any, set[int]]] = {}
         self._holders: sockets.Holders | None = None
         #: The service key each target joined at its last :meth:`join`.
         self.service_of: dict[str, str] = {}
@@ -158,7 +158,7 @@ class LocalJoin:
         if not self._members:
             self._found.clear()
 
-    def _table(self, name: str) -> Mapping[object, set[int]]:
+    def _table(self, name: str) -> Mapping[Any, set[int]]:
         table = self._tables.get(name)
         if table is None:
             table = self._tables[name] = (sockets.unix_listeners(self.proc) if name == "unix"
