@@ -354,6 +354,12 @@ class MemdashApp(App[int]):
         rows = self._visible_rows(frame)
         probed = frozenset(t.pid for t in frame.targets if t.pid is not None)
         table = self.query_one(ProcessTable)
+        # Top mode fits the rows to the table: a scrollbar there is only ever a
+        # moment's (the table resized, the rows not yet refitted), and showing
+        # then hiding it lays out and repaints the whole screen twice.
+        overflow = "auto" if self.show_all else "hidden"
+        if table.styles.overflow_y != overflow:
+            table.styles.overflow_y = overflow
         table.show_rows(rows, self.palette, probed, tree=self.process_tree)
         scope = "all" if self.show_all else f"top {self.row_limit()}"
         filt = f", filter {self.filter_text!r}" if self.filter_text else ""
