@@ -26,7 +26,7 @@ from textual.widgets import Footer, Input, Label, Static
 from memdash.actions import DESCRIPTIONS
 from memdash.cli import TOKEN_ENV_DEFAULT
 from memdash.prediction import prediction_text
-from memdash.collector import service_series_key
+from memdash.history import service_series_key
 from memdash.config import Config, TargetConfig
 from memdash.engine import Engine, Frame, SeriesView, target_runtime_keys, target_series_keys
 from memdash.model import ProcessMemory, TargetSample, TorchDevice
