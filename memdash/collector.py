@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Iterable
 import psutil
 
 from memdash.config import Config
-from memdash.history import History
+from memdash.history import History, service_series_key
 from memdash.levels import Level, worst
 from memdash.model import GpuStatus, ServiceMemory, Snapshot, SystemMemory
 from memdash.service_watch import ServiceCollector
@@ -24,11 +24,6 @@ from memdash.sources.system import read_system_memory
 
 if TYPE_CHECKING:
     from memdash.sources.gpu import GpuSource
-
-
-def service_series_key(key: str) -> str:
-    """The history series of a service's working set, percent of its limit."""
-    return f"service.{key}.percent"
 
 
 class LocalCollector:

@@ -59,7 +59,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-KINDS = ("auto", "probe", "prometheus", "json", "redis")
 #: Units a mapped field may name (``rss = {path = "rusage.maxrss", unit = "KiB"}``).
 FIELD_UNITS = ("B", "KiB", "KB", "MiB", "MB", "GiB", "GB", "%", "ratio")
 ENV_CONFIG = "MEMDASH_CONFIG"
@@ -82,6 +81,19 @@ class ConfigError(Exception):
 
 #: Largest token file read, in bytes: a token is a line, not a document.
 MAX_TOKEN_FILE_BYTES = 4096
+
+
+def target_kinds() -> tuple[str, ...]:
+    """The ``kind`` names a target may give: ``auto`` and every kind in the
+    registry (:data:`memdash.sources.kinds.KINDS`, the one list of kinds).
+
+    The registry is imported here, on first need, not with this module: it
+    imports this module, and a config that names no kind (or a dashboard
+    drawing its first frame) does without the readers.
+    """
+    from memdash.sources.kinds import KINDS
+
+    return ("auto", *KINDS)
 
 
 def read_token_file(name: str, *, key: str = "token_file", path: str | None = None) -> str | None:
@@ -510,8 +522,8 @@ class _Reader:
             raise self.fail(p + "url", "must start with http://, https://, unix:, redis:// or rediss://, "
                                        f"got {redact_url(url)!r}")
         kind = self.string(data, "kind", "auto", prefix=p)
-        if kind not in KINDS:
-            raise self.fail(p + "kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
+        if kind != "auto" and kind not in target_kinds():
+            raise self.fail(p + "kind", f"must be one of {', '.join(target_kinds())}, got {kind!r}")
         if url.startswith(("redis://", "rediss://")):
             if kind not in ("auto", "redis"):
                 raise self.fail(p + "kind", f"a redis:// URL is a redis target, not {kind!r}")

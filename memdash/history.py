@@ -177,3 +177,8 @@ class History:
         until known."""
         s = self._procs.get(pid)
         return s.rate_per_minute(self.growth_min_span) if s is not None else None
+
+
+def service_series_key(key: str) -> str:
+    """The history series of a service's working set, percent of its limit."""
+    return f"service.{key}.percent"

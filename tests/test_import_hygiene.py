@@ -75,6 +75,14 @@ def test_the_dashboard_loads_no_http_stack_at_start() -> None:
     assert "memdash.engine" in loaded
 
 
+def test_the_dashboard_loads_no_local_source_before_its_first_paint() -> None:
+    # psutil and the /proc and cgroup readers come with the engine's first poll,
+    # on its own thread after the first paint: the first frame needs none of them.
+    loaded = loaded_after("memdash.tui.app", ("psutil", "memdash"))
+    assert "psutil" not in loaded
+    assert not [m for m in loaded if m in ("memdash.collector", "memdash.sources.processes", "memdash.service_watch")]
+
+
 # -- the static import graph: every import statement, at module level or inside
 # a function (what sys.modules cannot see until the code runs) ------------------
 

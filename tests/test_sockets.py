@@ -67,3 +67,26 @@ def test_unix_listener_found_and_a_closed_port_owned_by_nobody(tmp_path):
         s.bind(("127.0.0.1", 0))
         free = s.getsockname()[1]  # bound, never listening
         assert tcp_listening_inodes(free) == set()
+
+
+def test_one_table_read_answers_every_port_and_holders_find_each_owner_in_order():
+    """What the engine's join reads once per refresh for all its targets."""
+    from memdash.sources.sockets import Holders, tcp_listeners
+
+    a, port_a = _child("tcp")
+    b, port_b = _child("tcp")
+    try:
+        table = tcp_listeners("tcp")
+        assert table[int(port_a)] and table[int(port_b)]
+        assert table[int(port_a)].isdisjoint(table[int(port_b)])
+        assert table[int(port_a)] == tcp_listening_inodes(int(port_a))
+        holders = Holders([os.getpid(), b.pid, a.pid, 999_999_999])
+        assert holders.first(table[int(port_a)]) == a.pid
+        assert holders.first(table[int(port_b)]) == b.pid  # answered from what was read already
+        assert holders.first({123_456_789_012}) is None  # no one: every candidate read, then none
+        assert holders.first(set()) is None
+    finally:
+        for p in (a, b):
+            p.kill()
+            p.wait()
+            p.stdout.close()

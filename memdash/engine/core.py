@@ -39,7 +39,6 @@ import threading
 import time
 from typing import Any, AsyncIterator, Callable, Iterable, Protocol
 
-from memdash.collector import LocalCollector
 from memdash.config import Config, TargetConfig
 from memdash.engine.frame import Event, Frame, SeriesView
 from memdash.engine.join import TargetJoin
@@ -127,12 +126,9 @@ class Engine:
         if history is None:
             history = getattr(collector, "history", None) or History(growth_min_span=GROWTH_MIN_SPAN_SECONDS)
         self.history: History = history
-        self.collector: Collector = (
-            collector
-            if collector is not None
-            else LocalCollector(config, history=self.history, gpu=gpu, smaps_max_age=LocalCollector.SMAPS_MAX_AGE_SECONDS,
-                                services=services)
-        )
+        self._collector: Collector | None = collector
+        self._collector_options = {"gpu": gpu, "services": services}
+        self._collector_lock = threading.Lock()
         self.discover = config.discover if discover is None else discover
         self.poll_targets = poll_targets
         self.read_only = config.read_only
@@ -161,6 +157,25 @@ class Engine:
         self._target_order: list[str] = []
         self.last_frame: Frame | None = None
         """The newest frame (``None`` before the first)."""
+
+    @property
+    def collector(self) -> Collector:
+        """The local source: the one given, else a :class:`~memdash.collector.LocalCollector`
+        built on first use. A screen's engine first uses it on its own thread,
+        after the first paint: the collector's imports (psutil, the /proc and
+        cgroup readers) are a large part of start-up and the first paint needs
+        none of them."""
+        collector = self._collector
+        if collector is None:
+            with self._collector_lock:
+                if self._collector is None:
+                    from memdash.collector import LocalCollector
+
+                    self._collector = LocalCollector(self.config, history=self.history,
+                                                     smaps_max_age=LocalCollector.SMAPS_MAX_AGE_SECONDS,
+                                                     **self._collector_options)
+                collector = self._collector
+        return collector
 
     # ------------------------------------------------------------------ subscribers
 
@@ -272,7 +287,8 @@ class Engine:
         if self._schedule is not None:
             self._schedule.close(timeout)
         if finished:
-            self.collector.close()
+            if self._collector is not None:  # never built: nothing to release
+                self._collector.close()
         else:  # a read blocked in the kernel: leave its file descriptors to the process's exit
             log.warning("the local poll did not finish within %s s; not closing its sources", timeout)
         with self._lock:

@@ -13,9 +13,9 @@ A kind is a :class:`Kind`: ``claims(answer)`` says whether an answer looks like
 its own (``auto`` targets ask each kind in :data:`KINDS` order and keep the
 first that claims the answer), ``read(answer, ...)`` turns it into a
 :class:`~memdash.model.TargetSample`, and ``cleanup`` (``None``: read-only)
-runs an action. A new kind is one class, one :func:`register` call and its
-name in :data:`memdash.config.KINDS` (what a config may say); the poller knows
-none of them by name.
+runs an action. A new kind is one class and one :func:`register` call: its
+name is then what a config may say (:func:`memdash.config.target_kinds` reads
+this registry), and the poller knows none of them by name.
 
 Readers never raise for what a target says: a figure they cannot use is left
 out, and an answer they cannot read at all raises :class:`~memdash.sources.errors.TargetError`
@@ -33,7 +33,6 @@ from memdash.sources.cleanups import CleanupContext, json_cleanup, probe_cleanup
 from memdash.sources.errors import TargetError
 from memdash.sources.jsonmap import sample_from_json
 from memdash.sources.probe_wire import sample_from_probe
-from memdash.sources.prom import looks_like_prometheus, sample_from_prometheus
 from memdash.sources.redact import scrub_bytes, scrub_doc
 from memdash.sources.transport import MAX_BODY_BYTES, Response
 
@@ -120,10 +119,17 @@ class PrometheusKind(Kind):
     name = "prometheus"
     cleanup = None  # /metrics is read-only
 
+    # The parser (and prometheus_client, ~60 ms to import) is imported when a
+    # target answers, not with the registry: the config checks kinds by name.
+
     def claims(self, answer: Answer) -> bool:
+        from memdash.sources.prom import looks_like_prometheus
+
         return looks_like_prometheus(answer.content_type, answer.response.body)
 
     def read(self, answer: Answer, target: TargetConfig, *, url: str, now: float) -> TargetSample:
+        from memdash.sources.prom import sample_from_prometheus
+
         response = answer.response
         cap = answer.cap if response.truncated else None
         return sample_from_prometheus(response.text(), answer.content_type, name=target.name, url=url, now=now,

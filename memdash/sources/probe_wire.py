@@ -9,7 +9,8 @@ and tolerates ``null`` anywhere. Standard library only; no I/O.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping  # not typing's: its isinstance check costs several calls
+from typing import Any
 
 from memdash.model import (CacheStats, CleanupResult, GcGeneration, GcStats, PythonMemory, TargetSample,
                            TorchDevice)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import functools
 import json
 import ssl
 import sys
@@ -94,14 +95,20 @@ class Url(NamedTuple):
 
     def userinfo(self) -> tuple[str, str] | None:
         """``(user, password)`` percent-decoded, where the URL carries them."""
-        parts = urlsplit(self.text)
-        if parts.username is None:
-            return None
-        return unquote(parts.username), unquote(parts.password or "")
+        return _userinfo(self.text)
 
     def without_userinfo(self) -> str:
         parts = urlsplit(self.text)
         return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, parts.query, parts.fragment))
+
+
+@functools.lru_cache(maxsize=1024)
+def _userinfo(text: str) -> tuple[str, str] | None:
+    # Cached: every request asks, and a poller sends the same few URLs again and again.
+    parts = urlsplit(text)
+    if parts.username is None:
+        return None
+    return unquote(parts.username), unquote(parts.password or "")
 
 
 def split_url(url: str) -> tuple[str | None, str]:
@@ -132,11 +139,22 @@ def _json_constant(_name: str) -> None:
     return None  # NaN, Infinity, -Infinity: not numbers JSON allows; the field is dropped
 
 
+#: Every digit as ``9``: a body so translated holds ``9`` * 40 where the body holds
+#: a run of 40 digits or more (one C pass, ~15x cheaper than a regex search).
+_DIGITS_AS_9 = bytes.maketrans(b"012345678", b"999999999")
+_LONG_RUN = b"9" * 40
+
+
 def loads(body: bytes | str) -> Any:
     """JSON as services send it: ``NaN``/``Infinity`` and absurdly long integers read as ``null``.
 
     Raises ``ValueError`` or ``RecursionError`` for what is not JSON.
     """
+    if isinstance(body, bytes) and b"\x00" not in body and body.translate(_DIGITS_AS_9).find(_LONG_RUN) < 0:
+        # No integer is long enough to drop: the C scanner reads every int itself,
+        # without a Python call per number (200 targets a second send thousands).
+        # (A NUL byte: UTF-16/32, where digits are not adjacent bytes; the guarded path.)
+        return json.loads(body, parse_constant=_json_constant)
     return json.loads(body, parse_int=_json_int, parse_constant=_json_constant)
 
 

@@ -27,7 +27,7 @@ from textual.widgets import Input, Label, Static
 from memdash.actions import DESCRIPTIONS
 from memdash.cli import TOKEN_ENV_DEFAULT
 from memdash.prediction import prediction_text
-from memdash.collector import LocalCollector, service_series_key
+from memdash.history import service_series_key
 from memdash.config import Config, TargetConfig
 from memdash.engine import Engine, Frame, SeriesView, target_runtime_keys, target_series_keys
 from memdash.model import ProcessMemory, TargetSample, TorchDevice
@@ -365,6 +365,12 @@ class MemdashApp(App[int]):
         rows = self._visible_rows(frame)
         probed = frozenset(t.pid for t in frame.targets if t.pid is not None)
         table = self.query_one(ProcessTable)
+        # Top mode fits the rows to the table: a scrollbar there is only ever a
+        # moment's (the table resized, the rows not yet refitted), and showing
+        # then hiding it lays out and repaints the whole screen twice.
+        overflow = "auto" if self.show_all else "hidden"
+        if table.styles.overflow_y != overflow:
+            table.styles.overflow_y = overflow
         table.show_rows(rows, self.palette, probed, tree=self.process_tree, now=frame.time)
         scope = "all" if self.show_all else f"top {self.row_limit()}"
         filt = f", filter {self.filter_text!r}" if self.filter_text else ""
@@ -492,6 +498,8 @@ class MemdashApp(App[int]):
                     warning_percent=self.config.thresholds.warning)
         # Only over this box's own processes: a recording's or a scene's pids are
         # not this box's (another process may hold the pid here).
+        from memdash.collector import LocalCollector  # loaded by now: frames come from it (not before the first paint)
+
         if isinstance(getattr(self.engine, "collector", None), LocalCollector):
             system = frame.system
             box = (system.limit_bytes or system.total_bytes) if system is not None else None

@@ -64,3 +64,46 @@ def test_no_worker_identity_or_a_group_total_is_left_as_it_is():
     assert worker_key(group) is None
     failed = TargetSample(name="api", url="u", kind="prometheus", ok=False, level=Level.UNKNOWN)
     assert SeenWorkers().add(failed, Thresholds()) is failed
+
+
+LISTENER = ("import socket,time; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(); "
+            "print(s.getsockname()[1],flush=True); time.sleep(60)")
+
+
+def test_many_local_targets_in_one_refresh_each_join_their_own_service():
+    """Targets on different local ports, looked up in the same refresh (the tables
+    and descriptors read once for all of them), each get their own listener's
+    service; a target whose listener is in no service keeps its own figure."""
+    import subprocess
+    import sys
+
+    from memdash.engine.join import LocalJoin
+    from memdash.model import ServiceMemory, ServiceWorker
+
+    kids = [subprocess.Popen([sys.executable, "-c", LISTENER], stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    try:
+        ports = [int(k.stdout.readline()) for k in kids]
+        services = [
+            ServiceMemory(key=f"prefork:{k.pid}", name=f"svc{i}", kind="prefork", worker_count=1, process_count=1,
+                          workers=(ServiceWorker(pid=k.pid, ppid=1, name="py", cmdline="py", role="master",
+                                                 rss_bytes=(i + 1) * 10 * MiB),),
+                          rss_bytes=(i + 1) * 10 * MiB)
+            for i, k in enumerate(kids[:2])  # the third listener is in no service
+        ]
+        join = LocalJoin()
+        join.begin(services, 1000.0)
+        th = Thresholds()
+        out = [join.join(TargetSample(name=f"t{i}", url=f"http://127.0.0.1:{port}/", kind="probe", ok=True,
+                                      rss_bytes=MiB), th) for i, port in enumerate(ports)]
+        assert [t.service for t in out] == ["svc0", "svc1", None]
+        assert [t.rss_bytes for t in out] == [10 * MiB, 20 * MiB, MiB]
+        # The next refresh answers from what was found (no look); the one in no service stays itself.
+        join.begin(services, 1001.0)
+        again = [join.join(TargetSample(name=f"t{i}", url=f"http://127.0.0.1:{port}/", kind="probe", ok=True,
+                                        rss_bytes=2 * MiB), th) for i, port in enumerate(ports)]
+        assert [t.rss_bytes for t in again] == [10 * MiB, 20 * MiB, 2 * MiB]
+    finally:
+        for k in kids:
+            k.kill()
+            k.wait()
+            k.stdout.close()

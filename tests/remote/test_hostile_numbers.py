@@ -167,3 +167,29 @@ async def test_json_cleanup_figures_past_any_size_are_ignored() -> None:
     assert result.rss_after_bytes == 90 * MIB and result.collected == 12
     assert result.rss_before_bytes == 100 * MIB  # memdash's own poll, not 1e303 MB
     json.dumps(result.raw)  # the receipt is still a plain document
+
+
+@pytest.mark.parametrize("as_bytes", [True, False])
+def test_json_reader_drops_overlong_integers_whether_or_not_the_fast_path_is_taken(as_bytes):
+    """An answer with no run of 40 digits is read by the C scanner alone; one with
+    such a run goes through the guarded path. Both read the same document the same."""
+    from memdash.sources.transport import loads
+
+    ok40 = "1" + "0" * 39  # 40 digits: kept
+    cases = [
+        ('{"rss": 123, "neg": -7, "f": 1.5, "s": "12345"}', {"rss": 123, "neg": -7, "f": 1.5, "s": "12345"}),
+        (f'{{"a": {ok40}, "b": 1}}', {"a": int(ok40), "b": 1}),
+        (f'{{"a": {ok40}0, "b": 1}}', {"a": None, "b": 1}),  # 41 digits: dropped, the rest read
+        (f'{{"a": -{ok40}, "b": 2}}', {"a": None, "b": 2}),  # sign included: past 40 characters
+        (f'{{"a": {"9" * 5000}, "b": 3}}', {"a": None, "b": 3}),  # past int()'s own limit: no ValueError
+        (f'{{"id": "{"7" * 64}", "n": 4}}', {"id": "7" * 64, "n": 4}),  # digits in a string stay a string
+        ('{"x": NaN, "y": Infinity, "z": 5}', {"x": None, "y": None, "z": 5}),
+    ]
+    for text, want in cases:
+        assert loads(text.encode() if as_bytes else text) == want
+
+
+def test_json_reader_drops_overlong_integers_in_utf16_too():
+    from memdash.sources.transport import loads
+
+    assert loads(f'{{"a": {"9" * 5000}, "b": 3}}'.encode("utf-16")) == {"a": None, "b": 3}

@@ -91,3 +91,29 @@ async def test_a_new_kind_is_one_class_and_one_register_call() -> None:
     finally:
         kinds.KINDS.clear()
         kinds.KINDS.update(saved)
+
+
+def test_a_config_may_name_exactly_the_registered_kinds(tmp_path) -> None:
+    """The kinds a config accepts are the registry's: a kind registered is
+    accepted by name, and an unknown one is a one-line config error listing them."""
+    import pytest
+
+    from memdash.config import ConfigError, load_config
+
+    path = tmp_path / "memdash.toml"
+    path.write_text('[[targets]]\nname = "t"\nurl = "http://127.0.0.1:9/m"\nkind = "rsstext"\n')
+    with pytest.raises(ConfigError) as refused:
+        load_config(str(path))
+    message = str(refused.value)
+    assert "targets.t.kind" in message and "'rsstext'" in message
+    assert "\n" not in message
+    for name in ("auto", *kinds.KINDS):
+        assert name in message
+    saved = dict(kinds.KINDS)
+    kinds.register(TextKind())
+    try:
+        (target,) = load_config(str(path)).targets
+        assert target.kind == "rsstext"
+    finally:
+        kinds.KINDS.clear()
+        kinds.KINDS.update(saved)

@@ -111,3 +111,30 @@ async def test_80x24_keeps_each_tables_name_level_and_error():
         error = app.frame.target("api").error
         assert error and error[:20] in screen, screen
         assert "1 of 1 target failing" in screen
+
+
+async def test_top_mode_never_flashes_a_scrollbar_when_the_window_shrinks():
+    """In top mode the rows fit the table, so it has no scrollbar, not even for the
+    moment between a resize and the next refit (showing and hiding one re-lays
+    out and repaints the whole screen twice); "all" mode scrolls as before."""
+    app = app_with(many_processes())
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(ProcessTable)
+        await rows_ready(pilot, table, table.size.height - 1)
+        seen = []
+        for size in ((120, 30), (120, 24), (120, 40)):
+            await pilot.resize_terminal(*size)
+            for _ in range(6):  # before and after the rows are refitted
+                seen.append(table.show_vertical_scrollbar)
+                await pilot.pause(0.02)
+            await rows_ready(pilot, table, table.size.height - 1)
+            seen.append(table.show_vertical_scrollbar)
+        assert not any(seen)
+        await pilot.press("a")
+        await rows_ready(pilot, table, N)
+        await pilot.pause(0.1)
+        assert table.show_vertical_scrollbar  # 80 rows in ~20 lines
+        await pilot.press("a")
+        await rows_ready(pilot, table, table.size.height - 1)
+        await pilot.pause(0.1)
+        assert not table.show_vertical_scrollbar
