@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -12,6 +13,14 @@ from typing import Iterator
 import pytest
 
 GC_SERVICE = Path(__file__).parent / "probe" / "gc_service.py"
+
+# Tests press Ctrl-C on the children they start (SIGINT to `memdash demo`, to a
+# `snapshot --watch`), as a user at a terminal would. A shell that runs pytest in
+# the background without job control (`nohup pytest &`, some CI runners) starts
+# it with SIGINT ignored, and an ignored signal stays ignored across exec: those
+# children would never see the Ctrl-C. Give them what a terminal gives them.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @dataclass(frozen=True)
