@@ -7,6 +7,7 @@ rows showed.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -166,3 +167,55 @@ def test_closing_a_collector_releases_every_descriptor(make_cgroup) -> None:
                             if os.path.exists(f"/proc/self/fd/{fd}")}
     finally:
         _end(tree)
+
+
+BOXED_DASHBOARD = r"""
+import json, sys
+from memdash.collector import LocalCollector
+from memdash.config import Config
+
+col = LocalCollector(Config(), gpu=False, services=False)
+target = int(sys.argv[1])
+print("ready", flush=True)
+for _ in sys.stdin:
+    snap = col.poll(detail_pids=[target], limit=0)
+    row = next(p for p in snap.processes if p.pid == target)
+    print(json.dumps([snap.system.limit_bytes, row.limit_bytes, row.percent, row.rss_bytes]), flush=True)
+col.close()
+"""
+
+
+def test_a_container_limit_changed_while_polling_applies_from_the_next_poll(make_cgroup) -> None:
+    """memdash in a container (a limited cgroup) measures processes without a
+    limit of their own against the container's; when that limit is changed
+    (``docker update --memory``), the next refresh uses the new one."""
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])  # outside the group
+    group = make_cgroup(512 * MiB)
+    dash = subprocess.Popen([sys.executable, "-c", BOXED_DASHBOARD, str(sleeper.pid)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, preexec_fn=join_cgroup(group))
+    assert dash.stdin is not None and dash.stdout is not None
+    try:
+        assert dash.stdout.readline().strip() == "ready"
+
+        def poll() -> list:
+            dash.stdin.write("poll\n")  # type: ignore[union-attr]
+            dash.stdin.flush()  # type: ignore[union-attr]
+            line = dash.stdout.readline()  # type: ignore[union-attr]
+            assert line, "the dashboard process died"
+            return json.loads(line)
+
+        system, limit, percent, rss = poll()
+        if limit != 512 * MiB:
+            pytest.skip(f"the test's own cgroup has a limit ({limit} bytes): no process without one to measure")
+        assert system == 512 * MiB
+        assert percent == pytest.approx(100.0 * rss / (512 * MiB))
+        (group / "memory.limit_in_bytes").write_text(str(384 * MiB))
+        system, limit, percent, rss = poll()
+        assert (system, limit) == (384 * MiB, 384 * MiB)
+        assert percent == pytest.approx(100.0 * rss / (384 * MiB))
+    finally:
+        dash.stdin.close()
+        dash.wait(timeout=30)
+        dash.stdout.close()
+        sleeper.kill()
+        sleeper.wait()
