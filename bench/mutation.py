@@ -45,7 +45,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTS: dict[str, list[str]] = {
     "memdash/levels.py": ["tests/test_levels.py", "tests/test_snapshot_cli.py", "tests/test_config.py",
                           "tests/test_worst_level.py"],
-    "memdash/history.py": ["tests/test_history_growth.py", "tests/test_levels.py", "tests/test_processes.py"],
+    "memdash/history.py": ["tests/test_history_growth.py", "tests/test_levels.py", "tests/test_processes.py",
+                           "tests/test_history_lookup.py"],
     "memdash/collector.py": ["tests/test_worst_level.py", "tests/gpu/test_gpu_level.py", "tests/test_cgroup_limit_real.py",
                              "tests/test_snapshot_cli.py", "tests/test_processes.py", "tests/gpu/test_gpu_dashboard.py",
                              "tests/services/test_collector_services.py", "tests/services/test_collector_history.py",
