@@ -269,6 +269,20 @@ def _copy_repo(dest: Path) -> None:
         shutil.copytree(nvml, dest / "tests" / "nvml" / "build")
 
 
+def _copy_parent() -> str | None:
+    """Where the private copy goes: not under /tmp, because some tests run their
+    children in a mount namespace with an empty private /tmp (tests/probe/
+    test_probe_squatters.py), where a copy under /tmp would not exist."""
+    chosen = os.environ.get("MEMDASH_MUTATION_TMPDIR")
+    if chosen:
+        return chosen
+    return "/var/tmp" if os.path.isdir("/var/tmp") and os.access("/var/tmp", os.W_OK) else None
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM/SIGHUP: stop like Ctrl-C, print what was measured, remove the copy
+
+
 def _run(copy: Path, tests: list[str], timeout: float, extra: list[str]) -> tuple[str, float]:
     """Run ``tests`` in ``copy``; ``killed``, ``survived``, ``timeout`` or ``error``."""
     env = dict(os.environ, PYTHONPATH=str(copy), PYTHONDONTWRITEBYTECODE="1")
@@ -308,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=0.0,
                     help="seconds per mutant (default: 3x the clean run + 15 s)")
     ap.add_argument("--seed", type=int, default=1, help="seed for the sample")
-    ap.add_argument("--lines", help="only mutate lines in this range, e.g. 40-90")
+    ap.add_argument("--lines", help="only mutate lines in these ranges, e.g. 40-90 or 40-90,120,130-140")
     ap.add_argument("--list", action="store_true", help="list the mutants and exit")
     ap.add_argument("--pytest-arg", action="append", default=[], help="extra argument for pytest")
     args = ap.parse_args(argv)
@@ -322,8 +336,11 @@ def main(argv: list[str] | None = None) -> int:
     source = path.read_text()
     mutants = generate(source)
     if args.lines:
-        lo, _, hi = args.lines.partition("-")
-        mutants = [m for m in mutants if int(lo) <= m.line <= int(hi or lo)]
+        spans = []
+        for part in args.lines.split(","):
+            lo, _, hi = part.strip().partition("-")
+            spans.append((int(lo), int(hi or lo)))
+        mutants = [m for m in mutants if any(lo <= m.line <= hi for lo, hi in spans)]
     total = len(mutants)
     if args.max_mutants and total > args.max_mutants:
         keep = sorted(random.Random(args.seed).sample(range(total), args.max_mutants))
@@ -342,7 +359,9 @@ def main(argv: list[str] | None = None) -> int:
     survivors: list[Mutant] = []
     started = time.monotonic()
     interrupted = False
-    with tempfile.TemporaryDirectory(prefix="memdash-mutation-") as tmp:
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
+    with tempfile.TemporaryDirectory(prefix="memdash-mutation-", dir=_copy_parent()) as tmp:
         copy = Path(tmp)
         _copy_repo(copy)
         target = copy / rel
