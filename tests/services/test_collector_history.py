@@ -146,8 +146,8 @@ def _open_fds() -> set[str]:
 
 
 def test_closing_a_collector_releases_every_descriptor(make_cgroup) -> None:
-    """The dashboard re-creates its collector (a config reload, a test suite): closing
-    one gives back the scanner's and the services' files."""
+    """Closing a collector gives back the scanner's and the services' files at
+    once, not when the object happens to be collected."""
     cg = make_cgroup(256 * MiB)
     tree = _tree(cg, 2, 10)
     try:
@@ -155,8 +155,10 @@ def test_closing_a_collector_releases_every_descriptor(make_cgroup) -> None:
         col.poll(detail_top=20)
         col.close()  # warm-up: lazy imports
         before = _open_fds()
+        kept = []  # still referenced (the engine holds its collector until it exits): close() alone must free them
         for _ in range(5):
             col = LocalCollector(Config(), gpu=False)
+            kept.append(col)
             for _ in range(2):
                 snap = col.poll(detail_top=20)
             assert any(s.key == f"cgroup:/{cg.name}" for s in snap.services)
