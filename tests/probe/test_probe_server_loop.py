@@ -285,3 +285,91 @@ def test_serve_worker_socket_answers_for_this_process(runtime_dir: str) -> None:
     finally:
         handle.stop()
     assert not os.path.exists(handle.socket_path)
+
+
+def test_a_client_still_sending_after_an_error_reads_the_answer_not_a_reset(monkeypatch) -> None:
+    """The server lingers after a 413: it reads and drops what the client is still
+    sending, so the client's send does not fail and the answer is there to read."""
+    monkeypatch.setattr(probe_server, "CLIENT_TIMEOUT_SECONDS", 60.0)
+    with probe.serve(token=TOKEN) as handle:
+        with _connect(handle) as sock:
+            sock.sendall(b"POST /cleanup/gc HTTP/1.1\r\nHost: localhost\r\nContent-Length: 70000\r\n\r\n")
+            deadline = time.monotonic() + 2.5  # past two sweeps of the loop's timers
+            while time.monotonic() < deadline:
+                sock.sendall(b"z" * 1024)  # raises if the server reset the connection
+                time.sleep(0.05)
+            reader = _Reader(sock)
+            status, headers, body = reader.answer()
+            assert (status, headers["connection"]) == (413, "close") and json.loads(body)["status"] == 413
+            assert handle.connections == 1  # still draining
+        assert _wait_until(lambda: handle.connections == 0)
+
+
+def test_a_client_that_stays_silent_after_an_error_is_let_go(monkeypatch) -> None:
+    monkeypatch.setattr(probe_server, "CLIENT_TIMEOUT_SECONDS", 0.5)
+    with probe.serve(token=TOKEN) as handle:
+        with _connect(handle) as sock:
+            sock.sendall(b"POST /cleanup/gc HTTP/1.1\r\nHost: localhost\r\nContent-Length: 70000\r\n\r\nabc")
+            reader = _Reader(sock)
+            assert reader.answer()[0] == 413
+            assert _wait_until(lambda: handle.connections == 0)  # neither closing nor sending: dropped
+            assert reader.closed()
+            assert httpx.get(handle.url, headers=AUTH, timeout=10).status_code == 200  # the loop lives on
+
+
+def test_a_client_that_takes_none_of_its_answers_is_dropped(monkeypatch) -> None:
+    """Pipelined requests whose answers the client never reads: once the socket
+    is full and nothing moves for CLIENT_TIMEOUT_SECONDS, the connection goes
+    (its buffers freed); other clients are served all along."""
+    accept = probe_server._Listener.accept
+
+    def small_send_buffer(self):  # type: ignore[no-untyped-def]
+        accepted = accept(self)
+        if accepted is not None:
+            accepted[0].setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        return accepted
+
+    monkeypatch.setattr(probe_server._Listener, "accept", small_send_buffer)
+    monkeypatch.setattr(probe_server, "CLIENT_TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setattr(probe_server, "IDLE_TIMEOUT_SECONDS", 600.0)
+    monkeypatch.setattr(probe_server, "REQUEST_TIMEOUT_SECONDS", 600.0)
+    with probe.serve() as handle:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(10)
+        sock.connect(("127.0.0.1", handle.port))
+        with sock:
+            sock.sendall(b"".join(_request("GET", "/metrics") for _ in range(200)))
+            assert httpx.get(handle.url, timeout=10).status_code == 200
+            assert _wait_until(lambda: handle.connections == 0)
+            got = b""
+            try:
+                while chunk := sock.recv(65536):
+                    got += chunk
+            except ConnectionResetError:
+                pass
+            assert 0 < got.count(b"HTTP/1.1 200 OK") < 200  # what fitted in the buffers, then the end
+
+
+HOST_SCRIPT = """
+import memdash.probe as probe
+srv = probe.serve(unix_socket=True)
+print(srv.url, flush=True)
+# the host's main code returns without stopping the probe
+"""
+
+
+def test_a_host_that_returns_from_main_exits_with_the_probe_running(runtime_dir: str) -> None:
+    """The probe's thread never keeps its host alive: a script that serves the
+    probe and ends exits, removing its discovery socket on the way."""
+    import subprocess
+    import sys
+
+    from probe_helpers import child_env
+
+    proc = subprocess.run([sys.executable, "-c", HOST_SCRIPT],
+                          env=child_env(runtime_dir), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("http://127.0.0.1:")
+    sock_dir = os.path.join(runtime_dir, "memdash")
+    assert not os.path.isdir(sock_dir) or os.listdir(sock_dir) == []
