@@ -368,7 +368,7 @@ def test_a_host_that_returns_from_main_exits_with_the_probe_running(runtime_dir:
     from probe_helpers import child_env
 
     proc = subprocess.run([sys.executable, "-c", HOST_SCRIPT],
-                          env=child_env(runtime_dir), capture_output=True, text=True, timeout=120)
+                          env=child_env(runtime_dir), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("http://127.0.0.1:")
     sock_dir = os.path.join(runtime_dir, "memdash")
