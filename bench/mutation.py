@@ -60,7 +60,10 @@ TESTS: dict[str, list[str]] = {
     "memdash/sources/probe_wire.py": ["tests/remote/test_wire.py", "tests/remote/test_probe_targets.py",
                                       "tests/remote/test_readers_recorded.py",
                                       "tests/remote/test_python_memory_wire.py", "tests/remote/test_wire_schema.py"],
-    "memdash/sources/cgroup.py": ["tests/test_cgroup.py", "tests/test_cgroup_limit_real.py"],
+    "memdash/sources/cgroup.py": ["tests/test_cgroup.py", "tests/test_cgroup_limit_real.py", "tests/test_cgroup_api.py"],
+    # the reader under memdash.sources.cgroup (shared with the probe)
+    "memdash/probe/cgroupfs.py": ["tests/test_cgroup.py", "tests/test_cgroup_limit_real.py", "tests/test_cgroup_api.py",
+                                  "tests/test_unlimited.py", "tests/probe/test_probe_boundary.py"],
     "memdash/probe/core.py": ["tests/probe/test_probe_api.py", "tests/probe/test_probe_server.py",
                               "tests/probe/test_access_control.py", "tests/probe/test_rate_limits.py",
                               "tests/probe/test_wire_encoding.py", "tests/probe/test_http_errors.py"],
