@@ -60,7 +60,8 @@ TESTS: dict[str, list[str]] = {
                                 "tests/remote/test_hostile_numbers.py"],
     "memdash/sources/probe_wire.py": ["tests/remote/test_wire.py", "tests/remote/test_probe_targets.py",
                                       "tests/remote/test_readers_recorded.py",
-                                      "tests/remote/test_python_memory_wire.py", "tests/remote/test_wire_schema.py"],
+                                      "tests/remote/test_python_memory_wire.py", "tests/remote/test_wire_schema.py",
+                                      "tests/remote/test_wire_generations.py"],
     "memdash/sources/cgroup.py": ["tests/test_cgroup.py", "tests/test_cgroup_limit_real.py", "tests/test_cgroup_api.py",
                                   "tests/test_public_names.py::test_a_star_import_gives_every_declared_name[memdash.sources.cgroup]"],
     # the reader under memdash.sources.cgroup (shared with the probe)

@@ -1,0 +1,45 @@
+"""A probe document's GC generations as the reader takes them: numbered as the
+probe numbered them, an absurd number replaced by the position."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from memdash.probe import collect
+from memdash.sources.probe_wire import sample_from_probe
+
+
+@pytest.fixture(scope="module")
+def document() -> dict:
+    return collect()  # this process's real probe document
+
+
+def _generations(doc: dict, numbers: list[object]) -> list[tuple[int, int | None]]:
+    doc = copy.deepcopy(doc)
+    gens = doc["gc"]["generations"][:1] * len(numbers)
+    doc["gc"]["generations"] = [dict(g, generation=n, collections=10 + i) for i, (g, n) in enumerate(zip(gens, numbers))]
+    s = sample_from_probe(doc, name="p", url="http://127.0.0.1:1/", now=1.0)
+    assert s.gc is not None
+    return [(g.generation, g.collections) for g in s.gc.generations]
+
+
+def test_the_real_document_reads_generations_0_1_2(document: dict) -> None:
+    s = sample_from_probe(document, name="p", url="http://127.0.0.1:1/", now=1.0)
+    assert s.gc is not None
+    assert [g.generation for g in s.gc.generations] == [g["generation"] for g in document["gc"]["generations"]]
+
+
+@pytest.mark.parametrize("numbers,expected", [
+    ([2, 1, 0], [2, 1, 0]),  # listed oldest first: each keeps its own number
+    ([0, 99], [0, 99]),
+    ([0, 100], [0, 1]),  # 100 generations is no interpreter: the position stands in
+    ([0, 10 ** 400], [0, 1]),
+    ([0, -1], [0, 1]),
+    (["1", "x"], [0, 1]),  # the wire carries numbers as numbers: a string is no generation
+])
+def test_generation_numbers(document: dict, numbers: list[object], expected: list[int]) -> None:
+    got = _generations(document, numbers)
+    assert [g for g, _ in got] == expected
+    assert [c for _, c in got] == [10 + i for i in range(len(numbers))]
