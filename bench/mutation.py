@@ -57,7 +57,7 @@ TESTS: dict[str, list[str]] = {
                                    "tests/test_public_names.py::test_a_star_import_gives_every_declared_name[memdash.sources.jsonmap]"],
     "memdash/sources/prom.py": ["tests/remote/test_prometheus.py", "tests/remote/test_readers_recorded.py",
                                 "tests/remote/test_readers.py", "tests/remote/test_exporters.py",
-                                "tests/remote/test_hostile_numbers.py"],
+                                "tests/remote/test_hostile_numbers.py", "tests/remote/test_prom_pages.py"],
     "memdash/sources/probe_wire.py": ["tests/remote/test_wire.py", "tests/remote/test_probe_targets.py",
                                       "tests/remote/test_readers_recorded.py",
                                       "tests/remote/test_python_memory_wire.py", "tests/remote/test_wire_schema.py",
