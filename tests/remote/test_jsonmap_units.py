@@ -67,3 +67,20 @@ def test_a_gc_generation_number_out_of_reason_is_replaced_by_its_position() -> N
               gc_generation_stats="gc")
     assert s.gc is not None
     assert [(g.generation, g.count) for g in s.gc.generations] == [(999, 5), (1, 6)]
+
+
+@pytest.mark.parametrize("series,value,spec,figure,expected", [
+    ("app_memory_used_ratio", "0.873", FieldSpec("app_memory_used_ratio", "ratio"), "percent", 87.3),
+    ("app_memory_used_percent", "87.3", FieldSpec("app_memory_used_percent", "%"), "percent", 87.3),
+    ("app_rss_gb", "1.5", FieldSpec("app_rss_gb", "GB"), "rss_bytes", 1_500_000_000),
+    ("app_limit_gib", "2", FieldSpec("app_limit_gib", "GiB"), "limit_bytes", 2 * 1024 ** 3),
+])
+def test_the_same_units_on_a_prometheus_page(series: str, value: str, spec: FieldSpec, figure: str,
+                                             expected: float) -> None:
+    from memdash.sources.prom import sample_from_prometheus
+
+    key = {"percent": "percent", "rss_bytes": "rss", "limit_bytes": "limit"}[figure]
+    s = sample_from_prometheus(f"process_resident_memory_bytes 1000\n{series} {value}\n", "text/plain",
+                               name="p", url="http://127.0.0.1:1/metrics", now=1.0, fields={key: spec})
+    assert getattr(s, figure) == pytest.approx(expected)
+    assert s.warnings == ()
