@@ -1,5 +1,6 @@
-"""A probe document's GC generations as the reader takes them: numbered as the
-probe numbered them, an absurd number replaced by the position."""
+"""A probe document as the reader takes it: GC generations numbered as the
+probe numbered them (an absurd number replaced by the position), glibc's malloc
+figures as reported."""
 
 from __future__ import annotations
 
@@ -43,3 +44,16 @@ def test_generation_numbers(document: dict, numbers: list[object], expected: lis
     got = _generations(document, numbers)
     assert [g for g, _ in got] == expected
     assert [c for _, c in got] == [10 + i for i in range(len(numbers))]
+
+
+def test_the_malloc_figures_of_the_real_document(document: dict) -> None:
+    """glibc's arenas and their cap (M_ARENA_MAX) as this process's probe reports them."""
+    s = sample_from_probe(document, name="p", url="http://127.0.0.1:1/", now=1.0)
+    malloc = document["python_memory"]["malloc"]
+    if not malloc.get("known"):
+        pytest.skip("no glibc malloc statistics in this interpreter (not glibc)")
+    pm = s.python_memory
+    assert pm is not None
+    assert (pm.malloc_allocator, pm.malloc_arenas, pm.malloc_arena_max) == (
+        malloc["allocator"], malloc["arenas"], malloc["arena_max"])
+    assert pm.malloc_arena_max >= pm.malloc_arenas >= 1
