@@ -78,6 +78,8 @@ TESTS: dict[str, list[str]] = {
                                 "tests/probe/test_wire_encoding.py", "tests/probe/test_probe_server.py",
                                 "tests/probe/test_rate_limits.py", "tests/probe/test_probe_frameworks.py",
                                 "tests/probe/test_probe_server_loop.py", "tests/probe/test_probe_squatters.py"],
+    "memdash/probe/unixserver.py": ["tests/probe/test_probe_server_loop.py", "tests/probe/test_probe_squatters.py",
+                                    "tests/probe/test_probe_server.py", "tests/probe/test_access_control.py"],
     "memdash/probe/discovery.py": ["tests/probe/test_probe_discovery.py", "tests/remote/test_discovery.py",
                                    "tests/probe/test_rate_limits.py", "tests/probe/test_discovery_dir.py"],
     # the engine's level logic is lines ~495-505 (--lines): the frame's worst level over local and targets

@@ -275,7 +275,9 @@ def test_stop_releases_every_descriptor(runtime_dir: str) -> None:
 
 
 def test_serve_worker_socket_answers_for_this_process(runtime_dir: str) -> None:
-    handle = probe_server.serve_worker_socket()
+    from memdash.probe.unixserver import serve_worker_socket
+
+    handle = serve_worker_socket()
     assert handle is not None
     try:
         assert handle.url == f"unix:{handle.socket_path}" and handle.port is None
