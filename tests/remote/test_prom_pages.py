@@ -53,3 +53,22 @@ def test_the_go_runtime_sys_bytes_stand_in_for_a_missing_rss() -> None:
     assert s.rss_bytes == 72_000_000 and s.limit_bytes is None
     assert s.recognised == ("go runtime", "memory: what the Go runtime took from the OS (go_memstats_sys_bytes) "
                                           "(no process_resident_memory_bytes on the page)")
+
+
+def test_one_instance_with_labels_is_one_process_not_a_federation() -> None:
+    s = _read('process_resident_memory_bytes{instance="api-1:8000",job="api"} 1.2e+08\n'
+              'python_gc_collections_total{generation="0",instance="api-1:8000",job="api"} 812\n'
+              'python_gc_collections_total{generation="1",instance="api-1:8000",job="api"} 73\n')
+    assert s.rss_bytes == 120_000_000
+    assert s.instances == () and s.warnings == ()
+    assert s.gc is not None and [g.collections for g in s.gc.generations] == [812, 73]
+
+
+def test_mapped_fields_are_named_in_what_was_recognised() -> None:
+    from memdash.config import FieldSpec
+
+    s = _read('app_rss_mib{kind="rss"} 300\napp_mem_used_ratio 0.5\n',
+              fields={"rss": FieldSpec('app_rss_mib{kind="rss"}', "MiB"), "percent": FieldSpec("app_mem_used_ratio", "ratio")})
+    assert (s.rss_bytes, s.percent) == (300 * 1024 * 1024, 50.0)
+    assert "fields: percent, rss_bytes" in s.recognised
+    assert "fields" not in " ".join(_read("process_resident_memory_bytes 5\n").recognised)
