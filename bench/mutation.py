@@ -71,7 +71,7 @@ TESTS: dict[str, list[str]] = {
                               "tests/probe/test_access_control.py", "tests/probe/test_rate_limits.py",
                               "tests/probe/test_wire_encoding.py", "tests/probe/test_http_errors.py",
                               "tests/probe/test_probe_local_only.py", "tests/probe/test_probe_core_names.py",
-                              "tests/probe/test_probe_prefork.py"  # cleanups aimed at one worker],
+                              "tests/probe/test_probe_prefork.py"],  # the last: cleanups aimed at one worker
     "memdash/probe/cleanup.py": ["tests/probe/test_rate_limits.py", "tests/probe/test_probe_api.py",
                                  "tests/probe/test_wire_encoding.py", "tests/probe/test_probe_server.py",
                                  "tests/probe/test_tracemalloc_action.py", "tests/probe/test_cleanup_named_cache.py"],
