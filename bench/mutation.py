@@ -86,7 +86,7 @@ TESTS: dict[str, list[str]] = {
     "memdash/probe/unixserver.py": ["tests/probe/test_probe_server_loop.py", "tests/probe/test_probe_squatters.py",
                                     "tests/probe/test_probe_server.py", "tests/probe/test_access_control.py"],
     "memdash/probe/discovery.py": ["tests/probe/test_probe_discovery.py", "tests/remote/test_discovery.py",
-                                   "tests/probe/test_rate_limits.py", "tests/probe/test_discovery_dir.py"],
+                                   "tests/probe/test_rate_limits.py", "tests/probe/test_discovery_dir.py", "tests/probe/test_discovery_names.py"],
     # the engine's level logic is lines ~495-505 (--lines): the frame's worst level over local and targets
     "memdash/engine/core.py": ["tests/test_worst_level.py", "tests/engine/test_frames.py", "tests/test_snapshot_cli.py",
                                "tests/engine/test_target_services.py::test_a_target_with_no_memory_figure_is_unknown_never_healthy"],
