@@ -45,24 +45,51 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTS: dict[str, list[str]] = {
     "memdash/levels.py": ["tests/test_levels.py", "tests/test_snapshot_cli.py", "tests/test_config.py",
                           "tests/test_worst_level.py"],
-    "memdash/history.py": ["tests/test_history_growth.py", "tests/test_levels.py", "tests/test_processes.py"],
+    "memdash/history.py": ["tests/test_history_growth.py", "tests/test_levels.py", "tests/test_processes.py",
+                           "tests/test_history_lookup.py"],
     "memdash/collector.py": ["tests/test_worst_level.py", "tests/gpu/test_gpu_level.py", "tests/test_cgroup_limit_real.py",
-                             "tests/test_snapshot_cli.py", "tests/test_processes.py", "tests/gpu/test_gpu_dashboard.py"],
-    "memdash/sources/jsonmap.py": ["tests/remote/test_json_targets.py", "tests/remote/test_readers_recorded.py"],
-    "memdash/sources/prom.py": ["tests/remote/test_prometheus.py", "tests/remote/test_readers_recorded.py"],
+                             "tests/test_snapshot_cli.py", "tests/test_processes.py", "tests/gpu/test_gpu_dashboard.py",
+                             "tests/services/test_collector_services.py", "tests/services/test_collector_history.py",
+                             "tests/services/test_service_level.py", "tests/gpu/test_gpu_collector.py"],
+    "memdash/sources/jsonmap.py": ["tests/remote/test_json_targets.py", "tests/remote/test_readers_recorded.py",
+                                   "tests/remote/test_readers.py", "tests/remote/test_hostile_numbers.py",
+                                   "tests/remote/test_jsonmap_units.py",
+                                   "tests/test_public_names.py::test_a_star_import_gives_every_declared_name[memdash.sources.jsonmap]"],
+    "memdash/sources/prom.py": ["tests/remote/test_prometheus.py", "tests/remote/test_readers_recorded.py",
+                                "tests/remote/test_readers.py", "tests/remote/test_exporters.py",
+                                "tests/remote/test_hostile_numbers.py", "tests/remote/test_prom_pages.py"],
     "memdash/sources/probe_wire.py": ["tests/remote/test_wire.py", "tests/remote/test_probe_targets.py",
-                                      "tests/remote/test_readers_recorded.py"],
-    "memdash/sources/cgroup.py": ["tests/test_cgroup.py", "tests/test_cgroup_limit_real.py"],
+                                      "tests/remote/test_readers_recorded.py",
+                                      "tests/remote/test_python_memory_wire.py", "tests/remote/test_wire_schema.py",
+                                      "tests/remote/test_wire_generations.py"],
+    "memdash/sources/cgroup.py": ["tests/test_cgroup.py", "tests/test_cgroup_limit_real.py", "tests/test_cgroup_api.py",
+                                  "tests/test_public_names.py::test_a_star_import_gives_every_declared_name[memdash.sources.cgroup]"],
+    # the reader under memdash.sources.cgroup (shared with the probe)
+    "memdash/probe/cgroupfs.py": ["tests/test_cgroup.py", "tests/test_cgroup_limit_real.py", "tests/test_cgroup_api.py",
+                                  "tests/test_unlimited.py", "tests/probe/test_probe_boundary.py"],
     "memdash/probe/core.py": ["tests/probe/test_probe_api.py", "tests/probe/test_probe_server.py",
                               "tests/probe/test_access_control.py", "tests/probe/test_rate_limits.py",
-                              "tests/probe/test_wire_encoding.py", "tests/probe/test_http_errors.py"],
+                              "tests/probe/test_wire_encoding.py", "tests/probe/test_http_errors.py",
+                              "tests/probe/test_probe_local_only.py", "tests/probe/test_probe_core_names.py",
+                              "tests/probe/test_probe_prefork.py"],  # the last: cleanups aimed at one worker
     "memdash/probe/cleanup.py": ["tests/probe/test_rate_limits.py", "tests/probe/test_probe_api.py",
-                                 "tests/probe/test_wire_encoding.py", "tests/probe/test_probe_server.py"],
+                                 "tests/probe/test_wire_encoding.py", "tests/probe/test_probe_server.py",
+                                 "tests/probe/test_tracemalloc_action.py", "tests/probe/test_cleanup_named_cache.py"],
+    # the cleaner (rate limits, locks, receipts) split out of cleanup.py
+    "memdash/probe/cleaner.py": ["tests/probe/test_rate_limits.py", "tests/probe/test_probe_api.py",
+                                 "tests/probe/test_wire_encoding.py", "tests/probe/test_probe_server.py",
+                                 "tests/probe/test_tracemalloc_action.py", "tests/probe/test_cleanup_named_cache.py"],
     "memdash/probe/server.py": ["tests/probe/test_access_control.py", "tests/probe/test_http_errors.py",
                                 "tests/probe/test_wire_encoding.py", "tests/probe/test_probe_server.py",
-                                "tests/probe/test_rate_limits.py", "tests/probe/test_probe_frameworks.py"],
+                                "tests/probe/test_rate_limits.py", "tests/probe/test_probe_frameworks.py",
+                                "tests/probe/test_probe_server_loop.py", "tests/probe/test_probe_squatters.py"],
+    "memdash/probe/unixserver.py": ["tests/probe/test_probe_server_loop.py", "tests/probe/test_probe_squatters.py",
+                                    "tests/probe/test_probe_server.py", "tests/probe/test_access_control.py"],
     "memdash/probe/discovery.py": ["tests/probe/test_probe_discovery.py", "tests/remote/test_discovery.py",
-                                   "tests/probe/test_rate_limits.py", "tests/probe/test_discovery_dir.py"],
+                                   "tests/probe/test_rate_limits.py", "tests/probe/test_discovery_dir.py", "tests/probe/test_discovery_names.py"],
+    # the engine's level logic is lines ~495-505 (--lines): the frame's worst level over local and targets
+    "memdash/engine/core.py": ["tests/test_worst_level.py", "tests/engine/test_frames.py", "tests/test_snapshot_cli.py",
+                               "tests/engine/test_target_services.py::test_a_target_with_no_memory_figure_is_unknown_never_healthy"],
     "memdash/probe/frontends.py": ["tests/probe/test_probe_frameworks.py", "tests/probe/test_access_control.py"],
 }
 
@@ -265,6 +292,20 @@ def _copy_repo(dest: Path) -> None:
         shutil.copytree(nvml, dest / "tests" / "nvml" / "build")
 
 
+def _copy_parent() -> str | None:
+    """Where the private copy goes: not under /tmp, because some tests run their
+    children in a mount namespace with an empty private /tmp (tests/probe/
+    test_probe_squatters.py), where a copy under /tmp would not exist."""
+    chosen = os.environ.get("MEMDASH_MUTATION_TMPDIR")
+    if chosen:
+        return chosen
+    return "/var/tmp" if os.path.isdir("/var/tmp") and os.access("/var/tmp", os.W_OK) else None
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM/SIGHUP: stop like Ctrl-C, print what was measured, remove the copy
+
+
 def _run(copy: Path, tests: list[str], timeout: float, extra: list[str]) -> tuple[str, float]:
     """Run ``tests`` in ``copy``; ``killed``, ``survived``, ``timeout`` or ``error``."""
     env = dict(os.environ, PYTHONPATH=str(copy), PYTHONDONTWRITEBYTECODE="1")
@@ -304,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=0.0,
                     help="seconds per mutant (default: 3x the clean run + 15 s)")
     ap.add_argument("--seed", type=int, default=1, help="seed for the sample")
-    ap.add_argument("--lines", help="only mutate lines in this range, e.g. 40-90")
+    ap.add_argument("--lines", help="only mutate lines in these ranges, e.g. 40-90 or 40-90,120,130-140")
     ap.add_argument("--list", action="store_true", help="list the mutants and exit")
     ap.add_argument("--pytest-arg", action="append", default=[], help="extra argument for pytest")
     args = ap.parse_args(argv)
@@ -318,8 +359,11 @@ def main(argv: list[str] | None = None) -> int:
     source = path.read_text()
     mutants = generate(source)
     if args.lines:
-        lo, _, hi = args.lines.partition("-")
-        mutants = [m for m in mutants if int(lo) <= m.line <= int(hi or lo)]
+        spans = []
+        for part in args.lines.split(","):
+            lo, _, hi = part.strip().partition("-")
+            spans.append((int(lo), int(hi or lo)))
+        mutants = [m for m in mutants if any(lo <= m.line <= hi for lo, hi in spans)]
     total = len(mutants)
     if args.max_mutants and total > args.max_mutants:
         keep = sorted(random.Random(args.seed).sample(range(total), args.max_mutants))
@@ -338,7 +382,9 @@ def main(argv: list[str] | None = None) -> int:
     survivors: list[Mutant] = []
     started = time.monotonic()
     interrupted = False
-    with tempfile.TemporaryDirectory(prefix="memdash-mutation-") as tmp:
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
+    with tempfile.TemporaryDirectory(prefix="memdash-mutation-", dir=_copy_parent()) as tmp:
         copy = Path(tmp)
         _copy_repo(copy)
         target = copy / rel

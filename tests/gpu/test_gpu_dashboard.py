@@ -16,7 +16,7 @@ from memdash.tui.widgets.process_table import ProcessTable
 pytestmark = pytest.mark.gpu
 
 
-async def _wait(pilot, predicate, seconds=10.0) -> bool:
+async def _wait(pilot, predicate, seconds=60.0) -> bool:  # generous: a loaded box is slow to start an app
     for _ in range(int(seconds / 0.05)):  # bounded
         if predicate():
             return True
