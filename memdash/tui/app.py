@@ -515,6 +515,13 @@ class MemdashApp(App[int]):
         if not get_current_worker().is_cancelled:
             self.call_from_thread(screen.show_detail, detail)
 
+    @on(ProcessTable.Resized)
+    def _process_table_resized(self) -> None:
+        # Its height is the "top" row count: show as many rows as now fit and
+        # say so in the title (not only on the next frame).
+        if not self.show_all:
+            self._rerender()
+
     @on(TargetsTable.Highlighted)
     @on(ProcessTable.Highlighted)
     @on(ServicesTable.Highlighted)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Hashable, Sequence
 
+from textual import events
 from textual.message import Message
 
 from memdash.levels import Level
@@ -140,8 +141,13 @@ class ProcessTable(LineTable):
     class Highlighted(Message):
         """The cursor moved to another row."""
 
+    class Resized(Message):
+        """The table's height changed (another table above it grew or shrank):
+        "top" now fits a different number of rows."""
+
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
+        self._height = 0
         self._process_columns: tuple[Column, ...] = COLUMNS
         self._sort: tuple[str, bool] = ("rss", True)
         self._probed: frozenset[int] = frozenset()
@@ -202,6 +208,12 @@ class ProcessTable(LineTable):
         shown = command_line(program_name(p.cmdline[: 4 * self.COMMAND_MAX]), self.COMMAND_MAX)
         self._commands[p.pid] = (p.cmdline, shown)
         return shown
+
+    def on_resize(self, event: events.Resize) -> None:
+        # LineTable.on_resize refits the columns too (Textual calls both).
+        if event.size.height != self._height:
+            self._height = event.size.height
+            self.post_message(self.Resized())
 
     def show_rows(self, rows: Sequence[ProcessMemory], palette: LevelPalette, probed: frozenset[int] = frozenset(),
                   *, tree: bool = False, now: float | None = None) -> None:
