@@ -108,6 +108,9 @@ class Engine:
         history: where series are kept (default: the collector's, else a new one).
         running: poll targets on their schedules once started (``False`` for
             one-shot use through :meth:`poll_once` and :meth:`cleanup`).
+        discovered_interval: seconds between polls of each discovered probe
+            (``None``: discovery's default, 2 s); the recorder passes its own
+            interval, so a probe is not polled more often than frames are stored.
     """
 
     def __init__(
@@ -121,8 +124,10 @@ class Engine:
         history: History | None = None,
         running: bool = True,
         services: bool = True,
+        discovered_interval: float | None = None,
     ) -> None:
         self.config = config
+        self.discovered_interval = discovered_interval
         if history is None:
             history = getattr(collector, "history", None) or History(growth_min_span=GROWTH_MIN_SPAN_SECONDS)
         self.history: History = history
@@ -410,7 +415,10 @@ class Engine:
         except ImportError:
             return []
         try:
-            found = discover_targets()
+            if self.discovered_interval is None:
+                found = discover_targets()
+            else:
+                found = discover_targets(interval=self.discovered_interval)
         except OSError:
             return []
         with self._lock:
@@ -466,6 +474,8 @@ class Engine:
             detail_pids=() if first else visible,
             detail_top=0 if (first or visible) else view.top,
             limit=None if view.need_all else view.top,
+            keep_rss_bytes=view.keep_rss_bytes,
+            keep_limited=view.keep_limited,
         )
 
     def _publish(self) -> Frame:

@@ -222,7 +222,10 @@ def run_record(argv: Sequence[str]) -> int:
     # A target polled more often than frames are stored would be polled for nothing.
     targets = [t if t.interval >= interval else dataclasses.replace(t, interval=interval) for t in targets]
     config = dataclasses.replace(config, interval=interval, targets=tuple(targets), read_only=True)
-    engine = Engine(config, gpu=not args.no_gpu, discover=not args.no_discover and config.discover)
+    # A probe found on its socket is polled once per frame too (discovery's own
+    # default, 2 s, would poll it 2.5 times for each frame stored at 5 s).
+    engine = Engine(config, gpu=not args.no_gpu, discover=not args.no_discover and config.discover,
+                    discovered_interval=interval)
     source = EngineSource(engine, interval, top=config.top, owns_engine=True)
     recorder = Recorder(writer, source, interval)
     engine.start()
