@@ -65,7 +65,8 @@ STREAM_BUFFER = 8
 class Collector(Protocol):
     """What the engine needs of a local collector (:class:`~memdash.collector.LocalCollector`)."""
 
-    def poll(self, *, detail_pids: Iterable[int] = (), detail_top: int = 0, limit: int | None = None) -> Snapshot: ...
+    def poll(self, *, detail_pids: Iterable[int] = (), detail_top: int = 0, limit: int | None = None,
+             keep_rss_bytes: int | None = None, keep_limited: bool = False) -> Snapshot: ...
 
     def close(self) -> None: ...
 
@@ -470,12 +471,18 @@ class Engine:
     def _poll_local(self, first: bool) -> Snapshot:
         view = self._view
         visible = view.detail_pids
+        # Only a view that asks for more rows (the recorder's) passes the keep_*
+        # options, so a collector without them still works.
+        keep: dict[str, Any] = {}
+        if view.keep_rss_bytes is not None:
+            keep["keep_rss_bytes"] = view.keep_rss_bytes
+        if view.keep_limited:
+            keep["keep_limited"] = True
         return self.collector.poll(
             detail_pids=() if first else visible,
             detail_top=0 if (first or visible) else view.top,
             limit=None if view.need_all else view.top,
-            keep_rss_bytes=view.keep_rss_bytes,
-            keep_limited=view.keep_limited,
+            **keep,
         )
 
     def _publish(self) -> Frame:

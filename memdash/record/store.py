@@ -183,13 +183,14 @@ def figures_of(snapshot: Mapping[str, Any], *, targets: bool = True) -> dict[str
     out: dict[str, float] = {}
     system = snapshot.get("system") or {}
     if isinstance(system, dict):
-        if _number(system.get("percent")) is not None:
-            out["system.percent"] = float(system["percent"])
+        percent = _number(system.get("percent"))
+        if percent is not None:
+            out["system.percent"] = percent
         cgroup = system.get("cgroup")
-        used = (cgroup.get("usage_bytes") if system.get("limit_bytes") and isinstance(cgroup, dict)
-                else system.get("used_bytes"))
-        if _number(used) is not None:
-            out["system.used"] = float(used)
+        used = _number(cgroup.get("usage_bytes") if system.get("limit_bytes") and isinstance(cgroup, dict)
+                       else system.get("used_bytes"))
+        if used is not None:
+            out["system.used"] = used
     gpus = snapshot.get("gpus") or {}
     for d in (gpus.get("devices") or []) if isinstance(gpus, dict) else []:
         if isinstance(d, dict) and isinstance(d.get("percent"), (int, float)):
@@ -216,8 +217,8 @@ def series_of(snapshot: Mapping[str, Any]) -> dict[str, float]:
         name = t.get("name")
         gc = t.get("gc")
         if isinstance(gc, dict):
-            counts = [_number(g.get("collections")) for g in gc.get("generations") or [] if isinstance(g, dict)]
-            counts = [c for c in counts if c is not None]
+            counted_gc = [_number(g.get("collections")) for g in gc.get("generations") or [] if isinstance(g, dict)]
+            counts = [c for c in counted_gc if c is not None]
             if counts:
                 out[f"target.{name}.gc"] = sum(counts)
             if _number(gc.get("pause_total_seconds")) is not None:
