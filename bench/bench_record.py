@@ -17,7 +17,9 @@ Part 2, replay: a day of frames (17,280 at 5 s) is synthesized from the frames
 part 1 recorded (RSS values varied per frame, so deltas are realistic), then
 ``Store(path)`` is opened (target: under 1 s) and the cursor is moved: 200
 random seeks and 200 one-frame steps, each one ``frame_at`` (target: under
-50 ms). The synthesis writes with ``synchronous=OFF`` to save minutes; the file
+50 ms); then the replay screen's engine: moves with ten minutes of chart, the
+charts zoomed out to the whole day (``z``: the store downsamples; its time and
+the most memory it allocates), and moves while zoomed out. The synthesis writes with ``synchronous=OFF`` to save minutes; the file
 format is the recorder's own.
 
 ``--compare DIR`` runs a second recorder beside the first, from another
@@ -256,6 +258,22 @@ def replay(path: str) -> dict:
             a = time.perf_counter()
             move()
             moves[kind].append(time.perf_counter() - a)
+    # Zoomed out: every chart over the whole day, downsampled by the store; the
+    # first draw reads the store, later moves reuse it (the cursor is a mark).
+    import tracemalloc
+
+    engine.set_view(series=("system.used",))
+    tracemalloc.start()
+    a = time.perf_counter()
+    engine.set_whole(True)
+    whole_first = time.perf_counter() - a
+    whole_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    whole_moves = []
+    for _ in range(50):
+        a = time.perf_counter()
+        engine.goto(rnd.uniform(times[0], times[-1]))
+        whole_moves.append(time.perf_counter() - a)
     engine.close()
     cli = []
     for _ in range(3):
@@ -266,7 +284,9 @@ def replay(path: str) -> dict:
     return {"open_s": open_s, "frames": len(times), "size": du(path),
             "seek_p50": statistics.median(seeks), "seek_max": max(seeks),
             "step_p50": statistics.median(steps), "step_max": max(steps), "cli_s": statistics.median(cli),
-            "moves": {k: (statistics.median(v), max(v)) for k, v in moves.items()}}
+            "moves": {k: (statistics.median(v), max(v)) for k, v in moves.items()},
+            "whole_first": whole_first, "whole_peak": whole_peak,
+            "whole_moves": (statistics.median(whole_moves), max(whole_moves))}
 
 
 def main() -> None:
@@ -321,6 +341,10 @@ def main() -> None:
                             ("jump", "screen: go to a random time")):
             p50, worst = rp["moves"][kind]
             print(f"{label + ' (p50/max)':<34} {p50 * 1000:>6.1f}/{worst * 1000:.1f}ms   < 50 ms (frame + 10 min of chart)")
+        print(f"{'screen: z, charts of the whole day':<34} {rp['whole_first'] * 1000:>8.0f}ms   (reads the store;"
+              f" {rp['whole_peak'] / 1e6:.1f} MB allocated at most)")
+        p50, worst = rp["whole_moves"]
+        print(f"{'zoomed out: go to a time (p50/max)':<34} {p50 * 1000:>6.1f}/{worst * 1000:.1f}ms   < 50 ms")
         print(f"{'memdash replay --json --at (CLI)':<34} {rp['cli_s'] * 1000:>8.0f}ms   (whole command)")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -128,6 +128,22 @@ class ReplayApp(MemdashApp, inherit_bindings=False):
                 chart.mark = mark
                 chart.MIN_REDRAW_SECONDS = 0.0
 
+    # A view opened on a recording gets its series with the next frame, and a
+    # replay has no next frame until the cursor moves: publish one once the
+    # view is on screen.
+
+    def open_process(self, pid: int) -> None:
+        super().open_process(pid)
+        self.call_after_refresh(self.replay.publish)
+
+    def open_target(self, name: str) -> None:
+        super().open_target(name)
+        self.call_after_refresh(self.replay.publish)
+
+    def open_service(self, key: str) -> None:
+        super().open_service(key)
+        self.call_after_refresh(self.replay.publish)
+
     # -- drawing
 
     def _render_replay(self) -> None:
@@ -136,9 +152,9 @@ class ReplayApp(MemdashApp, inherit_bindings=False):
         self.query_one("#replay-bar", Static).update(safe.text(
             ("REPLAY ", "bold reverse"), f" {_clock(r.time)}  frame {r.index + 1}/{total}",
             f"   {_clock(r.times[0])} .. {_clock(r.times[-1])}",
-            "   charts: " + ("whole recording (│ the cursor)" if r.whole
-                             else f"{window_label(self.chart_window())} before the cursor"),
-            ("   ←/→ frame  ⇧←/⇧→ minute  n/N event  g go to  z zoom", "dim")))
+            "   charts: " + ("whole recording, │ cursor" if r.whole
+                             else f"{window_label(self.chart_window())} before cursor"),
+            ("   ←/→ ⇧←/⇧→ n/N g z", "dim")))
         width = max(20, self.size.width - 2)
         worst, marks, cursor = r.timeline(width)
         top = Text(end="")
