@@ -91,6 +91,10 @@ class StoreLocked(StoreError):
     """Another recorder holds the store's lock."""
 
 
+class StoreTooNew(StoreError):
+    """A shard written by a newer memdash (a store schema this one does not know)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """Something that happened at one moment, stored as such.
@@ -333,6 +337,9 @@ class StoreWriter:
         if shards:
             try:
                 self._open(shards[-1], create=False)
+            except StoreTooNew:
+                os.close(self._lock_fd)  # refused: the lock goes with it
+                raise
             except StoreError:
                 # A damaged newest shard stays for readers; the next frame starts a new one.
                 self._db = None
@@ -374,6 +381,11 @@ class StoreWriter:
             if create:
                 with db:
                     db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(STORE_SCHEMA),))
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if row and str(row[0]).isdigit() and int(row[0]) > STORE_SCHEMA:
+                db.close()
+                raise StoreTooNew(f"{path} was written by a newer memdash (store schema {row[0]}; this one"
+                                 f" writes {STORE_SCHEMA}): upgrade memdash, or record to another directory")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open shard {path}: {exc}") from None
         self._db = db
@@ -554,6 +566,14 @@ class _Shard:
                 # A read-only copy whose WAL index cannot be created: read it as immutable.
                 db = sqlite3.connect(f"file:{path}?immutable=1", uri=True, check_same_thread=False)
                 rows = db.execute("SELECT t, id FROM frames INDEXED BY frames_t ORDER BY t").fetchall()
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            schema = int(row[0]) if row and str(row[0]).isdigit() else STORE_SCHEMA
+            if schema > STORE_SCHEMA:
+                # A shard a newer memdash wrote: its tables may mean something else.
+                db.close()
+                self.error = (f"{path.name}: written by a newer memdash (store schema {schema}; this one reads"
+                              f" up to {STORE_SCHEMA}): upgrade memdash to read it")
+                return
             self.db = db
             self.times = [r[0] for r in rows]
             self.ids = [r[1] for r in rows]
