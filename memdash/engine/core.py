@@ -112,6 +112,10 @@ class Engine:
         discovered_interval: seconds between polls of each discovered probe
             (``None``: discovery's default, 2 s); the recorder passes its own
             interval, so a probe is not polled more often than frames are stored.
+        smaps_max_age: how old a process's USS/PSS/swap may be before it is read
+            again (``None``: the dashboard's ``SMAPS_MAX_AGE_SECONDS``; the
+            recorder keeps them a minute: ``smaps_rollup`` of a big process is
+            the dearest read there is, and RSS stays fresh each frame).
     """
 
     def __init__(
@@ -126,6 +130,7 @@ class Engine:
         running: bool = True,
         services: bool = True,
         discovered_interval: float | None = None,
+        smaps_max_age: float | None = None,
     ) -> None:
         self.config = config
         self.discovered_interval = discovered_interval
@@ -134,6 +139,7 @@ class Engine:
         self.history: History = history
         self._collector: Collector | None = collector
         self._collector_options = {"gpu": gpu, "services": services}
+        self._smaps_max_age = smaps_max_age
         self._collector_lock = threading.Lock()
         self.discover = config.discover if discover is None else discover
         self.poll_targets = poll_targets
@@ -177,8 +183,10 @@ class Engine:
                 if self._collector is None:
                     from memdash.collector import LocalCollector
 
+                    age = self._smaps_max_age
                     self._collector = LocalCollector(self.config, history=self.history,
-                                                     smaps_max_age=LocalCollector.SMAPS_MAX_AGE_SECONDS,
+                                                     smaps_max_age=LocalCollector.SMAPS_MAX_AGE_SECONDS
+                                                     if age is None else age,
                                                      **self._collector_options)
                 collector = self._collector
         return collector
