@@ -119,7 +119,8 @@ def replay_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="memdash replay",
         description="Open the dashboard on a recording, at the frame nearest --at (default: the last one); "
-        "keys: left/right one frame, shift+left/right a minute, n/N next/previous event, g go to a time. "
+        "keys: left/right one frame, shift+left/right a minute, n/N next/previous event, g go to a time, "
+        "z charts over the whole recording or the minutes before the cursor. "
         "With --json, print that frame in the 'memdash snapshot --json' schema.",
         epilog="TIME: ISO 8601 (2026-11-29T03:12, no offset = local time), a clock time today (03:12), "
         "a Unix time, 'now', or relative to now (-2h, -90s).",
