@@ -17,13 +17,22 @@ Part 2, replay: a day of frames (17,280 at 5 s) is synthesized from the frames
 part 1 recorded (RSS values varied per frame, so deltas are realistic), then
 ``Store(path)`` is opened (target: under 1 s) and the cursor is moved: 200
 random seeks and 200 one-frame steps, each one ``frame_at`` (target: under
-50 ms). The synthesis writes with ``synchronous=OFF`` to save minutes; the file
+50 ms); then the replay screen's engine: moves with ten minutes of chart, the
+charts zoomed out to the whole day (``z``: the store downsamples; its time and
+the most memory it allocates), and moves while zoomed out. The synthesis writes with ``synchronous=OFF`` to save minutes; the file
 format is the recorder's own.
+
+``--compare DIR`` runs a second recorder beside the first, from another
+checkout of memdash (``PYTHONPATH=DIR``), on its own store, for the same
+seconds under the same load: a change measured against the build before it in
+one run. ``--sleepers N`` sets the load's idle processes (500 by default, ~580
+processes in all; 1000 gives a box past 1,100).
 
 Run::
 
     python bench/bench_record.py                 # 10 minutes live, then the replay part
     python bench/bench_record.py --seconds 120   # a shorter live part
+    python bench/bench_record.py --seconds 300 --sleepers 1000 --compare /tmp/base --no-replay
 """
 
 from __future__ import annotations
@@ -117,17 +126,23 @@ def ensure_atop() -> str | None:
     return shutil.which("atop")
 
 
-def live(seconds: float, warmup: float, targets: int, work: str) -> dict:
+def live(seconds: float, warmup: float, targets: int, work: str, *, sleepers: int = 500,
+         compare: str | None = None) -> dict:
     store = os.path.join(work, "store")
     out: dict = {}
-    with Load() as load:
+    with Load(sleepers=sleepers) as load:
         host, ports = start_targets(targets)
         env = {k: v for k, v in os.environ.items() if k not in ("MEMDASH_CONFIG",)}
         env["XDG_CONFIG_HOME"] = os.path.join(work, "xdg")
         env["XDG_RUNTIME_DIR"] = os.path.join(work, "run")
-        rec = subprocess.Popen([sys.executable, "-m", "memdash", "record", "--interval", "5", "--out", store,
-                                "--no-gpu", "--no-discover", "--quiet",
-                                *[f"http://127.0.0.1:{p}/" for p in ports]], env=env)
+        argv = ["record", "--interval", "5", "--no-gpu", "--no-discover", "--quiet",
+                *[f"http://127.0.0.1:{p}/" for p in ports]]
+        rec = subprocess.Popen([sys.executable, "-m", "memdash", *argv, "--out", store], env=env)
+        base = None
+        base_store = os.path.join(work, "base-store")
+        if compare:
+            base = subprocess.Popen([sys.executable, "-m", "memdash", *argv, "--out", base_store],
+                                    env=dict(env, PYTHONPATH=os.path.abspath(compare)), cwd=work)
         atop_path = ensure_atop()
         atop = None
         atop_log = os.path.join(work, "atop.raw")
@@ -139,6 +154,8 @@ def live(seconds: float, warmup: float, targets: int, work: str) -> dict:
             procs = len([p for p in os.listdir("/proc") if p.isdigit()])
             c0, _ = stat(rec.pid)
             s0 = store_data_bytes(store)
+            b0 = stat(base.pid)[0] if base else None
+            bs0 = store_data_bytes(base_store) if base else None
             a0 = stat(atop.pid)[0] if atop else None
             l0 = du(atop_log) if atop else None
             t0 = time.monotonic()
@@ -148,6 +165,11 @@ def live(seconds: float, warmup: float, targets: int, work: str) -> dict:
             s1 = store_data_bytes(store)
             out["recorder"] = {"cpu_percent": 100 * (c1 - c0) / span, "rss_mb": rss,
                                "bytes_per_day": (s1 - s0) / span * DAY, "store_bytes": s1, "disk_bytes": du(store)}
+            if base:
+                b1, brss = stat(base.pid)
+                bs1 = store_data_bytes(base_store)
+                out["base"] = {"cpu_percent": 100 * (b1 - b0) / span, "rss_mb": brss,
+                               "bytes_per_day": (bs1 - bs0) / span * DAY, "store_bytes": bs1}
             if atop:
                 a1, arss = stat(atop.pid)
                 l1 = du(atop_log)
@@ -159,6 +181,9 @@ def live(seconds: float, warmup: float, targets: int, work: str) -> dict:
         finally:
             rec.terminate()
             rec.wait(30)
+            if base:
+                base.terminate()
+                base.wait(30)
             if atop:
                 atop.terminate()
                 atop.wait(30)
@@ -233,6 +258,22 @@ def replay(path: str) -> dict:
             a = time.perf_counter()
             move()
             moves[kind].append(time.perf_counter() - a)
+    # Zoomed out: every chart over the whole day, downsampled by the store; the
+    # first draw reads the store, later moves reuse it (the cursor is a mark).
+    import tracemalloc
+
+    engine.set_view(series=("system.used",))
+    tracemalloc.start()
+    a = time.perf_counter()
+    engine.set_whole(True)
+    whole_first = time.perf_counter() - a
+    whole_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    whole_moves = []
+    for _ in range(50):
+        a = time.perf_counter()
+        engine.goto(rnd.uniform(times[0], times[-1]))
+        whole_moves.append(time.perf_counter() - a)
     engine.close()
     cli = []
     for _ in range(3):
@@ -243,7 +284,9 @@ def replay(path: str) -> dict:
     return {"open_s": open_s, "frames": len(times), "size": du(path),
             "seek_p50": statistics.median(seeks), "seek_max": max(seeks),
             "step_p50": statistics.median(steps), "step_max": max(steps), "cli_s": statistics.median(cli),
-            "moves": {k: (statistics.median(v), max(v)) for k, v in moves.items()}}
+            "moves": {k: (statistics.median(v), max(v)) for k, v in moves.items()},
+            "whole_first": whole_first, "whole_peak": whole_peak,
+            "whole_moves": (statistics.median(whole_moves), max(whole_moves))}
 
 
 def main() -> None:
@@ -251,17 +294,24 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=600, help="measured seconds of the live part (default 600)")
     ap.add_argument("--warmup", type=float, default=20)
     ap.add_argument("--targets", type=int, default=10)
+    ap.add_argument("--sleepers", type=int, default=500, help="idle processes in the load (default 500: ~580 in all)")
+    ap.add_argument("--compare", metavar="DIR", help="also run the recorder of the memdash checkout in DIR, same run")
+    ap.add_argument("--no-replay", action="store_true", help="skip the replay part")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="bench-record-")
     try:
         print(f"live: standard load, {a.targets} probe targets, memdash record --interval 5;"
-              f" {a.seconds:g} s measured after {a.warmup:g} s; {os.cpu_count()} CPUs", flush=True)
-        r = live(a.seconds, a.warmup, a.targets, work)
+              f" {a.seconds:g} s measured after {a.warmup:g} s; {os.cpu_count()} CPUs;"
+              f" load average {' '.join(open('/proc/loadavg').read().split()[:3])}", flush=True)
+        r = live(a.seconds, a.warmup, a.targets, work, sleepers=a.sleepers, compare=a.compare)
+        print(f"load average at the end: {' '.join(open('/proc/loadavg').read().split()[:3])}")
         print(f"processes on the box: {r['processes']}; targets ok in the last frame: {r['targets_ok']}/{r['targets']};"
               f" frames recorded: {len(r['frames'])}")
         print()
         print(f"{'recorder':<26} {'CPU % core':>10} {'RSS MB':>8} {'growth MB/day':>14}   target")
         rows = [("memdash record", r["recorder"])]
+        if "base" in r:
+            rows.append(("--compare's record", r["base"]))
         if "atop" in r:
             rows.append(("atop -w FILE 5 (peer)", r["atop"]))
         for name, m in rows:
@@ -271,6 +321,10 @@ def main() -> None:
         print(f"(memdash store: {r['recorder']['store_bytes'] / 1e6:.2f} MB of data for {len(r['frames'])} frames"
               f" ({r['recorder']['disk_bytes'] / 1e6:.2f} MB on disk with the WAL); {avg / 1024:.1f} KiB a frame"
               f" on average, the shard's fixed pages included, so high for a short run)")
+        if "base" in r:
+            print(f"(--compare {a.compare}: its recorder's CPU is {r['base']['cpu_percent'] / max(r['recorder']['cpu_percent'], 1e-9):.2f}x this one's)")
+        if a.no_replay:
+            return
         print()
         day = os.path.join(work, "day")
         took = synthesize_day(r["frames"], day)
@@ -287,6 +341,10 @@ def main() -> None:
                             ("jump", "screen: go to a random time")):
             p50, worst = rp["moves"][kind]
             print(f"{label + ' (p50/max)':<34} {p50 * 1000:>6.1f}/{worst * 1000:.1f}ms   < 50 ms (frame + 10 min of chart)")
+        print(f"{'screen: z, charts of the whole day':<34} {rp['whole_first'] * 1000:>8.0f}ms   (reads the store;"
+              f" {rp['whole_peak'] / 1e6:.1f} MB allocated at most)")
+        p50, worst = rp["whole_moves"]
+        print(f"{'zoomed out: go to a time (p50/max)':<34} {p50 * 1000:>6.1f}/{worst * 1000:.1f}ms   < 50 ms")
         print(f"{'memdash replay --json --at (CLI)':<34} {rp['cli_s'] * 1000:>8.0f}ms   (whole command)")
     finally:
         shutil.rmtree(work, ignore_errors=True)

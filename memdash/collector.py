@@ -99,6 +99,8 @@ class LocalCollector:
         detail_pids: Iterable[int] = (),
         detail_top: int = 0,
         limit: int | None = None,
+        keep_rss_bytes: int | None = None,
+        keep_limited: bool = False,
     ) -> Snapshot:
         """One refresh.
 
@@ -107,6 +109,9 @@ class LocalCollector:
             detail_top: also read them for the top N processes by RSS.
             limit: keep only the top ``limit`` processes by RSS in the snapshot
                 (``None``: all). Growth is tracked for all of them regardless.
+            keep_rss_bytes: with ``limit``, also keep processes at or above this RSS.
+            keep_limited: with ``limit``, also keep processes in a memory cgroup
+                with its own limit (below the box's).
         """
         now = time.time()
         errors: list[str] = []
@@ -152,7 +157,9 @@ class LocalCollector:
             # filtered view can show any pid) and GPU users (a process can hold
             # a lot of GPU memory and little RAM).
             extra = detail | gpu_by_pid.keys()
-            kept = raw[:limit] + [r for r in raw[limit:] if r[0] in extra]
+            floor = keep_rss_bytes if keep_rss_bytes is not None else float("inf")
+            box = (scanner.box_limit_bytes or scanner.total_bytes) if keep_limited else 0
+            kept = raw[:limit] + [r for r in raw[limit:] if r[0] in extra or r[1] >= floor or r[2] < box]
         history = self.history
         out = [
             scanner.materialize(

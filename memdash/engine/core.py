@@ -65,7 +65,8 @@ STREAM_BUFFER = 8
 class Collector(Protocol):
     """What the engine needs of a local collector (:class:`~memdash.collector.LocalCollector`)."""
 
-    def poll(self, *, detail_pids: Iterable[int] = (), detail_top: int = 0, limit: int | None = None) -> Snapshot: ...
+    def poll(self, *, detail_pids: Iterable[int] = (), detail_top: int = 0, limit: int | None = None,
+             keep_rss_bytes: int | None = None, keep_limited: bool = False) -> Snapshot: ...
 
     def close(self) -> None: ...
 
@@ -108,6 +109,13 @@ class Engine:
         history: where series are kept (default: the collector's, else a new one).
         running: poll targets on their schedules once started (``False`` for
             one-shot use through :meth:`poll_once` and :meth:`cleanup`).
+        discovered_interval: seconds between polls of each discovered probe
+            (``None``: discovery's default, 2 s); the recorder passes its own
+            interval, so a probe is not polled more often than frames are stored.
+        smaps_max_age: how old a process's USS/PSS/swap may be before it is read
+            again (``None``: the dashboard's ``SMAPS_MAX_AGE_SECONDS``; the
+            recorder keeps them a minute: ``smaps_rollup`` of a big process is
+            the dearest read there is, and RSS stays fresh each frame).
     """
 
     def __init__(
@@ -121,13 +129,17 @@ class Engine:
         history: History | None = None,
         running: bool = True,
         services: bool = True,
+        discovered_interval: float | None = None,
+        smaps_max_age: float | None = None,
     ) -> None:
         self.config = config
+        self.discovered_interval = discovered_interval
         if history is None:
             history = getattr(collector, "history", None) or History(growth_min_span=GROWTH_MIN_SPAN_SECONDS)
         self.history: History = history
         self._collector: Collector | None = collector
         self._collector_options = {"gpu": gpu, "services": services}
+        self._smaps_max_age = smaps_max_age
         self._collector_lock = threading.Lock()
         self.discover = config.discover if discover is None else discover
         self.poll_targets = poll_targets
@@ -171,8 +183,10 @@ class Engine:
                 if self._collector is None:
                     from memdash.collector import LocalCollector
 
+                    age = self._smaps_max_age
                     self._collector = LocalCollector(self.config, history=self.history,
-                                                     smaps_max_age=LocalCollector.SMAPS_MAX_AGE_SECONDS,
+                                                     smaps_max_age=LocalCollector.SMAPS_MAX_AGE_SECONDS
+                                                     if age is None else age,
                                                      **self._collector_options)
                 collector = self._collector
         return collector
@@ -410,7 +424,10 @@ class Engine:
         except ImportError:
             return []
         try:
-            found = discover_targets()
+            if self.discovered_interval is None:
+                found = discover_targets()
+            else:
+                found = discover_targets(interval=self.discovered_interval)
         except OSError:
             return []
         with self._lock:
@@ -462,10 +479,18 @@ class Engine:
     def _poll_local(self, first: bool) -> Snapshot:
         view = self._view
         visible = view.detail_pids
+        # Only a view that asks for more rows (the recorder's) passes the keep_*
+        # options, so a collector without them still works.
+        keep: dict[str, Any] = {}
+        if view.keep_rss_bytes is not None:
+            keep["keep_rss_bytes"] = view.keep_rss_bytes
+        if view.keep_limited:
+            keep["keep_limited"] = True
         return self.collector.poll(
             detail_pids=() if first else visible,
             detail_top=0 if (first or visible) else view.top,
             limit=None if view.need_all else view.top,
+            **keep,
         )
 
     def _publish(self) -> Frame:

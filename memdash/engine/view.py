@@ -22,6 +22,12 @@ class View:
             RSS, or "show all" may show any row); otherwise the top ``top`` by
             RSS, plus ``detail_pids`` and GPU users.
         top: how many rows the screen shows at most.
+        keep_rss_bytes: beyond the top ``top``, also keep every process at or
+            above this RSS (``None``: none); the recorder's size floor.
+        keep_limited: beyond the top ``top``, also keep every process in a
+            memory cgroup with its own limit (a service); the recorder's rows.
+            With these two a caller gets the rows it keeps without ``need_all``
+            building a row for every process on the box.
         series: history series to copy into each frame, beyond the system's and
             the GPUs' (``target.<name>.rss`` for an open target view).
     """
@@ -29,4 +35,6 @@ class View:
     detail_pids: tuple[int, ...] = ()
     need_all: bool = False
     top: int = 25
+    keep_rss_bytes: int | None = None
+    keep_limited: bool = False
     series: tuple[str, ...] = ()

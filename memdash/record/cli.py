@@ -28,6 +28,8 @@ from memdash.textsafe import command_line, printable
 from memdash.units import parse_duration
 
 COMMANDS = ("record", "replay", "incidents", "report")
+#: How old a recorded process's USS/PSS/swap may be (RSS is read every frame).
+RECORD_SMAPS_SECONDS = 60.0
 
 
 class CommandError(Exception):
@@ -117,7 +119,8 @@ def replay_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="memdash replay",
         description="Open the dashboard on a recording, at the frame nearest --at (default: the last one); "
-        "keys: left/right one frame, shift+left/right a minute, n/N next/previous event, g go to a time. "
+        "keys: left/right one frame, shift+left/right a minute, n/N next/previous event, g go to a time, "
+        "z charts over the whole recording or the minutes before the cursor. "
         "With --json, print that frame in the 'memdash snapshot --json' schema.",
         epilog="TIME: ISO 8601 (2026-11-29T03:12, no offset = local time), a clock time today (03:12), "
         "a Unix time, 'now', or relative to now (-2h, -90s).",
@@ -222,7 +225,12 @@ def run_record(argv: Sequence[str]) -> int:
     # A target polled more often than frames are stored would be polled for nothing.
     targets = [t if t.interval >= interval else dataclasses.replace(t, interval=interval) for t in targets]
     config = dataclasses.replace(config, interval=interval, targets=tuple(targets), read_only=True)
-    engine = Engine(config, gpu=not args.no_gpu, discover=not args.no_discover and config.discover)
+    # A probe found on its socket is polled once per frame too (discovery's own
+    # default, 2 s, would poll it 2.5 times for each frame stored at 5 s).
+    # USS/PSS (smaps_rollup, milliseconds for a big process) are refreshed once a
+    # minute: they explain no OOM kill, and were the recorder's dearest read.
+    engine = Engine(config, gpu=not args.no_gpu, discover=not args.no_discover and config.discover,
+                    discovered_interval=interval, smaps_max_age=max(RECORD_SMAPS_SECONDS, interval))
     source = EngineSource(engine, interval, top=config.top, owns_engine=True)
     recorder = Recorder(writer, source, interval)
     engine.start()

@@ -36,7 +36,8 @@ class EngineSource:
         engine: a running engine (or one :meth:`start` starts).
         interval: seconds between recorded frames.
         select: keep the recorder's choice of processes (the engine is asked for
-            every row); ``False`` records the rows the frame has (a dashboard's).
+            those rows: :class:`~memdash.record.source.FrameShaper`); ``False``
+            records the rows the frame has (a dashboard's).
         owns_engine: close the engine with the source.
     """
 
@@ -53,7 +54,10 @@ class EngineSource:
         self._held: list[Event] = []
         self._stopping = False
         if select:
-            engine.set_view(need_all=True)
+            # The engine builds rows only for what the shaper keeps (the top, the
+            # big, the services'), not one for each of a thousand idle processes:
+            # that was most of the recorder's CPU on a busy box.
+            engine.set_view(need_all=False, top=top, keep_rss_bytes=self.shaper.floor_bytes, keep_limited=True)
         self._unsubscribe = engine.subscribe(self._put, self._closed)
 
     def _put(self, item: Any) -> None:

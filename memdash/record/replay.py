@@ -5,8 +5,10 @@ screen is :mod:`memdash.tui.replay`.
 
 The cursor moves by frame, by seconds, to the next or previous event, or to a
 time. Charts get the series of the frames before the cursor (up to
-``window`` frames, what the live dashboard's history holds); the whole
-recording's levels and events come from :meth:`timeline`.
+``window`` frames, what the live dashboard's history holds), or, zoomed out
+(:meth:`ReplayEngine.set_whole`), the whole recording downsampled by the store
+to :data:`WHOLE_POINTS` points a series; the whole recording's levels and
+events come from :meth:`timeline`.
 """
 
 from __future__ import annotations
@@ -21,10 +23,14 @@ from memdash.engine.frame import Frame, SeriesView
 from memdash.engine.view import View
 from memdash.model import CleanupResult
 from memdash.record.decode import snapshot_from_json
-from memdash.record.store import Event, Store, figures_of
+from memdash.record.store import COLUMN_PREFIXES, Event, Store, series_of
 
 #: Kinds of event the n/N keys stop at (a service coming and going is listed, not a stop).
 STOP_KINDS = ("oom_kill", "level_change", "cleanup")
+#: Points a whole-recording series is downsampled to (more than a chart has columns).
+WHOLE_POINTS = 1000
+#: Whole-recording series kept, most recently used last (each at most WHOLE_POINTS points).
+WHOLE_KEYS = 64
 
 
 class _Kept(NamedTuple):
@@ -65,6 +71,9 @@ class ReplayEngine:
         self._interval = round(gaps[len(gaps) // 2], 2) if gaps else 5.0
         self.window = window if window is not None else max(10, min(600, int(600 / max(self._interval, 0.01))))
         self.frame: Frame | None = None
+        #: Charts over the whole recording (``True``) or the window before the cursor.
+        self.whole = False
+        self._whole: OrderedDict[str, SeriesView] = OrderedDict()
 
     # -- what the dashboard calls on an engine
 
@@ -122,6 +131,13 @@ class ReplayEngine:
     async def cleanup(self, name: str, action: str, **options: Any) -> CleanupResult:
         return CleanupResult(target=name, action=action, ok=False,
                              error="a recording is read-only: cleanups run on the live dashboard")
+
+    def set_whole(self, whole: bool) -> None:
+        """Charts over the whole recording (``True``) or the ``window`` frames
+        before the cursor (``False``)."""
+        if whole != self.whole:
+            self.whole = whole
+            self.publish()
 
     # -- the cursor
 
@@ -186,7 +202,7 @@ class ReplayEngine:
             cache.move_to_end(i)
             return hit
         f = self.store.frame(i)  # decoded: a target's figures, or a frame without the column
-        out = figures_of(f.snapshot) if f is not None else {}
+        out = series_of(f.snapshot) if f is not None else {}
         self._remember(cache, i, out)
         return out
 
@@ -197,24 +213,47 @@ class ReplayEngine:
             cache.popitem(last=False)
 
     def _series(self, keys: set[str]) -> dict[str, SeriesView]:
+        """The ``window`` frames up to the cursor: the box's series from the
+        figures column, the rest (a target's, a process's, a service's, and the
+        box's in frames recorded before the column had them) from decoded frames."""
         lo = max(0, self.index - self.window + 1)
-        if any(k.startswith("target.") for k in keys):
-            cache = self._decoded  # a target view is open: its series are in the frames
-        else:
-            cache = self._figures
-            missing = [i for i in range(lo, self.index + 1) if i not in cache]
+        points: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in keys}
+
+        def collect(wanted: list[str], cache: OrderedDict[int, dict[str, float]]) -> None:
+            for i in range(lo, self.index + 1):
+                figures = self._figures_at(i, cache)
+                for k in wanted:
+                    v = figures.get(k)
+                    if v is not None:
+                        points[k][0].append(self.times[i])
+                        points[k][1].append(v)
+
+        column = [k for k in keys if k.startswith(COLUMN_PREFIXES)]
+        if column:
+            missing = [i for i in range(lo, self.index + 1) if i not in self._figures]
             if missing:  # one range read of the figures column for what the cache lacks
                 for i, figures in self.store.figures(missing[0], missing[-1]).items():
-                    self._remember(cache, i, figures)
-        points: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in keys}
-        for i in range(lo, self.index + 1):
-            figures = self._figures_at(i, cache)
-            for k in keys:
-                v = figures.get(k)
-                if v is not None:
-                    points[k][0].append(self.times[i])
-                    points[k][1].append(v)
+                    self._remember(self._figures, i, figures)
+            collect(column, self._figures)
+        rest = [k for k in keys if not k.startswith(COLUMN_PREFIXES) or not points[k][0]]
+        if rest:
+            collect(rest, self._decoded)
         return {k: SeriesView(times=tuple(ts), values=tuple(vs)) for k, (ts, vs) in points.items()}
+
+    def _whole_series(self, keys: set[str]) -> dict[str, SeriesView]:
+        """The whole recording, :data:`WHOLE_POINTS` points a series at most, read
+        once a key from the store (:meth:`Store.downsampled`) and kept."""
+        missing = [k for k in keys if k not in self._whole]
+        if missing:
+            for k, (ts, vs) in self.store.downsampled(missing, WHOLE_POINTS).items():
+                self._whole[k] = SeriesView(times=tuple(ts), values=tuple(vs))
+        out = {}
+        for k in keys:
+            self._whole.move_to_end(k)
+            out[k] = self._whole[k]
+        while len(self._whole) > max(WHOLE_KEYS, len(keys)):
+            self._whole.popitem(last=False)
+        return out
 
     def build(self) -> Frame | None:
         """The frame at the cursor, as the live engine would have published it."""
@@ -234,7 +273,7 @@ class ReplayEngine:
             read_only=True, system=snap.system, processes=snap.processes, process_count=snap.process_count,
             gpus=snap.gpus, targets=tuple(sorted(snap.targets, key=lambda t: t.name)),
             changed_targets=frozenset(t.name for t in snap.targets), events=events, errors=snap.errors,
-            level=snap.level, series=self._series(keys),
+            level=snap.level, series=self._whole_series(keys) if self.whole else self._series(keys),
             services=snap.services, host_oom=snap.host_oom, host_pressure=snap.host_pressure,
         )
 

@@ -91,6 +91,10 @@ class StoreLocked(StoreError):
     """Another recorder holds the store's lock."""
 
 
+class StoreTooNew(StoreError):
+    """A shard written by a newer memdash (a store schema this one does not know)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """Something that happened at one moment, stored as such.
@@ -161,18 +165,36 @@ def dumps(doc: Any) -> bytes:
         return json.dumps(_finite(doc), separators=(",", ":"), allow_nan=False).encode()
 
 
+#: Prefixes of the keys :func:`figures_of` keeps in the frames' figures column
+#: (the box's series); every other chart key comes from decoded frames.
+COLUMN_PREFIXES = ("system.", "gpu.")
+
+
+def _number(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
 def figures_of(snapshot: Mapping[str, Any], *, targets: bool = True) -> dict[str, float]:
     """The figures a replay charts, by the live dashboard's history keys:
-    ``system.percent``, ``gpu.<uuid|index>.percent`` and (``targets``)
-    ``target.<name>.rss`` and ``target.<name>.percent``. The box's are kept
-    beside each frame, so the screen's charts of ten minutes read a column
-    instead of decompressing a hundred frames; a target's (charted only while
-    its view is open) would cost the store ~1 KiB a frame with 10 targets, so
-    they come from the frames."""
+    ``system.percent``, ``system.used`` (bytes: the cgroup's usage where the box
+    has a limit, as the live chart shows), ``gpu.<uuid|index>.percent`` and
+    (``targets``) ``target.<name>.rss`` and ``target.<name>.percent``. The box's
+    are kept beside each frame, so the screen's charts read a column instead of
+    decompressing frames (``system.used`` since the whole-recording charts:
+    older frames lack it and their charts decode keyframes instead); a target's
+    (charted only while its view is open) would cost the store ~1 KiB a frame
+    with 10 targets, so they come from the frames."""
     out: dict[str, float] = {}
     system = snapshot.get("system") or {}
-    if isinstance(system, dict) and isinstance(system.get("percent"), (int, float)):
-        out["system.percent"] = float(system["percent"])
+    if isinstance(system, dict):
+        percent = _number(system.get("percent"))
+        if percent is not None:
+            out["system.percent"] = percent
+        cgroup = system.get("cgroup")
+        used = _number(cgroup.get("usage_bytes") if system.get("limit_bytes") and isinstance(cgroup, dict)
+                       else system.get("used_bytes"))
+        if used is not None:
+            out["system.used"] = used
     gpus = snapshot.get("gpus") or {}
     for d in (gpus.get("devices") or []) if isinstance(gpus, dict) else []:
         if isinstance(d, dict) and isinstance(d.get("percent"), (int, float)):
@@ -183,6 +205,39 @@ def figures_of(snapshot: Mapping[str, Any], *, targets: bool = True) -> dict[str
         for key, name in (("rss", "rss_bytes"), ("percent", "percent")):
             if isinstance(t.get(name), (int, float)) and not isinstance(t.get(name), bool):
                 out[f"target.{t.get('name')}.{key}"] = float(t[name])
+    return out
+
+
+def series_of(snapshot: Mapping[str, Any]) -> dict[str, float]:
+    """Every figure a replay's charts can ask of one decoded frame: those of
+    :func:`figures_of` with the targets', a target's cumulative counters
+    (``target.<name>.gc``, ``.gc_pause``, ``.hits``, ``.lookups``: the target
+    view charts their rates), each recorded process's RSS (``process.<pid>.rss``)
+    and each service's working set against its limit (``service.<key>.percent``)."""
+    out = figures_of(snapshot)
+    for t in snapshot.get("targets") or []:
+        if not isinstance(t, dict) or not t.get("ok", True):
+            continue
+        name = t.get("name")
+        gc = t.get("gc")
+        if isinstance(gc, dict):
+            counted_gc = [_number(g.get("collections")) for g in gc.get("generations") or [] if isinstance(g, dict)]
+            counts = [c for c in counted_gc if c is not None]
+            if counts:
+                out[f"target.{name}.gc"] = sum(counts)
+            if _number(gc.get("pause_total_seconds")) is not None:
+                out[f"target.{name}.gc_pause"] = float(gc["pause_total_seconds"])
+        counted = [c for c in t.get("caches") or [] if isinstance(c, dict) and _number(c.get("hits")) is not None]
+        if counted:
+            out[f"target.{name}.hits"] = sum(float(c["hits"]) for c in counted)
+            out[f"target.{name}.lookups"] = sum(float(c["hits"]) + (_number(c.get("misses")) or 0.0)
+                                                for c in counted)
+    for p in snapshot.get("processes") or []:
+        if isinstance(p, dict) and _number(p.get("rss_bytes")) is not None:
+            out[f"process.{p.get('pid')}.rss"] = float(p["rss_bytes"])
+    for sv in snapshot.get("services") or []:
+        if isinstance(sv, dict) and _number(sv.get("percent")) is not None:
+            out[f"service.{sv.get('key')}.percent"] = float(sv["percent"])
     return out
 
 
@@ -282,6 +337,9 @@ class StoreWriter:
         if shards:
             try:
                 self._open(shards[-1], create=False)
+            except StoreTooNew:
+                os.close(self._lock_fd)  # refused: the lock goes with it
+                raise
             except StoreError:
                 # A damaged newest shard stays for readers; the next frame starts a new one.
                 self._db = None
@@ -323,6 +381,11 @@ class StoreWriter:
             if create:
                 with db:
                     db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(STORE_SCHEMA),))
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if row and str(row[0]).isdigit() and int(row[0]) > STORE_SCHEMA:
+                db.close()
+                raise StoreTooNew(f"{path} was written by a newer memdash (store schema {row[0]}; this one"
+                                 f" writes {STORE_SCHEMA}): upgrade memdash, or record to another directory")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open shard {path}: {exc}") from None
         self._db = db
@@ -503,6 +566,14 @@ class _Shard:
                 # A read-only copy whose WAL index cannot be created: read it as immutable.
                 db = sqlite3.connect(f"file:{path}?immutable=1", uri=True, check_same_thread=False)
                 rows = db.execute("SELECT t, id FROM frames INDEXED BY frames_t ORDER BY t").fetchall()
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            schema = int(row[0]) if row and str(row[0]).isdigit() else STORE_SCHEMA
+            if schema > STORE_SCHEMA:
+                # A shard a newer memdash wrote: its tables may mean something else.
+                db.close()
+                self.error = (f"{path.name}: written by a newer memdash (store schema {schema}; this one reads"
+                              f" up to {STORE_SCHEMA}): upgrade memdash to read it")
+                return
             self.db = db
             self.times = [r[0] for r in rows]
             self.ids = [r[1] for r in rows]
@@ -677,6 +748,96 @@ class Store:
                     except ValueError:
                         pass
         return out
+
+    def downsampled(self, keys: Sequence[str], buckets: int, t0: float | None = None,
+                    t1: float | None = None) -> dict[str, tuple[list[float], list[float]]]:
+        """Series ``keys`` over ``[t0, t1]`` (the whole recording by default), at
+        most ``buckets`` points each: ``[t0, t1]`` is cut into ``buckets`` equal
+        stretches and each gives its largest value, at the time it was recorded,
+        so a peak or a step stays where it was. Nothing here holds more than
+        ``buckets`` points a key, whatever the recording's length.
+
+        The box's figures (:data:`COLUMN_PREFIXES`) are reduced inside SQLite
+        from the figures column, every frame counted. Other keys (a target's, a
+        process's, a service's: :func:`series_of`), and the box's in a shard
+        recorded before its column had them, come from one decoded frame per
+        stretch, a keyframe where the stretch has one (decoded alone: at 5 s,
+        one every 5 minutes), so their long charts are sampled, not maxed.
+        """
+        out: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in keys}
+        if not self._times or buckets < 1 or not keys:
+            return out
+        lo_t = self._times[0] if t0 is None else t0
+        hi_t = self._times[-1] if t1 is None else t1
+        scale = buckets / max(hi_t - lo_t, 1e-9)
+        top = buckets - 1
+        best: dict[str, dict[int, tuple[float, float]]] = {k: {} for k in keys}
+
+        def keep(key: str, t: float, v: float) -> None:
+            b = min(top, max(0, int((t - lo_t) * scale)))
+            here = best[key].get(b)
+            if here is None or v > here[1]:
+                best[key][b] = (t, v)
+
+        column = [k for k in keys if k.startswith(COLUMN_PREFIXES) and '"' not in k and "\\" not in k]
+        decoded = [k for k in keys if k not in column]
+        sql = ("SELECT MIN(CAST((t - ?) * ? AS INTEGER), ?) AS b, t, MAX(json_extract(figures, ?)) "
+               "FROM frames WHERE t >= ? AND t <= ? GROUP BY b")
+        for si, shard in enumerate(self._shards):
+            if shard.db is None or not shard.times or shard.times[-1] < lo_t or shard.times[0] > hi_t:
+                continue
+            missing = list(decoded)
+            for key in column:
+                try:
+                    rows = shard.db.execute(sql, (lo_t, scale, top, f'$."{key}"', lo_t, hi_t)).fetchall()
+                except sqlite3.Error:
+                    rows = []  # no figures column (or no JSON functions): the frames say it
+                found = False
+                for _b, t, v in rows:
+                    if isinstance(v, (int, float)):
+                        keep(key, t, float(v))
+                        found = True
+                if not found:
+                    missing.append(key)
+            if missing:
+                self._sample_frames(si, missing, lo_t, hi_t, scale, top, keep)
+        for key, points in best.items():
+            for b in sorted(points):
+                out[key][0].append(points[b][0])
+                out[key][1].append(points[b][1])
+        return out
+
+    def _sample_frames(self, si: int, keys: Sequence[str], lo_t: float, hi_t: float, scale: float, top: int,
+                       keep: Any) -> None:
+        """One decoded frame per stretch of shard ``si`` (a keyframe where there is one)."""
+        db = self._shards[si].db
+        assert db is not None
+        try:
+            keyframes = {r[0] for r in db.execute("SELECT id FROM frames WHERE ref IS NULL").fetchall()}
+        except sqlite3.Error:
+            return
+        shard = self._shards[si]
+        lo = bisect.bisect_left(shard.times, lo_t)
+        hi = bisect.bisect_right(shard.times, hi_t)
+        chosen: dict[int, tuple[int, float, bool]] = {}  # stretch -> (frame id, time, is a keyframe)
+        for t, fid in zip(shard.times[lo:hi], shard.ids[lo:hi]):
+            b = min(top, max(0, int((t - lo_t) * scale)))
+            key_frame = fid in keyframes
+            if b not in chosen or (key_frame and not chosen[b][2]):
+                chosen[b] = (fid, t, key_frame)
+        wanted = set(keys)
+        for b in sorted(chosen):
+            fid, t, _ = chosen[b]
+            try:
+                raw = self._raw(si, fid)
+                doc = json.loads(raw) if raw is not None else None
+            except (sqlite3.Error, zstandard.ZstdError, ValueError):
+                doc = None
+            if not isinstance(doc, dict):
+                continue  # a damaged frame: its stretch has no point
+            for key, v in series_of(doc.get("snapshot") or {}).items():
+                if key in wanted:
+                    keep(key, t, v)
 
     def levels(self) -> list[str | None]:
         """Every frame's level, in the order of :meth:`times` (read once, on demand:

@@ -286,9 +286,15 @@ class MemdashApp(App[int]):
 
     def _render_memory(self, frame: Frame) -> None:
         self.query_one(MemoryPanel).show(
-            frame.system, frame.series.get("system.used", SeriesView()), now=frame.time, window=self.chart_window(),
+            frame.system, frame.series.get("system.used", SeriesView()), now=self.chart_now(frame.time),
+            window=self.chart_window(),
             palette=self.palette, warning_percent=self.config.thresholds.warning,
         )
+
+    def chart_now(self, now: float) -> float:
+        """The moment charts end at, given the frame's ``now`` (a replay of the
+        whole recording ends them at the recording's end)."""
+        return now
 
     def chart_window(self) -> float:
         """Seconds the charts show: the chosen window, within what History keeps
@@ -448,7 +454,7 @@ class MemdashApp(App[int]):
         if sample is None:
             return
         # Target samples are stamped by the clock when they came: the frame's publish time is "now" for them.
-        screen.show(sample, frame.series, self.palette, now=frame.published, window=self.chart_window(),
+        screen.show(sample, frame.series, self.palette, now=self.chart_now(frame.published), window=self.chart_window(),
                     warning_percent=self.config.thresholds.warning, blocker=self.cleanup_blocker(sample))
 
     def open_target(self, name: str) -> None:
@@ -494,7 +500,7 @@ class MemdashApp(App[int]):
     def _show_process(self, screen: Any, frame: Frame) -> None:
         row = next((p for p in frame.processes if p.pid == screen.pid), None)
         children = [p for p in frame.processes if p.ppid == screen.pid]
-        screen.show(row, children, frame.series, self.palette, now=frame.time, window=self.chart_window(),
+        screen.show(row, children, frame.series, self.palette, now=self.chart_now(frame.time), window=self.chart_window(),
                     warning_percent=self.config.thresholds.warning)
         # Only over this box's own processes: a recording's or a scene's pids are
         # not this box's (another process may hold the pid here).

@@ -7,7 +7,9 @@ marked) and the events around the cursor. No cleanup keys: a recording is
 read-only.
 
 Keys: ``←``/``→`` one frame, ``shift+←``/``shift+→`` a minute, ``n``/``N`` the
-next/previous event (an OOM kill, a level change, a cleanup), ``g`` go to a time.
+next/previous event (an OOM kill, a level change, a cleanup), ``g`` go to a time,
+``z`` charts over the whole recording (the cursor marked) or the ten minutes
+before the cursor.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from memdash.record.replay import STOP_KINDS, ReplayEngine, describe
 from memdash.tui import safe
 from memdash.tui.app import FrameReady, MemdashApp
 from memdash.tui.screens.help import HelpScreen
+from memdash.tui.widgets.chart import window_label
 from memdash.tui.widgets.header import StatusHeader
+from memdash.tui.widgets.memory import HistoryChart
 
 _LEVELS = {"excellent": Level.EXCELLENT, "good": Level.GOOD, "warning": Level.WARNING, "critical": Level.CRITICAL}
 #: The live dashboard's keys a replay keeps (no cleanups, no pause, no interval).
@@ -74,6 +78,7 @@ class ReplayApp(MemdashApp, inherit_bindings=False):
         Binding("n", "event(1)", "Next event", id="replay_next_event"),
         Binding("N", "event(-1)", "Prev event", key_display="N", id="replay_prev_event"),
         Binding("g", "goto", "Go to", id="replay_goto"),
+        Binding("z", "zoom", "Whole/cursor", id="replay_zoom"),
     ]
 
     def __init__(self, config: Config, replay: ReplayEngine) -> None:
@@ -90,6 +95,7 @@ class ReplayApp(MemdashApp, inherit_bindings=False):
                 yield Static(id="replay-events")
 
     def on_frame_ready(self, message: FrameReady) -> None:
+        self._mark_charts()
         super().on_frame_ready(message)
         has_targets = bool(message.frame.targets)
         for widget_id in ("#targets-title", "#targets"):
@@ -101,6 +107,43 @@ class ReplayApp(MemdashApp, inherit_bindings=False):
         if self.replay.frame is not None:
             self._render_replay()
 
+    # -- charts
+
+    def chart_window(self) -> float:
+        """The whole recording when zoomed out, else the window before the cursor."""
+        r = self.replay
+        if r.whole:
+            return max(60.0, r.times[-1] - r.times[0])
+        return super().chart_window()
+
+    def chart_now(self, now: float) -> float:
+        return self.replay.times[-1] if self.replay.whole else now
+
+    def _mark_charts(self) -> None:
+        """Every chart marks the cursor when it shows the whole recording; a
+        replay redraws at once (the cursor moves only when asked)."""
+        mark = self.replay.time if self.replay.whole else None
+        for screen in self.screen_stack:
+            for chart in screen.query(HistoryChart):
+                chart.mark = mark
+                chart.MIN_REDRAW_SECONDS = 0.0
+
+    # A view opened on a recording gets its series with the next frame, and a
+    # replay has no next frame until the cursor moves: publish one once the
+    # view is on screen.
+
+    def open_process(self, pid: int) -> None:
+        super().open_process(pid)
+        self.call_after_refresh(self.replay.publish)
+
+    def open_target(self, name: str) -> None:
+        super().open_target(name)
+        self.call_after_refresh(self.replay.publish)
+
+    def open_service(self, key: str) -> None:
+        super().open_service(key)
+        self.call_after_refresh(self.replay.publish)
+
     # -- drawing
 
     def _render_replay(self) -> None:
@@ -109,7 +152,9 @@ class ReplayApp(MemdashApp, inherit_bindings=False):
         self.query_one("#replay-bar", Static).update(safe.text(
             ("REPLAY ", "bold reverse"), f" {_clock(r.time)}  frame {r.index + 1}/{total}",
             f"   {_clock(r.times[0])} .. {_clock(r.times[-1])}",
-            ("   ←/→ frame  ⇧←/⇧→ minute  n/N event  g go to", "dim")))
+            "   charts: " + ("whole recording, │ cursor" if r.whole
+                             else f"{window_label(self.chart_window())} before cursor"),
+            ("   ←/→ ⇧←/⇧→ n/N g z", "dim")))
         width = max(20, self.size.width - 2)
         worst, marks, cursor = r.timeline(width)
         top = Text(end="")
@@ -142,6 +187,9 @@ class ReplayApp(MemdashApp, inherit_bindings=False):
         if self.replay.next_event(direction) is None:
             safe.notify(self, "no more events that way", timeout=2)
 
+    def action_zoom(self) -> None:
+        self.replay.set_whole(not self.replay.whole)
+
     def action_goto(self) -> None:
         from memdash.record.cli import parse_time
 
@@ -161,6 +209,7 @@ class ReplayApp(MemdashApp, inherit_bindings=False):
             ("shift+← →", "a minute back / forward"),
             ("n N", "next / previous event (OOM kill, level change, cleanup)"),
             ("g", "go to a time (ISO 8601, 03:11, -2h, Unix time)"),
+            ("z", "charts: the whole recording (cursor marked) / before the cursor"),
             ("/", "filter processes; escape clears"),
             ("a s r", "all/top processes, sort, reverse sort"),
             ("enter", "open the selected target"),

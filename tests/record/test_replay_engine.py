@@ -33,3 +33,104 @@ def test_series_before_the_cursor(tmp_path: Path) -> None:
     assert frames[-1].series["target.api.rss"].values[-1] == 1000.0 * 151
     assert frames[-1].targets[0].rss_bytes == 1000 * 151
     engine.close()
+
+
+# -- the whole recording ---------------------------------------------------------
+
+import sqlite3  # noqa: E402
+import time  # noqa: E402
+import tracemalloc  # noqa: E402
+
+import pytest  # noqa: E402
+
+from memdash.record.replay import WHOLE_POINTS  # noqa: E402
+from tests.record.long_store import API_HIGH, API_LOW, FRAMES, HIGH, LOW, write_long_store  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def long_store(tmp_path_factory) -> tuple[Path, float, float]:
+    work = tmp_path_factory.mktemp("long")
+    t0, t_step = write_long_store(work / "store", work, time.time() - 60)
+    return work / "store", t0, t_step
+
+
+def _step_at(times: tuple[float, ...], values: tuple[float, ...], low: float, high: float) -> float:
+    """Where the series goes from ``low`` to ``high`` (it must do it once)."""
+    assert set(values) == {low, high}
+    first_high = values.index(high)
+    assert all(v == low for v in values[:first_high]) and all(v == high for v in values[first_high:])
+    return times[first_high]
+
+
+def test_whole_recording_shows_a_step_hours_before_the_end(long_store) -> None:
+    path, t0, t_step = long_store
+    engine = ReplayEngine(Store(path))  # the cursor on the last frame
+    frames = []
+    engine.subscribe(frames.append)
+    engine.set_view(series=("system.used",))  # what the dashboard's memory chart asks for
+    engine.start()
+    # Before the cursor: ten minutes, all after the step.
+    used = frames[-1].series["system.used"]
+    assert len(used.values) == engine.window and set(used.values) == {float(HIGH)}
+    engine.set_whole(True)
+    used = frames[-1].series["system.used"]
+    assert len(used.values) <= WHOLE_POINTS
+    assert used.times[0] == pytest.approx(t0) and used.times[-1] == pytest.approx(engine.times[-1])
+    # the step, 3 hours before the end, within one point's stretch (8 h / 1000)
+    assert _step_at(used.times, used.values, LOW, HIGH) == pytest.approx(t_step, abs=8 * 3600 / WHOLE_POINTS + 5)
+    # moving the cursor leaves the whole-recording series as they are
+    engine.goto(t0 + 3600)
+    assert frames[-1].series["system.used"] == used and frames[-1].time == pytest.approx(t0 + 3600, abs=5)
+    # a target's RSS (from keyframes: one every 60 frames) shows its step too
+    engine.set_view(series=("target.api.rss",))
+    rss = frames[-1].series["target.api.rss"]
+    assert FRAMES // 60 - 1 <= len(rss.values) <= WHOLE_POINTS
+    assert _step_at(rss.times, rss.values, API_LOW, API_HIGH) == pytest.approx(t_step, abs=60 * 5 + 5)
+    engine.set_whole(False)
+    assert len(frames[-1].series["target.api.rss"].values) == engine.window
+    engine.close()
+
+
+def test_whole_recording_reads_the_store_in_bounded_memory(long_store) -> None:
+    path, _, t_step = long_store
+    with Store(path) as s:
+        tracemalloc.start()
+        try:
+            series = s.downsampled(["system.used", "system.percent", "target.api.rss"], 500)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert all(len(ts) <= 500 for ts, _ in series.values())
+        assert len(s._raws) <= s.CACHE_FRAMES  # decoded frames kept: bounded
+    # 5,760 frames of ~10 KB JSON each would be ~60 MB decoded: far under that
+    assert peak < 8 << 20, peak
+    assert _step_at(tuple(series["system.used"][0]), tuple(series["system.used"][1]), LOW, HIGH) == pytest.approx(
+        t_step, abs=8 * 3600 / 500 + 5)
+
+
+def test_a_store_from_before_the_column_had_system_used(long_store, tmp_path: Path) -> None:
+    """Frames whose figures column lacks ``system.used`` (recorded before it was
+    added) still chart it: from decoded frames, in both zooms."""
+    import shutil
+
+    path, _, t_step = long_store
+    old = tmp_path / "old"
+    shutil.copytree(path, old)
+    for shard in old.glob("frames-*.db"):
+        db = sqlite3.connect(shard)
+        with db:
+            db.execute("""UPDATE frames SET figures = json_remove(figures, '$."system.used"')""")
+        db.close()
+    with Store(old) as s:
+        assert all("system.used" not in f for f in s.figures(0, 10).values())
+    engine = ReplayEngine(Store(old))
+    frames = []
+    engine.subscribe(frames.append)
+    engine.set_view(series=("system.used",))
+    engine.start()
+    assert set(frames[-1].series["system.used"].values) == {float(HIGH)}
+    assert len(frames[-1].series["system.used"].values) == engine.window
+    engine.set_whole(True)
+    used = frames[-1].series["system.used"]
+    assert _step_at(used.times, used.values, LOW, HIGH) == pytest.approx(t_step, abs=60 * 5 + 5)
+    engine.close()

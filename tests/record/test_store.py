@@ -12,6 +12,7 @@ from memdash.record.store import (
     KEYFRAME_EVERY,
     Event,
     Store,
+    StoreError,
     StoreLocked,
     StoreWriter,
     list_shards,
@@ -183,3 +184,23 @@ def test_charted_figures_read_from_their_column(tmp_path: Path) -> None:
         got = s.figures(2, 4)
     # the box's figures only: a target's are read from the frames, while its view is open
     assert got == {i: {"system.percent": 10.0 + i, "gpu.GPU-1.percent": 50.5} for i in (2, 3, 4)}
+
+
+def test_a_shard_from_a_newer_memdash_is_named_and_not_written(tmp_path: Path) -> None:
+    """A store schema this memdash does not know: readers skip that shard and
+    say why; a recorder refuses to append to it (exit 2, one line)."""
+    clock = Clock(T0)
+    with StoreWriter(tmp_path, clock=clock) as w:
+        _fill(w, clock, 2, step=DAY)
+    newer = list_shards(tmp_path)[-1]
+    db = sqlite3.connect(newer)
+    with db:
+        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
+    db.close()
+    with Store(tmp_path) as s:
+        assert len(s) == 1 and len(s.errors) == 1
+        assert newer.name in s.errors[0] and "newer memdash (store schema 99" in s.errors[0]
+    with pytest.raises(StoreError, match="newer memdash"):
+        StoreWriter(tmp_path, clock=clock)
+    with pytest.raises(StoreError, match="newer memdash"):  # the refusal released the lock
+        StoreWriter(tmp_path, clock=clock)

@@ -144,3 +144,53 @@ async def test_no_cleanup_keys_and_help_lists_the_cursor(store: Path) -> None:
         await pilot.press("question_mark")
         await _settle(pilot)
         assert "next / previous event" in _text(app)
+
+
+@pytest.fixture(scope="module")
+def long_store(tmp_path_factory) -> tuple[Path, float, float]:
+    from tests.record.long_store import write_long_store
+
+    work = tmp_path_factory.mktemp("long")
+    t_end = time.time() - 60
+    t0, t_step = write_long_store(work / "store", work, t_end)
+    return work / "store", t0, t_step
+
+
+async def test_z_charts_the_whole_recording_with_the_cursor_marked(long_store) -> None:
+    from tests.record.long_store import HIGH, LOW
+
+    path, t0, t_step = long_store
+    app = _app(path)
+    async with app.run_test(size=(150, 50)) as pilot:
+        await _settle(pilot)
+        chart = app.query_one("#mem-chart")
+        end = app.replay.times[-1]
+        # Before the cursor (the last frame): minutes, all after the step.
+        xs, ys = chart.plotted
+        assert xs and min(xs) >= -app.chart_window() and set(ys) == {float(HIGH)}
+        await pilot.press("z")
+        await _settle(pilot)
+        assert "charts: whole recording" in _text(app)
+        xs, ys = chart.plotted
+        # 8 hours back from the recording's end, one point a column at most
+        assert min(xs) == pytest.approx(t0 - end, abs=60) and len(xs) <= chart.size.width
+        assert chart.axis["xlim"][0] <= t0 - end
+        # the step, 3 hours before the end, is in what the chart drew
+        first_high = ys.index(float(HIGH))
+        assert set(ys[:first_high]) == {float(LOW)} and set(ys[first_high:]) == {float(HIGH)}
+        assert xs[first_high] == pytest.approx(t_step - end, abs=8 * 3600 / chart.size.width + 60)
+        assert chart.axis["mark"] == pytest.approx(0.0)  # the cursor, at the end
+        # go 5 hours back: the mark moves, the chart still spans the recording
+        await pilot.press("g")
+        await _settle(pilot)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(end - 5 * 3600))
+        await pilot.press(*stamp, "enter")
+        await _settle(pilot)
+        assert chart.axis["mark"] == pytest.approx(-5 * 3600, abs=5)
+        assert chart.plotted == (xs, ys)
+        # z again: the minutes before the cursor, before the step
+        await pilot.press("z")
+        await _settle(pilot)
+        xs2, ys2 = chart.plotted
+        assert min(xs2) >= -app.chart_window() and set(ys2) == {float(LOW)}
+        assert chart.axis["mark"] is None

@@ -13,7 +13,7 @@ from memdash.units import human_bytes
 
 #: Chart windows `[` and `]` step through, in seconds (bounded by what History keeps).
 WINDOWS = (60.0, 300.0, 900.0, 3600.0)
-_TIME_STEPS = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200)
+_TIME_STEPS = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 21600, 43200, 86400, 172800)
 _KIB = 1024
 _BYTE_STEPS = tuple(k * u for u in (1, _KIB, _KIB**2, _KIB**3, _KIB**4) for k in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
 

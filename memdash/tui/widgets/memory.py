@@ -83,8 +83,11 @@ class HistoryChart(PlotextPlot):
         self._args: tuple[tuple[object, ...], dict[str, object]] | None = None
         #: What the last draw plotted: (seconds before now, values); for tests.
         self.plotted: tuple[list[float], list[float]] = ([], [])
-        #: The last draw's axes: xlim, xlabels, ylim, ylabels, lines shown; for tests.
+        #: The last draw's axes: xlim, xlabels, ylim, ylabels, lines shown, mark; for tests.
         self.axis: dict[str, object] = {}
+        #: A moment to mark with a vertical line (epoch seconds), where it falls
+        #: in the window: a replay's cursor on a chart of the whole recording.
+        self.mark: float | None = None
 
     def on_resize(self) -> None:
         self._last = ()  # redraw for the new size, now rather than at the next sample
@@ -120,7 +123,8 @@ class HistoryChart(PlotextPlot):
         xs = [x for x, _ in pts]
         ys = [v for _, v in pts]
         title = self._title if title is None else title
-        structure = (window, unit, tuple(lines), colour, title, self.size)
+        mark = None if self.mark is None or not -window <= self.mark - now <= 1.0 else self.mark - now
+        structure = (window, unit, tuple(lines), colour, title, self.size, mark)
         scale = max(1e-9, (max(ys, default=0) or 1) / 200)
         key = (structure, tuple(round(x) for x in xs), tuple(round(v / scale) for v in ys))
         if key == self._last:
@@ -130,10 +134,10 @@ class HistoryChart(PlotextPlot):
             return
         self._drawn_at = t
         self._last = key
-        self._draw(xs, ys, window, unit, lines, colour, title)
+        self._draw(xs, ys, window, unit, lines, colour, title, mark)
 
     def _draw(self, xs: list[float], ys: list[float], window: float, unit: str, lines: Sequence[ChartLine],
-              colour: RGB | None, title: str) -> None:
+              colour: RGB | None, title: str, mark: float | None = None) -> None:
         plt = self.plt
         # clear_figure, not clear_data: plotext keeps tick state across figures,
         # so every draw sets everything it shows.
@@ -166,9 +170,11 @@ class HistoryChart(PlotextPlot):
                 plt.hline(line.value, line.colour or "gray")
                 plt.text(f"{line.label} {fmt(line.value)}", -window, line.value, color=line.colour or "gray", alignment="left")
                 drawn.append(line.label)
+        if mark is not None:
+            plt.vline(mark, "gray")
         plt.plot(xs, ys, marker="braille", color=colour) if colour else plt.plot(xs, ys, marker="braille")
         self.axis = {"xlim": (-window, 0), "xlabels": [time_label(x) for x in xt], "ylim": (lo, hi),
-                     "ylabels": [fmt(v) for v in yt], "lines": tuple(drawn)}
+                     "ylabels": [fmt(v) for v in yt], "lines": tuple(drawn), "mark": mark}
         self.refresh()
 
 
