@@ -62,7 +62,13 @@ async def test_a_real_process_shows_its_children_and_rss_history(tmp_path):
             await pilot.pause(1.0)
             text = "\n".join(s.text for s in app.screen._compositor.render_strips())
             assert str(child.pid) in text, text  # a child, by pid
-            assert chart.plotted[1] and chart.axis["ylabels"]
+            frame = app.frame
+            key = f"process.{os.getpid()}.rss"
+            assert chart.plotted[1] and chart.axis["ylabels"], (  # what to look at when it is empty
+                f"row in frame: {any(p.pid == os.getpid() for p in frame.processes)}; view series: "
+                f"{app.engine.view.series}; frame series: {sorted(frame.series)}; points: "
+                f"{len(frame.series[key].times) if key in frame.series else None}; chart args: "
+                f"{[len(a) for a in chart._args[0]] if chart._args else None}; size {chart.size}")
     finally:
         child.kill()
         child.wait()
