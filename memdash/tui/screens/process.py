@@ -29,6 +29,11 @@ from memdash.units import human_bytes, human_duration, human_percent, human_rate
 COMMAND_MAX = 4000
 
 
+#: Seconds a live process series spans (History keeps 60 points, one every 5 s);
+#: a longer window is a recording's, drawn from fewer, downsampled points.
+LIVE_SPAN = 300.0
+
+
 def process_series_key(pid: int) -> str:
     """The History key of a process's RSS series."""
     return f"process.{pid}.rss"
@@ -120,7 +125,7 @@ class ProcessScreen(RepaintBelowOnClose, Screen[None]):
             lines.append(ChartLine(p.limit_bytes * warning_percent / 100, "warn", rgb(palette.styles[Level.WARNING])))
         self.query_one("#p-chart", HistoryChart).plot(
             rss.times, rss.values, now=now, window=window, unit="bytes", lines=lines,
-            colour=rgb(palette.styles[p.level]), title=f"RSS · last {window_label(window)} (a point every 5 s)",
+            colour=rgb(palette.styles[p.level]), title=f"RSS · last {window_label(window)}" + (" (a point every 5 s)" if window <= LIVE_SPAN else ""),
         )
         self.query_one("#p-cmdline", Static).update(safe.text(command_line(p.cmdline, COMMAND_MAX)))
         kids = [f"{c.pid:>7} {human_bytes(c.rss_bytes):>6}  {command_line(program_name(c.cmdline), 60)}"
