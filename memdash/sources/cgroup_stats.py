@@ -255,6 +255,20 @@ def _cached_limit(path: str, total_bytes: int | None, cache: dict[str, int | Non
     return cache[path]
 
 
+def _own_and_applying_limit(directory: str, mount: str, name: str, total_bytes: int | None,
+                            limits: dict[str, int | None] | None,
+                            read: Callable[[str], str | None]) -> tuple[int | None, int | None]:
+    """The cgroup's own limit (file ``name``) and the one that applies: the
+    smallest along it and its ancestors up to ``mount``."""
+    own = parse_limit(read(directory + "/" + name), total_bytes)
+    limit = own
+    for d in _ancestors(os.path.dirname(directory), mount) if directory != mount else ():
+        value = _cached_limit(d + "/" + name, total_bytes, limits, read)
+        if value is not None and (limit is None or value < limit):
+            limit = value
+    return own, limit
+
+
 def read_v2(directory: str, mount: str, path: str, total_bytes: int | None = None,
             limits: dict[str, int | None] | None = None, read: Callable[[str], str | None] | None = None,
             slow: tuple[int | None, ...] | None = None) -> CgroupStats:
@@ -266,12 +280,7 @@ def read_v2(directory: str, mount: str, path: str, total_bytes: int | None = Non
     read = read or _read_text
     usage = _parse_int(read(directory + "/memory.current"))
     if slow is None:
-        own = parse_limit(read(directory + "/memory.max"), total_bytes)
-        limit = own
-        for d in _ancestors(os.path.dirname(directory), mount) if directory != mount else ():
-            value = _cached_limit(d + "/memory.max", total_bytes, limits, read)
-            if value is not None and (limit is None or value < limit):
-                limit = value
+        own, limit = _own_and_applying_limit(directory, mount, "memory.max", total_bytes, limits, read)
         high = parse_limit(read(directory + "/memory.high"), total_bytes)
     else:
         own, limit, high = slow[0], slow[1], slow[2]
@@ -299,12 +308,7 @@ def read_v1(directory: str, mount: str, path: str, total_bytes: int | None = Non
     read = read or _read_text
     usage = _parse_int(read(directory + "/memory.usage_in_bytes"))
     if slow is None:
-        own = parse_limit(read(directory + "/memory.limit_in_bytes"), total_bytes)
-        limit = own
-        for d in _ancestors(os.path.dirname(directory), mount) if directory != mount else ():
-            value = _cached_limit(d + "/memory.limit_in_bytes", total_bytes, limits, read)
-            if value is not None and (limit is None or value < limit):
-                limit = value
+        own, limit = _own_and_applying_limit(directory, mount, "memory.limit_in_bytes", total_bytes, limits, read)
         kmem = (_parse_int(read(directory + "/memory.kmem.usage_in_bytes")),
                 _parse_int(read(directory + "/memory.kmem.tcp.usage_in_bytes")))
     else:
