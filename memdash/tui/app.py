@@ -255,9 +255,20 @@ class MemdashApp(App[int]):
         # On the engine's thread: post_message is thread-safe; nothing else here is touched.
         self.post_message(FrameReady(frame))
 
+    def _widgets_alive(self) -> bool:
+        """Whether the dashboard's widgets are all there to render into.
+
+        Shutting down prunes every widget at once, each removing its children
+        in its own task, and under Pilot the shutdown runs beside the message
+        loop: a frame can arrive when the header is there but its labels are
+        gone. Pruning marks every widget first, and a marked widget reports
+        ``display`` False (the header is never hidden otherwise)."""
+        header = self.query(StatusHeader)
+        return bool(header) and header.first().display
+
     def on_frame_ready(self, message: FrameReady) -> None:
         """Render a new frame: one message per frame, whatever number of samples it holds."""
-        if not self.query(StatusHeader):
+        if not self._widgets_alive():
             return  # a frame that arrived while the app shuts down: its widgets are gone
         frame = self.frame = message.frame
         with self.batch_update():
