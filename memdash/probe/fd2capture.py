@@ -8,12 +8,13 @@ fd 2 points at an anonymous in-memory file for the one call and is restored
 in ``finally``; a line another thread wrote to fd 2 in that window (the call
 holds the GIL, so only C code or other processes sharing the fd can) is
 recognised as not ours and written to the real stderr afterwards, so the
-host's output is delayed by under a millisecond, never lost. One capture runs
-at a time (a lock).
+host's output is delayed by under a millisecond (a write still in flight: until
+the next capture), never lost. One capture runs at a time (a lock).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sys
 import time
@@ -33,29 +34,84 @@ def _is_stats_line(line: bytes) -> bool:
     return all(tok.isdigit() for tok in s.split())  # a size-class row
 
 
-class _Capture:
-    """The anonymous file fd 2 points at during a capture. Kept open between
-    captures (one fd, emptied each time) so that a write another thread had
-    already started on fd 2 when it was restored, and that lands late, is
-    still found and written back at the next capture instead of lost."""
+#: Seconds a capture file is kept after its capture, read at each capture
+#: meanwhile: a write that resolved fd 2 to it and was then preempted (a
+#: loaded box) still lands in a file that is read.
+KEEP_SECONDS = 2.0
+#: At most this many capture files are kept. Captures are normally 30 s
+#: apart (one file kept at a time); only a caller forcing them back to back
+#: keeps more, each the size of one report (~10-20 KB).
+KEEP_FILES = 16
+
+
+class _Captures:
+    """The anonymous files fd 2 pointed at during recent captures, and how far
+    each has been read. A fresh file is made for each capture; earlier ones
+    are read again at each capture, for :data:`KEEP_SECONDS`, and then closed:
+    a write another thread had already started on fd 2 when it was restored,
+    and that lands late, is found then and written back. No capture file is
+    ever emptied: that raced with a write landing between the read and the
+    truncation, and lost it."""
 
     def __init__(self) -> None:
-        self.fd = -1
-        self.pid = -1
+        #: [fd, read up to, monotonic time of its capture], oldest first
+        self.files: list[list[int | float]] = []
+        self.pid = os.getpid()
 
-    def get(self) -> int:
-        if self.fd < 0 or self.pid != os.getpid():
-            if hasattr(os, "memfd_create"):
-                self.fd = os.memfd_create("memdash-mallocstats", os.MFD_CLOEXEC)
-            else:  # pragma: no cover - non-Linux
-                import tempfile
+    def drain(self) -> bytes:
+        """What landed in earlier capture files since they were read; files
+        past :data:`KEEP_SECONDS` (or beyond :data:`KEEP_FILES`) are closed.
+        In a forked child the files are the parent's: closed unread."""
+        if self.pid != os.getpid():
+            files, self.files, self.pid = self.files, [], os.getpid()
+            for f in files:
+                os.close(int(f[0]))
+            return b""
+        out = []
+        now = time.monotonic()
+        over = len(self.files) - KEEP_FILES  # the oldest this many are closed now
+        kept = []
+        for i, f in enumerate(self.files):
+            fd = int(f[0])
+            closing = i < over or now - f[2] >= KEEP_SECONDS
+            data = _read_all(fd, int(f[1]))
+            if not closing:
+                data = data[: data.rfind(b"\n") + 1]  # a line still being written: read whole next time
+            out.append(data)
+            f[1] = int(f[1]) + len(data)
+            if closing:
+                os.close(fd)
+            else:
+                kept.append(f)
+        self.files = kept
+        return b"".join(out)
 
-                self.fd = os.dup(tempfile.TemporaryFile().fileno())
-            self.pid = os.getpid()
-        return self.fd
+    def new(self) -> int:
+        """A fresh capture file, kept for the next drains."""
+        if hasattr(os, "memfd_create"):
+            fd = os.memfd_create("memdash-mallocstats", os.MFD_CLOEXEC)
+        else:  # pragma: no cover - non-Linux
+            import tempfile
+
+            fd = os.dup(tempfile.TemporaryFile().fileno())
+        # Appending: the call and another thread write through one shared
+        # offset, and a memfd's writes do not serialise it (no f_pos lock on
+        # a pseudo file), so without O_APPEND one write could land on top of
+        # another and both be lost. Appends go to the end under the inode lock.
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_APPEND)
+        self.files.append([fd, 0, time.monotonic()])
+        return fd
+
+    def read(self, fd: int) -> bytes:
+        """The capture just made: whole lines only (a line still being written
+        is left for the next drain, whole, rather than judged in two pieces)."""
+        data = _read_all(fd, 0)
+        data = data[: data.rfind(b"\n") + 1]
+        self.files[-1][1] = len(data)
+        return data
 
 
-_CAPTURE = _Capture()
+_CAPTURE = _Captures()
 
 
 def _read_all(fd: int, start: int) -> bytes:
@@ -92,12 +148,10 @@ def capture_debugmallocstats() -> bytes:
             sys.stderr.flush()  # what Python already buffered goes out before, not into, the capture
         except Exception:
             pass
-        tmp = _CAPTURE.get()
-        late = _read_all(tmp, 0)
+        late = _CAPTURE.drain()
         if late:
             _write_back(late)  # host lines that landed after the last capture was read
-        os.ftruncate(tmp, 0)
-        os.lseek(tmp, 0, os.SEEK_SET)
+        tmp = _CAPTURE.new()
         saved = os.dup(2)  # OSError where the host closed fd 2: no figures, no harm
         try:
             os.dup2(tmp, 2)
@@ -108,9 +162,7 @@ def capture_debugmallocstats() -> bytes:
         finally:
             os.close(saved)
         time.sleep(0.002)  # let a write another thread started on fd 2 land before we read
-        data = _read_all(tmp, 0)
-        os.ftruncate(tmp, 0)  # what lands after this is found by the next capture
-        os.lseek(tmp, 0, os.SEEK_SET)
+        data = _CAPTURE.read(tmp)
     ours: list[bytes] = []
     kept = 0
     for line in data.splitlines(keepends=True):
