@@ -81,7 +81,25 @@ class PythonMemoryBar(Static):
 
     DEFAULT_CSS = "PythonMemoryBar { height: auto; padding: 0 1; }"
 
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._pm: PythonMemory | None = None
+        self._drawn: tuple[PythonMemory | None, int] | None = None
+
     def show(self, pm: PythonMemory | None) -> None:
-        width = max(10, (self.size.width or 62) - 2)
-        self.update(safe.lines(*rows(pm, width)))  # type: ignore[arg-type]
+        self._pm = pm
+        self._draw()
         self.display = pm is not None
+
+    def on_resize(self) -> None:
+        # The bar is as wide as the widget: when the width settles after the
+        # sample was shown (the screen's scrollbar came or went), draw it again,
+        # or the picture depends on which came first.
+        self._draw()
+
+    def _draw(self) -> None:
+        width = max(10, (self.size.width or 62) - 2)
+        if self._drawn == (self._pm, width):
+            return
+        self._drawn = (self._pm, width)
+        self.update(safe.lines(*rows(self._pm, width)))  # type: ignore[arg-type]
