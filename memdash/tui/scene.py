@@ -316,6 +316,8 @@ SHOTS: dict[str, tuple[str, tuple[int, int]]] = {
     "main-120x40.svg": ("main", (120, 40)),
     "main-80x24.svg": ("main", (80, 24)),
     "target-120x40.svg": ("target", (120, 40)),
+    "target-80x24.svg": ("target", (80, 24)),
+    "target-200x50.svg": ("target", (200, 50)),
     "service-120x40.svg": ("service", (120, 40)),
 }
 

@@ -102,7 +102,8 @@ class GpuPanel(Vertical):
         series, ``torch`` maps pid -> PyTorch allocator figures."""
         reason = self.query_one("#gpu-reason", Label)
         if not status.available or not status.devices:
-            set_text(reason, f"GPU: {status.reason or 'none found'}")  # set_text: str is data
+            # layout: the label is sized to its words (it was empty when mounted)
+            set_text(reason, f"GPU: {status.reason or 'none found'}", layout=True)  # set_text: str is data
             reason.set_class(False, "-empty").set_class(False, "-driver")
             for row in self.query(GpuRow):
                 row.remove()
