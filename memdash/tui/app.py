@@ -504,7 +504,11 @@ class MemdashApp(App[int]):
         screen = ProcessScreen(pid)
         self.push_screen(screen)
         # Its children may be any process: keep every row while it is open.
-        self.engine.set_view(series=(*BASE_SERIES, process_series_key(pid)), need_all=True, refresh=True)
+        # Its RSS series, and PSS/USS/swap kept by the engine while the view is open.
+        from memdash.engine import process_smaps_keys
+
+        self.engine.set_view(series=(*BASE_SERIES, process_series_key(pid), *process_smaps_keys(pid)),
+                             need_all=True, refresh=True)
         if self.frame is not None:
             screen.call_after_refresh(self._show_process, screen, self.frame)
 
