@@ -168,8 +168,8 @@ def _targets() -> tuple[TargetSample, ...]:
             python_memory=PythonMemory(
                 rss_bytes=celery_rss, live_python_bytes=523 * MiB, pymalloc_free_bytes=41 * MiB,
                 malloc_free_bytes=96 * MiB, trimmable_bytes=71 * MiB, native_other_bytes=160 * MiB,
-                methods={"live_python": "pymalloc blocks in use", "pymalloc_free": "_debugmallocstats",
-                         "malloc_free": "mallinfo2", "native_other": "RSS minus the above"},
+                methods={"live_python_bytes": "pymalloc blocks in use", "pymalloc_free_bytes": "_debugmallocstats",
+                         "malloc_free_bytes": "mallinfo2", "native_other_bytes": "RSS minus the above"},
                 allocator="pymalloc", gc_flavour="generational", malloc_allocator="glibc 2.36", malloc_arenas=4,
                 malloc_arena_max=16, tracked_objects=(412, 3_204, 1_882_114), predict_gc_objects=48_000,
             ),
