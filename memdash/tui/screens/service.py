@@ -93,7 +93,8 @@ class ServiceScreen(RepaintBelowOnClose, Screen[None]):
     ServiceScreen #s-title { height: 1; background: $panel; text-style: bold; padding: 0 1; }
     ServiceScreen #s-status { height: 7; padding: 0 1; }  /* fixed: 3 lines and up to 4 reasons, no layout pass per refresh */
     ServiceScreen #s-breakdown { height: 2; padding: 0 1; }
-    ServiceScreen #s-chart { height: 12; }
+    ServiceScreen #s-chart { height: 2fr; min-height: 8; }  /* the workers keep rows at 80x24 */
+    ServiceScreen #s-workers { height: 1fr; min-height: 3; }
     ServiceScreen .section { text-style: bold; color: $primary; padding: 0 1; }
     """
     BINDINGS = [Binding("escape,backspace", "app.pop_screen", "Back", id="back")]
