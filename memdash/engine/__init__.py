@@ -14,6 +14,6 @@ from __future__ import annotations
 
 from memdash.engine.core import Engine, target_runtime_keys, target_series_keys
 from memdash.engine.frame import Event, Frame, SeriesView, event_json, frame_json
-from memdash.engine.view import View
+from memdash.engine.view import View, process_smaps_keys
 
-__all__ = ["Engine", "Event", "Frame", "SeriesView", "View", "event_json", "frame_json", "target_runtime_keys", "target_series_keys"]
+__all__ = ["Engine", "Event", "Frame", "SeriesView", "View", "event_json", "frame_json", "process_smaps_keys", "target_runtime_keys", "target_series_keys"]

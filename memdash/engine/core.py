@@ -43,7 +43,7 @@ from memdash.config import Config, TargetConfig
 from memdash.engine.frame import Event, Frame, SeriesView
 from memdash.engine.join import TargetJoin
 from memdash.engine.targets import TargetSchedule, wrap
-from memdash.engine.view import View
+from memdash.engine.view import SMAPS_SERIES, View, smaps_series_pids
 from memdash.history import History
 from memdash.levels import Level, worst
 from memdash.model import ACTIONS, CleanupResult, Snapshot, TargetSample
@@ -167,6 +167,9 @@ class Engine:
         target_thresholds = {t.name: t.thresholds for t in config.targets if t.thresholds is not None}
         self._join = TargetJoin(lambda name: target_thresholds.get(name) or config.thresholds)
         self._target_order: list[str] = []
+        # pid -> when its smaps series last got a point (only pids a view charts)
+        self._smaps_seen: dict[int, float] = {}
+        self._smaps_keys: set[str] = set()
         self.last_frame: Frame | None = None
         """The newest frame (``None`` before the first)."""
 
@@ -486,8 +489,11 @@ class Engine:
             keep["keep_rss_bytes"] = view.keep_rss_bytes
         if view.keep_limited:
             keep["keep_limited"] = True
+        # A process view's pid gets USS/PSS/swap read too (at the collector's
+        # smaps cadence), wherever it is in the table, for its series.
+        charted = tuple(pid for pid in smaps_series_pids(view.series) if pid not in visible)
         return self.collector.poll(
-            detail_pids=() if first else visible,
+            detail_pids=() if first else (*visible, *charted),
             detail_top=0 if (first or visible) else view.top,
             limit=None if view.need_all else view.top,
             **keep,
@@ -532,6 +538,7 @@ class Engine:
                 for sv in services
             )
         view = self._view
+        self._record_smaps(local, view.series)
         keys = ["system.percent", *(f"gpu.{d.uuid or d.index}.percent" for d in local.gpus.devices), *view.series]
         series = {}
         for key in keys:
@@ -575,6 +582,34 @@ class Engine:
             except Exception:  # one broken subscriber must not stop the others
                 log.exception("a frame subscriber failed")
         return frame
+
+
+    def _record_smaps(self, local: Snapshot, series: tuple[str, ...]) -> None:
+        """Points for the smaps series a view asks for (``process.<pid>.pss`` ...).
+
+        A point is added only when ``smaps_rollup`` was read again (the row's
+        ``smaps_time`` moved), stamped with that read's own time: a cached
+        reading shown beside a fresher RSS is not a new point. Series no view
+        asks for any more are dropped, so only the viewed pids' are kept."""
+        wanted = smaps_series_pids(series)
+        keys = {key for pid_keys in wanted.values() for key in pid_keys}
+        history = self.history
+        for key in self._smaps_keys - keys:
+            history.discard(key)
+        self._smaps_keys = keys
+        for pid in self._smaps_seen.keys() - wanted.keys():
+            del self._smaps_seen[pid]
+        if not wanted:
+            return
+        for p in local.processes:
+            pid_keys = wanted.get(p.pid)
+            if pid_keys is None or p.smaps_time is None or p.smaps_time <= self._smaps_seen.get(p.pid, float("-inf")):
+                continue
+            self._smaps_seen[p.pid] = p.smaps_time
+            for kind, field in SMAPS_SERIES:
+                key = f"process.{p.pid}.{kind}"
+                if key in pid_keys:
+                    history.record(key, p.smaps_time, getattr(p, field))
 
 
 class _FrameStream:

@@ -324,6 +324,10 @@ class MemdashApp(App[int]):
             screen = _target_screen(self.screen)
             if screen is not None:
                 self._show_target(screen, self.frame)
+            elif _service_screen(self.screen) is not None:
+                self._show_service(self.screen, self.frame)
+            elif _process_screen(self.screen) is not None:
+                self._show_process(self.screen, self.frame)
 
     @staticmethod
     def _series(frame: Frame, key: str) -> tuple[float, ...]:
@@ -439,8 +443,9 @@ class MemdashApp(App[int]):
 
     def _show_service(self, screen: Any, frame: Frame) -> None:
         service = next((s for s in frame.services if s.key == screen.service_key), None)
-        history = self._series(frame, service_series_key(screen.service_key))
-        screen.show(service, list(history), frame.interval, self.palette, self.config.thresholds, now=frame.published)
+        history = frame.series.get(service_series_key(screen.service_key), SeriesView())
+        screen.show(service, history, self.palette, self.config.thresholds, now=frame.published,
+                    chart_now=self.chart_now(frame.time), window=self.chart_window())
 
     def open_service(self, key: str) -> None:
         """Push the service view for the service with ``key``."""
@@ -504,7 +509,11 @@ class MemdashApp(App[int]):
         screen = ProcessScreen(pid)
         self.push_screen(screen)
         # Its children may be any process: keep every row while it is open.
-        self.engine.set_view(series=(*BASE_SERIES, process_series_key(pid)), need_all=True, refresh=True)
+        # Its RSS series, and PSS/USS/swap kept by the engine while the view is open.
+        from memdash.engine import process_smaps_keys
+
+        self.engine.set_view(series=(*BASE_SERIES, process_series_key(pid), *process_smaps_keys(pid)),
+                             need_all=True, refresh=True)
         if self.frame is not None:
             screen.call_after_refresh(self._show_process, screen, self.frame)
 

@@ -168,8 +168,8 @@ def _targets() -> tuple[TargetSample, ...]:
             python_memory=PythonMemory(
                 rss_bytes=celery_rss, live_python_bytes=523 * MiB, pymalloc_free_bytes=41 * MiB,
                 malloc_free_bytes=96 * MiB, trimmable_bytes=71 * MiB, native_other_bytes=160 * MiB,
-                methods={"live_python": "pymalloc blocks in use", "pymalloc_free": "_debugmallocstats",
-                         "malloc_free": "mallinfo2", "native_other": "RSS minus the above"},
+                methods={"live_python_bytes": "pymalloc blocks in use", "pymalloc_free_bytes": "_debugmallocstats",
+                         "malloc_free_bytes": "mallinfo2", "native_other_bytes": "RSS minus the above"},
                 allocator="pymalloc", gc_flavour="generational", malloc_allocator="glibc 2.36", malloc_arenas=4,
                 malloc_arena_max=16, tracked_objects=(412, 3_204, 1_882_114), predict_gc_objects=48_000,
             ),
@@ -316,6 +316,8 @@ SHOTS: dict[str, tuple[str, tuple[int, int]]] = {
     "main-120x40.svg": ("main", (120, 40)),
     "main-80x24.svg": ("main", (80, 24)),
     "target-120x40.svg": ("target", (120, 40)),
+    "target-80x24.svg": ("target", (80, 24)),
+    "target-200x50.svg": ("target", (200, 50)),
     "service-120x40.svg": ("service", (120, 40)),
 }
 

@@ -81,3 +81,26 @@ async def test_no_driver_says_so_and_the_rest_works(monkeypatch):
         assert await _wait(pilot, lambda: table.row_count > 0)
         assert "no NVIDIA driver found" in str(app.query_one("#gpu-reason").content)
         assert not app.query(GpuRow)
+
+
+async def test_a_short_terminal_gives_the_driver_line_to_the_process_table(fake_nvml):
+    """At 80x24 the "NVIDIA driver ..." line is dropped (a process row instead);
+    on a taller terminal it is there again."""
+    fake_nvml.script(count=1, driver="550.54.15")
+    app = MemdashApp(Config(), discover=False, poll_targets=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.query_one(ProcessTable)
+        assert await _wait(pilot, lambda: len(app.query(GpuRow)) == 1 and table.row_count > 0)
+        await pilot.pause(0.5)
+
+        def screen_text() -> str:
+            return "\n".join(s.text for s in app.screen._compositor.render_strips())
+
+        assert "GPU0 NVIDIA Fake GPU" in screen_text()
+        assert "NVIDIA driver" not in screen_text()
+        short_rows = table.size.height
+        await pilot.resize_terminal(120, 40)
+        assert await _wait(pilot, lambda: "NVIDIA driver 550.54.15" in screen_text())
+        await pilot.resize_terminal(80, 24)
+        assert await _wait(pilot, lambda: "NVIDIA driver" not in screen_text() and table.size.height == short_rows)
+        assert "GPU0 NVIDIA Fake GPU" in screen_text()

@@ -73,3 +73,75 @@ async def test_a_real_process_shows_its_children_and_rss_history(tmp_path):
         child.kill()
         child.wait()
         child.stdout.close()  # type: ignore[union-attr]
+
+
+GROWER = """
+import time
+held = []
+print("up", flush=True)
+for _ in range(200):  # 1 MiB of touched pages every 0.25 s, at most 200 MiB
+    block = bytearray(1 << 20)
+    block[::4096] = b"x" * len(range(0, len(block), 4096))
+    held.append(block)
+    time.sleep(0.25)
+time.sleep(60)
+"""
+
+
+async def test_a_growing_process_shows_rss_pss_uss_and_swap_lines_with_a_legend():
+    """A real child that really allocates: its view charts four lines in bytes,
+    PSS/USS/swap a point per smaps_rollup read (rising with the child), and a legend names them."""
+    from memdash.engine import process_smaps_keys
+    from memdash.tui.app import MemdashApp
+
+    child = subprocess.Popen([sys.executable, "-c", GROWER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "up"  # type: ignore[union-attr]
+        app = MemdashApp(Config(), gpu=False, discover=False, poll_targets=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            for _ in range(1200):  # bounded: a loaded box is slow to start
+                if app.frame is not None:
+                    break
+                await pilot.pause(0.05)
+            app.open_process(child.pid)
+            await pilot.pause(0.3)
+            assert isinstance(app.screen, ProcessScreen)
+            chart = app.screen.query_one("#p-chart", HistoryChart)
+            pss_key = process_smaps_keys(child.pid)[0]
+
+            def two_reads() -> bool:
+                kept = app.frame.series.get(pss_key) if app.frame is not None else None
+                # the chart redraws at most every 5 s while only the data moves: wait for it too
+                return (kept is not None and len(kept) >= 2 and set(chart.plotted_more) == {"PSS", "USS", "swap"}
+                        and len(chart.plotted_more["PSS"][1]) >= 2)
+
+            # bounded but generous: smaps_rollup is re-read every 10 s, and a loaded box is slow
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and not two_reads():
+                await pilot.pause(0.2)
+            assert two_reads(), (sorted(app.frame.series), chart.plotted_more.keys())
+            await pilot.pause(0.3)
+            frame = app.frame
+            pss = frame.series[pss_key]
+            # Two real reads, at least the smaps cadence apart, the child bigger at the second.
+            assert pss.times[-1] - pss.times[0] >= 5 and pss.values[-1] > pss.values[0] + 4 * 1024 * 1024
+            row = next(p for p in frame.processes if p.pid == child.pid)
+            assert row.smaps_time in pss.times  # the newest point is the row's own reading
+            # Four lines on one chart, in bytes: RSS, and PSS/USS/swap beside it.
+            assert chart.plotted[1] and all(chart.plotted_more[k][1] for k in ("PSS", "USS", "swap"))
+            assert max(chart.plotted_more["PSS"][1]) > min(chart.plotted_more["PSS"][1]) + 4 * 1024 * 1024
+            assert any(label.endswith("M") for label in chart.axis["ylabels"]), chart.axis
+            text = "\n".join(s.text for s in app.screen._compositor.render_strips())
+            assert "━ RSS  ━ PSS  ━ USS  ━ swap" in text, text
+            assert "memory · last 5m" in text
+            # Closing the view stops the engine keeping them.
+            await pilot.press("escape")
+            for _ in range(600):  # bounded
+                if app.frame is not frame and pss_key not in app.frame.series and app.engine.history.peek(pss_key) is None:
+                    break
+                await pilot.pause(0.05)
+            assert pss_key not in app.frame.series and app.engine.history.peek(pss_key) is None
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()  # type: ignore[union-attr]

@@ -11,7 +11,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Label, Static
 
-from memdash.engine import SeriesView
+from rich.color import Color
+from rich.style import Style
+
+from memdash.engine import SeriesView, process_smaps_keys
 from memdash.levels import Level
 from memdash.model import ProcessDetail, ProcessMemory
 from memdash.program import program_name
@@ -20,7 +23,7 @@ from memdash.tui import safe
 from memdash.tui.palette import LevelPalette
 from memdash.tui.screens import RepaintBelowOnClose
 from memdash.tui.widgets.chart import window_label
-from memdash.tui.widgets.memory import ChartLine, HistoryChart, rgb
+from memdash.tui.widgets.memory import ChartLine, ChartSeries, HistoryChart, rgb
 from memdash.tui.widgets.process_table import smaps_age
 from memdash.tui.widgets.footer import KeysFooter
 from memdash.units import human_bytes, human_duration, human_percent, human_rate
@@ -32,6 +35,10 @@ COMMAND_MAX = 4000
 #: Seconds a live process series spans (History keeps 60 points, one every 5 s);
 #: a longer window is a recording's, drawn from fewer, downsampled points.
 LIVE_SPAN = 300.0
+
+
+#: The chart's lines beside RSS, in the order of :func:`memdash.engine.process_smaps_keys`.
+SMAPS_LINES = ("PSS", "USS", "swap")
 
 
 def process_series_key(pid: int) -> str:
@@ -46,10 +53,11 @@ class ProcessScreen(RepaintBelowOnClose, Screen[None]):
     ProcessScreen #p-title { height: 1; background: $panel; text-style: bold; padding: 0 1; }
     ProcessScreen #p-figures { height: auto; padding: 0 1; }
     ProcessScreen #p-breakdown, ProcessScreen #p-smaps { height: auto; padding: 0 1; }
+    ProcessScreen #p-legend { height: 1; padding: 0 1; }
     ProcessScreen #p-chart { height: 1fr; min-height: 8; }
     ProcessScreen #p-bottom { height: auto; max-height: 50%; }
-    ProcessScreen #p-children { width: 1fr; padding: 0 1; }
-    ProcessScreen #p-command { width: 2fr; padding: 0 1; }
+    ProcessScreen #p-children { width: 1fr; height: auto; padding: 0 1; }
+    ProcessScreen #p-command { width: 2fr; height: auto; padding: 0 1; }
     ProcessScreen .section { text-style: bold; color: $primary; }
     """
     BINDINGS = [Binding("escape,backspace", "app.pop_screen", "Back", id="process_back")]
@@ -61,6 +69,8 @@ class ProcessScreen(RepaintBelowOnClose, Screen[None]):
         """The last breakdown read (see :meth:`show_detail`)."""
         self._row: ProcessMemory | None = None
         self._now: float | None = None
+        self._colour_theme: str | None = None
+        self._colour_cache: dict[str, tuple[int, int, int] | None] = {}
 
     def _render_smaps(self) -> None:
         """USS, PSS and swap from the freshest reading: this view's own (read
@@ -87,7 +97,8 @@ class ProcessScreen(RepaintBelowOnClose, Screen[None]):
         yield Static("", id="p-figures")
         yield Static("", id="p-smaps")
         yield Static("", id="p-breakdown")
-        yield HistoryChart("RSS", id="p-chart")
+        yield Static("", id="p-legend")
+        yield HistoryChart("memory", id="p-chart")
         with Horizontal(id="p-bottom"):
             with Vertical(id="p-command"):
                 yield Label("Command", classes="section")
@@ -119,18 +130,54 @@ class ProcessScreen(RepaintBelowOnClose, Screen[None]):
         ]
         self.query_one("#p-figures", Static).update(safe.lines(*figures))  # type: ignore[arg-type]
         self._render_smaps()
-        rss = series.get(process_series_key(p.pid), SeriesView())
-        lines = [ChartLine(float(p.limit_bytes), "limit", rgb(palette.styles[Level.CRITICAL]))]
-        if warning_percent is not None:
-            lines.append(ChartLine(p.limit_bytes * warning_percent / 100, "warn", rgb(palette.styles[Level.WARNING])))
-        self.query_one("#p-chart", HistoryChart).plot(
-            rss.times, rss.values, now=now, window=window, unit="bytes", lines=lines,
-            colour=rgb(palette.styles[p.level]), title=f"RSS · last {window_label(window)}" + (" (a point every 5 s)" if window <= LIVE_SPAN else ""),
-        )
+        self._show_chart(p, series, palette, now, window, warning_percent)
         self.query_one("#p-cmdline", Static).update(safe.text(command_line(p.cmdline, COMMAND_MAX)))
         kids = [f"{c.pid:>7} {human_bytes(c.rss_bytes):>6}  {command_line(program_name(c.cmdline), 60)}"
                 for c in sorted(children, key=lambda c: -c.rss_bytes)[:20]]
         self.query_one("#p-kids", Static).update(safe.lines(*(kids or ["none"])))
+
+    def _show_chart(self, p: ProcessMemory, series: Mapping[str, SeriesView], palette: LevelPalette, now: float,
+                    window: float, warning_percent: float | None) -> None:
+        """RSS, PSS, USS and swap in bytes on one chart, with a legend line.
+
+        RSS has a point every 5 s; PSS/USS/swap one each time ``smaps_rollup``
+        was really read (the engine keeps them while this view is open), so a
+        cached reading is never drawn as a fresh point."""
+        rss = series.get(process_series_key(p.pid), SeriesView())
+        colours = self._colours()
+        more = [ChartSeries(label, kept.times, kept.values, colours[label])
+                for label, key in zip(SMAPS_LINES, process_smaps_keys(p.pid))
+                for kept in (series.get(key, SeriesView()),)]
+        lines = [ChartLine(float(p.limit_bytes), "limit", rgb(palette.styles[Level.CRITICAL]))]
+        if warning_percent is not None:
+            lines.append(ChartLine(p.limit_bytes * warning_percent / 100, "warn", rgb(palette.styles[Level.WARNING])))
+        rss_style = palette.styles[p.level]
+        chart = self.query_one("#p-chart", HistoryChart)
+        chart.plot(rss.times, rss.values, now=now, window=window, unit="bytes", lines=lines,
+                   colour=rgb(rss_style), title=f"memory · last {window_label(window)}", more=more)
+        # The legend: each line's colour and name; a line with no point in the
+        # window says so (smaps denied, or not read yet).
+        parts: list[object] = [("━ RSS", rss_style), "  "]
+        for s in more:
+            drawn = any(now - window <= t <= now + 1 for t in s.times)
+            colour = Style(color=Color.from_rgb(*s.colour)) if s.colour else Style()
+            parts += [(f"━ {s.label}", colour), "" if drawn else " (no reading yet)", "  "]
+        note = "RSS every 5 s, the rest at each smaps read" if window <= LIVE_SPAN else ""
+        parts.append((note, "dim"))
+        self.query_one("#p-legend", Static).update(safe.text(*parts))  # type: ignore[arg-type]
+
+    def _colours(self) -> dict[str, tuple[int, int, int] | None]:
+        """The smaps lines' colours, from the theme (primary, secondary, foreground):
+        none of them a level's colour, so RSS keeps its level's."""
+        theme = self.app.theme
+        if self._colour_theme != theme:
+            variables = self.app.get_css_variables()
+            self._colour_cache = {
+                label: rgb(Style.parse(variables[name])) if variables.get(name) else None
+                for label, name in zip(SMAPS_LINES, ("primary", "secondary", "foreground"))
+            }
+            self._colour_theme = theme
+        return self._colour_cache
 
     def show_detail(self, d: ProcessDetail | None) -> None:
         """Render what the process's memory is made of (``None``: it has exited)."""

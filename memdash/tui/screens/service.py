@@ -12,7 +12,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Label, Static
-from textual_plotext import PlotextPlot
 
 from memdash.levels import DEFAULT_THRESHOLDS, Level, Thresholds
 from memdash.model import MemoryBreakdown, ServiceMemory
@@ -21,7 +20,9 @@ from memdash.tui import safe
 from memdash.tui.palette import LevelPalette
 from memdash.tui.screens import RepaintBelowOnClose
 from memdash.tui.widgets.line_table import Cell, ColumnSpec, LineTable
-from memdash.tui.widgets.memory import downsample
+from memdash.engine import SeriesView
+from memdash.tui.widgets.chart import window_label
+from memdash.tui.widgets.memory import ChartLine, HistoryChart, rgb
 from memdash.tui.widgets.text import set_text
 from memdash.tui.widgets.footer import KeysFooter
 from memdash.units import human_bytes, human_duration, human_percent, human_rate
@@ -59,52 +60,6 @@ def stacked_bar(parts: Sequence[tuple[str, int]], total: int, width: int) -> lis
     return [(k, cells[k]) for k, _ in parts]
 
 
-class LimitChart(PlotextPlot):
-    """Working set as a percent of the limit over time, with the limit (100 %)
-    and the warning threshold drawn as lines. Redraws only on change."""
-
-    DEFAULT_CSS = """
-    LimitChart { height: 100%; min-height: 6; }
-    """
-
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self._last: tuple[object, ...] = ()
-        self._args: tuple[Sequence[float], float, float] | None = None
-
-    def on_resize(self) -> None:
-        self._last = ()
-        if self._args is not None:
-            self.show(*self._args)
-
-    def show(self, values: Sequence[float], interval: float, warning: float) -> None:
-        """Plot ``values`` (percent of the limit, oldest first, one per ``interval`` s)."""
-        self._args = (values, interval, warning)
-        if not self.size.width:
-            return
-        data = downsample(values, max(10, self.size.width - 8))
-        top = max(100.0, max(data, default=0.0) * 1.05)
-        key = (tuple(round(v, 1) for v in data), round(len(values) * interval, -1), top, warning, self.size.width)
-        if key == self._last:
-            return
-        self._last = key
-        plt = self.plt
-        plt.clear_figure()
-        plt.title("working set, % of limit")
-        n = len(data)
-        span = len(values) * interval
-        if n:
-            step = span / n
-            xs = [-(n - 1 - i) * step for i in range(n)]
-            plt.xlim(min(xs[0], -10 * interval), 0)
-            plt.hline(100.0, "red")
-            plt.hline(warning, "orange")
-            plt.plot(xs, data, marker="braille")
-        plt.ylim(0, top)
-        plt.yticks([0, warning, 100])
-        self.refresh()
-
-
 class WorkersTable(LineTable):
     """A service's processes: master first, then workers and the rest."""
 
@@ -138,7 +93,8 @@ class ServiceScreen(RepaintBelowOnClose, Screen[None]):
     ServiceScreen #s-title { height: 1; background: $panel; text-style: bold; padding: 0 1; }
     ServiceScreen #s-status { height: 7; padding: 0 1; }  /* fixed: 3 lines and up to 4 reasons, no layout pass per refresh */
     ServiceScreen #s-breakdown { height: 2; padding: 0 1; }
-    ServiceScreen #s-chart { height: 12; }
+    ServiceScreen #s-chart { height: 2fr; min-height: 8; }  /* the workers keep rows at 80x24 */
+    ServiceScreen #s-workers { height: 1fr; min-height: 3; }
     ServiceScreen .section { text-style: bold; color: $primary; padding: 0 1; }
     """
     BINDINGS = [Binding("escape,backspace", "app.pop_screen", "Back", id="back")]
@@ -151,15 +107,18 @@ class ServiceScreen(RepaintBelowOnClose, Screen[None]):
         yield Label(safe.text("Service ", self.service_key), id="s-title")
         yield Static("", id="s-status")
         yield Static("", id="s-breakdown")
-        yield LimitChart(id="s-chart")
+        yield HistoryChart("working set, % of limit", id="s-chart")
         yield Label("Processes", classes="section")
         yield WorkersTable(id="s-workers")
         yield KeysFooter()
 
-    def show(self, s: ServiceMemory | None, history: Sequence[float], interval: float, palette: LevelPalette,
-             thresholds: Thresholds = DEFAULT_THRESHOLDS, now: float | None = None) -> None:
-        """Render service ``s`` (``None``: it is gone) and its working-set history (percent of its limit);
-        ``now``: the frame's clock, for ages (default: the wall clock)."""
+    def show(self, s: ServiceMemory | None, history: SeriesView, palette: LevelPalette,
+             thresholds: Thresholds = DEFAULT_THRESHOLDS, now: float | None = None, *,
+             chart_now: float | None = None, window: float = 300.0) -> None:
+        """Render service ``s`` (``None``: it is gone) and its working-set history
+        (percent of its limit, at the times it was read), charted over the last
+        ``window`` seconds before ``chart_now`` (default ``now``); ``now``: the
+        frame's clock, for ages (default: the wall clock)."""
         if s is None:
             set_text(self.query_one("#s-status", Static),
                      safe.text(("this service has no processes any more", palette.styles[Level.UNKNOWN])))
@@ -172,9 +131,17 @@ class ServiceScreen(RepaintBelowOnClose, Screen[None]):
             f" master {s.master_pid}" if s.program is not None and s.master_pid is not None else None,
         )
         set_text(self.query_one("#s-title", Label), title)
-        set_text(self.query_one("#s-status", Static), self._status(s, palette, time.time() if now is None else now))
+        now = time.time() if now is None else now
+        set_text(self.query_one("#s-status", Static), self._status(s, palette, now))
         set_text(self.query_one("#s-breakdown", Static), self._breakdown(s))
-        self.query_one("#s-chart", LimitChart).show(history, interval, thresholds.warning)
+        # Percent of the limit over real time (each point at its own read time,
+        # like every other chart), the limit and the warning threshold as lines.
+        lines = [ChartLine(100.0, "limit", rgb(palette.styles[Level.CRITICAL])),
+                 ChartLine(thresholds.warning, "warn", rgb(palette.styles[Level.WARNING]))]
+        self.query_one("#s-chart", HistoryChart).plot(
+            history.times, history.values, now=now if chart_now is None else chart_now, window=window,
+            unit="percent", lines=lines, colour=rgb(palette.styles[s.level]),
+            title=f"working set, % of limit · last {window_label(window)}")
         self.query_one("#s-workers", WorkersTable).show(s, palette)
 
     @staticmethod

@@ -85,6 +85,7 @@ class GpuPanel(Vertical):
     DEFAULT_CSS = """
     GpuPanel { height: auto; }
     GpuPanel #gpu-reason { color: $text-muted; padding: 0 1; }
+    GpuPanel #gpu-reason.-empty { display: none; }
     """
 
     def compose(self) -> ComposeResult:
@@ -101,12 +102,15 @@ class GpuPanel(Vertical):
         series, ``torch`` maps pid -> PyTorch allocator figures."""
         reason = self.query_one("#gpu-reason", Label)
         if not status.available or not status.devices:
-            set_text(reason, f"GPU: {status.reason or 'none found'}")  # set_text: str is data
-            reason.display = True
+            # layout: the label is sized to its words (it was empty when mounted)
+            set_text(reason, f"GPU: {status.reason or 'none found'}", layout=True)  # set_text: str is data
+            reason.set_class(False, "-empty").set_class(False, "-driver")
             for row in self.query(GpuRow):
                 row.remove()
             return
-        reason.display = bool(status.driver)
+        # The driver line is a classed line, not a display toggle: on a short
+        # terminal the app's CSS drops it (a row the process table needs more).
+        reason.set_class(not status.driver, "-empty").set_class(bool(status.driver), "-driver")
         reason.update(safe.text("NVIDIA driver ", status.driver) if status.driver else "")
         rows = {r.position: r for r in self.query(GpuRow)}
         for position, dev in enumerate(status.devices):

@@ -57,6 +57,17 @@ class ChartLine:
     colour: RGB | None = None
 
 
+@dataclass(frozen=True)
+class ChartSeries:
+    """One more line on a chart, beside its main one: ``values`` at ``times``
+    (epoch seconds, oldest first), named ``label`` (the legend's word)."""
+
+    label: str
+    times: Sequence[float]
+    values: Sequence[float]
+    colour: RGB | None = None
+
+
 class HistoryChart(PlotextPlot):
     """A line over real time: x is seconds before ``now`` from each point's own
     timestamp (so a new refresh interval never bends the axis), y auto-scaled
@@ -83,6 +94,8 @@ class HistoryChart(PlotextPlot):
         self._args: tuple[tuple[object, ...], dict[str, object]] | None = None
         #: What the last draw plotted: (seconds before now, values); for tests.
         self.plotted: tuple[list[float], list[float]] = ([], [])
+        #: The other lines the last draw plotted, by label: (seconds before now, values).
+        self.plotted_more: dict[str, tuple[list[float], list[float]]] = {}
         #: The last draw's axes: xlim, xlabels, ylim, ylabels, lines shown, mark; for tests.
         self.axis: dict[str, object] = {}
         #: A moment to mark with a vertical line (epoch seconds), where it falls
@@ -105,28 +118,29 @@ class HistoryChart(PlotextPlot):
         lines: Sequence[ChartLine] = (),
         colour: RGB | None = None,
         title: str | None = None,
+        more: Sequence[ChartSeries] = (),
     ) -> None:
         """Plot ``values`` taken at ``times`` (epoch seconds, oldest first) over
-        the last ``window`` seconds before ``now``."""
-        self._args = ((times, values), dict(now=now, window=window, unit=unit, lines=lines, colour=colour, title=title))
+        the last ``window`` seconds before ``now``, and the lines of ``more``
+        beside them on the same axes (each only where it has points)."""
+        self._args = ((times, values), dict(now=now, window=window, unit=unit, lines=lines, colour=colour, title=title,
+                                            more=more))
         if not self.size.width:
             return  # not laid out yet: on_resize draws it
         columns = max(10, self.size.width - 9)  # less the y axis
-        pts = [(t - now, v) for t, v in zip(times, values) if -window <= t - now <= 1.0]
-        if len(pts) > columns:  # one point per column: the largest of its stretch, so peaks stay
-            buckets: dict[int, tuple[float, float]] = {}
-            for x, v in pts:
-                b = int((x + window) / window * (columns - 1))
-                if b not in buckets or v > buckets[b][1]:
-                    buckets[b] = (x, v)
-            pts = [buckets[b] for b in sorted(buckets)]
-        xs = [x for x, _ in pts]
-        ys = [v for _, v in pts]
+        xs, ys = self._columns(times, values, now, window, columns)
+        others = [(s, *self._columns(s.times, s.values, now, window, columns)) for s in more]
         title = self._title if title is None else title
         mark = None if self.mark is None or not -window <= self.mark - now <= 1.0 else self.mark - now
-        structure = (window, unit, tuple(lines), colour, title, self.size, mark)
-        scale = max(1e-9, (max(ys, default=0) or 1) / 200)
-        key = (structure, tuple(round(x) for x in xs), tuple(round(v / scale) for v in ys))
+        structure = (window, unit, tuple(lines), colour, title, self.size, mark,
+                     tuple((s.label, s.colour) for s in more))
+        top = max([*ys, *(v for _, _, oys in others for v in oys)], default=0)
+        scale = max(1e-9, (top or 1) / 200)
+
+        def rounded(px: list[float], py: list[float]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+            return tuple(round(x) for x in px), tuple(round(v / scale) for v in py)
+
+        key = (structure, rounded(xs, ys), tuple(rounded(ox, oy) for _, ox, oy in others))
         if key == self._last:
             return
         t = time.monotonic()
@@ -134,22 +148,40 @@ class HistoryChart(PlotextPlot):
             return
         self._drawn_at = t
         self._last = key
-        self._draw(xs, ys, window, unit, lines, colour, title, mark)
+        self._draw(xs, ys, window, unit, lines, colour, title, mark, others)
+
+    @staticmethod
+    def _columns(times: Sequence[float], values: Sequence[float], now: float, window: float,
+                 columns: int) -> tuple[list[float], list[float]]:
+        """The points in the window as (seconds before now, value), at most one
+        per column: the largest of its stretch, so peaks stay."""
+        pts = [(t - now, v) for t, v in zip(times, values) if -window <= t - now <= 1.0]
+        if len(pts) > columns:
+            buckets: dict[int, tuple[float, float]] = {}
+            for x, v in pts:
+                b = int((x + window) / window * (columns - 1))
+                if b not in buckets or v > buckets[b][1]:
+                    buckets[b] = (x, v)
+            pts = [buckets[b] for b in sorted(buckets)]
+        return [x for x, _ in pts], [v for _, v in pts]
 
     def _draw(self, xs: list[float], ys: list[float], window: float, unit: str, lines: Sequence[ChartLine],
-              colour: RGB | None, title: str, mark: float | None = None) -> None:
+              colour: RGB | None, title: str, mark: float | None = None,
+              others: Sequence[tuple[ChartSeries, list[float], list[float]]] = ()) -> None:
         plt = self.plt
         # clear_figure, not clear_data: plotext keeps tick state across figures,
         # so every draw sets everything it shows.
         plt.clear_figure()
         self.plotted = (xs, ys)
+        self.plotted_more = {s.label: (ox, oy) for s, ox, oy in others if oy}
+        every = [*ys, *(v for _, _, oy in others for v in oy)]
         # As many time labels as the width holds (about six columns each): plotext
         # drops one of two labels that collide, and which one depends on the
         # process's string hashing, so a narrow chart would draw differently per run.
         xt = time_ticks(window, most=max(2, min(6, (self.size.width - 9) // 6 + 1)))
         plt.xlim(-window, 0)
         plt.xticks(xt, [time_label(x) for x in xt])
-        if not ys:
+        if not every:
             plt.title(f"{title} · no samples in the last {window_label(window)} yet")
             plt.yticks([], [])
             self.axis = {"xlim": (-window, 0), "xlabels": [time_label(x) for x in xt], "ylim": None, "ylabels": [], "lines": ()}
@@ -158,7 +190,7 @@ class HistoryChart(PlotextPlot):
         # plotext drops a title wider than the chart: cut it instead.
         room = max(4, self.size.width - 4)
         plt.title(title if len(title) <= room else title[: room - 1] + "…")
-        lo, hi, shown = value_range(ys, unit, [line.value for line in lines])
+        lo, hi, shown = value_range(every, unit, [line.value for line in lines])
         rows = max(3, self.size.height - 3)
         yt = value_ticks(lo, hi, unit, most=3 if rows < 8 else 4)
         fmt = value_label(unit)
@@ -172,7 +204,11 @@ class HistoryChart(PlotextPlot):
                 drawn.append(line.label)
         if mark is not None:
             plt.vline(mark, "gray")
-        plt.plot(xs, ys, marker="braille", color=colour) if colour else plt.plot(xs, ys, marker="braille")
+        for s, ox, oy in reversed(others):  # under the main line, the first of them on top
+            if oy:
+                plt.plot(ox, oy, marker="braille", color=s.colour) if s.colour else plt.plot(ox, oy, marker="braille")
+        if ys:
+            plt.plot(xs, ys, marker="braille", color=colour) if colour else plt.plot(xs, ys, marker="braille")
         self.axis = {"xlim": (-window, 0), "xlabels": [time_label(x) for x in xt], "ylim": (lo, hi),
                      "ylabels": [fmt(v) for v in yt], "lines": tuple(drawn), "mark": mark}
         self.refresh()

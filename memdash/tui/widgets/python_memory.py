@@ -46,14 +46,15 @@ def bar_cells(pm: PythonMemory, width: int) -> list[tuple[str, int]]:
     return out
 
 
-def render(pm: PythonMemory | None, width: int = 60) -> Text:
+def render(pm: PythonMemory | None, width: int = 60, *, compact: bool = False) -> Text:
     """The bar, its legend and the allocators, as one Text."""
-    return safe.lines(*rows(pm, width))  # type: ignore[arg-type]
+    return safe.lines(*rows(pm, width, compact=compact))  # type: ignore[arg-type]
 
 
-def rows(pm: PythonMemory | None, width: int = 60) -> list[object]:
+def rows(pm: PythonMemory | None, width: int = 60, *, compact: bool = False) -> list[object]:
     """The bar, its legend (one line per part, with the method) and the allocators,
-    as rows for :func:`memdash.tui.safe.lines`."""
+    as rows for :func:`memdash.tui.safe.lines`. ``compact`` (a short terminal):
+    the legend in one row, without the methods (docs/python-memory.md has them)."""
     if pm is None:
         return ["no Python memory breakdown from this target (memdash.probe only)"]
     rows: list[object] = [safe.text(("Where RSS is", "bold"), f"  RSS {human_bytes(pm.rss_bytes)}")]
@@ -63,7 +64,15 @@ def rows(pm: PythonMemory | None, width: int = 60) -> list[object]:
         char, style = (TRIM_CHAR, "bold cyan") if key == "trimmable_bytes" else styles[key]
         bar.append(char * n, style=style)
     rows.append(bar)
-    for key, label, char, style in PARTS:
+    if compact:
+        legend: list[object] = []
+        for key, label, char, style in PARTS:
+            extra = ""
+            if key == "malloc_free_bytes" and pm.trimmable_bytes is not None:
+                extra = f" ({TRIM_CHAR} {human_bytes(pm.trimmable_bytes)} trimmable)"
+            legend += [(char, style), f" {label} {human_bytes(getattr(pm, key))}{extra}  "]
+        rows.append(legend)
+    for key, label, char, style in () if compact else PARTS:
         value = getattr(pm, key)
         extra = ""
         if key == "malloc_free_bytes" and pm.trimmable_bytes is not None:
@@ -81,7 +90,28 @@ class PythonMemoryBar(Static):
 
     DEFAULT_CSS = "PythonMemoryBar { height: auto; padding: 0 1; }"
 
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._pm: PythonMemory | None = None
+        self._drawn: tuple[PythonMemory | None, int, bool] | None = None
+
     def show(self, pm: PythonMemory | None) -> None:
-        width = max(10, (self.size.width or 62) - 2)
-        self.update(safe.lines(*rows(pm, width)))  # type: ignore[arg-type]
+        self._pm = pm
+        self._draw()
         self.display = pm is not None
+
+    def on_resize(self) -> None:
+        # The bar is as wide as the widget: when the width settles after the
+        # sample was shown (the screen's scrollbar came or went), draw it again,
+        # or the picture depends on which came first.
+        self._draw()
+
+    def _draw(self) -> None:
+        width = max(10, (self.size.width or 62) - 2)
+        # On a short terminal (the app's "-short", 24 lines) the legend takes
+        # one row, not five: the charts and the GC table need the lines.
+        compact = self.app.has_class("-short")
+        if self._drawn == (self._pm, width, compact):
+            return
+        self._drawn = (self._pm, width, compact)
+        self.update(safe.lines(*rows(self._pm, width, compact=compact)))  # type: ignore[arg-type]
