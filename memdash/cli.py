@@ -195,11 +195,12 @@ def _watch(config: Config, args: argparse.Namespace, limit: int | None) -> int:
     Frames come from the engine's own thread through a bounded queue; this
     thread only prints. The exit status is the last document's. The engine's
     first frame (RSS only, before USS/PSS are read) is not printed: the next
-    one follows at once.
+    one follows at once, or once every target named has answered (or timed out).
     """
     import json
     import queue
     import shutil
+    import time
 
     from memdash.engine import Engine, Frame, frame_json
     from memdash.report import exit_status, snapshot_text
@@ -209,10 +210,20 @@ def _watch(config: Config, args: argparse.Namespace, limit: int | None) -> int:
                     services=not args.no_services)
     engine.set_view(need_all=limit is None, top=limit or config.top)
     frames: queue.Queue[Frame | None] = queue.Queue(maxsize=8)
+    # The first document waits for every named target's first answer (or its
+    # deadline: a GET is tried twice), as a one-shot snapshot does: a target
+    # still on its way must not be missing from the document.
+    expected = {t.name for t in config.targets}
+    first_by = time.monotonic() + 2 * max((t.timeout for t in config.targets), default=0.0) + 1.0
+    first = True
 
     def hand(frame: Frame) -> None:
+        nonlocal first
         if frame.seq == 1:
             return
+        if first and not expected <= {t.name for t in frame.targets} and time.monotonic() < first_by:
+            return
+        first = False
         try:
             frames.put_nowait(frame)
         except queue.Full:  # a slow terminal: drop this one rather than hold the engine
