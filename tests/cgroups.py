@@ -152,6 +152,17 @@ def memory_cgroup(limit_bytes: int | None, tag: str = "test", suffix: str = "") 
         group.remove()
 
 
+def wait_until_empty(path: Path, seconds: float = 60.0) -> None:
+    """Wait until no task is left in cgroup directory ``path``: a task killed
+    with SIGKILL still holds its memory (and its row) until it has exited, and
+    a parent that killed its workers may exit first. Bounded but generous."""
+    deadline = time.monotonic() + seconds
+    while (path / "cgroup.procs").read_text().split():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"tasks still in {path} after {seconds:g} s")
+        time.sleep(0.05)
+
+
 def join_cgroup(path: Path) -> Callable[[], None]:
     """A ``preexec_fn`` that moves the child into cgroup directory ``path`` before it execs."""
 
