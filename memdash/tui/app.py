@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from textual import on, work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, ComposeResult, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
@@ -262,9 +262,16 @@ class MemdashApp(App[int]):
         in its own task, and under Pilot the shutdown runs beside the message
         loop: a frame can arrive when the header is there but its labels are
         gone. Pruning marks every widget first, and a marked widget reports
-        ``display`` False (the header is never hidden otherwise)."""
+        ``display`` False (the header is never hidden otherwise). A view on
+        top (the process view) is pruned first, before the header is marked:
+        the screen a frame would render into must not be marked either."""
         header = self.query(StatusHeader)
-        return bool(header) and header.first().display
+        if not header or not header.first().display:
+            return False
+        try:
+            return self.screen.display
+        except ScreenStackError:  # every screen is gone
+            return False
 
     def on_frame_ready(self, message: FrameReady) -> None:
         """Render a new frame: one message per frame, whatever number of samples it holds."""
