@@ -221,6 +221,26 @@ def test_v1_invisible_path_falls_back_to_the_mount_root(tree: Tree) -> None:
     assert cg == CgroupMemory(path="/", version=1, usage_bytes=100 * MiB, limit_bytes=512 * MiB)
 
 
+def test_v1_cgroup_whose_memory_files_are_gone_is_no_reading(v1: Tree) -> None:
+    # removed while memdash read it (rmdir takes the files first): no cgroup, not
+    # a cgroup with unknown figures
+    (v1.cg / "memory" / "leaving").mkdir()
+    assert memory_for_cgroup_text("4:memory:/leaving\n", v1.roots) is None
+
+
+def test_locate_says_which_hierarchy_it_found(v1: Tree, tmp_path: Path) -> None:
+    # the probe's /metrics picks its stat keys by this version (v1 and v2 name them differently)
+    from memdash.probe.cgroupfs import locate
+
+    assert locate("4:memory:/docker/small\n", v1.roots) == (1, str(v1.cg / "memory" / "docker" / "small"),
+                                                           str(v1.cg / "memory"))
+    (tmp_path / "v2host").mkdir()
+    other = Tree(tmp_path / "v2host")
+    other.v2_group("/")
+    other.v2_group("svc", max=300 * MiB, current=10 * MiB)
+    assert locate("0::/svc\n", other.roots) == (2, str(other.cg / "svc"), str(other.cg))
+
+
 def test_hybrid_prefers_the_v1_memory_controller(v1: Tree) -> None:
     # a unified tree beside v1 carries no memory files; the v1 memory line wins
     (v1.cg / "unified").mkdir()

@@ -13,27 +13,16 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Iterator
 
 import isolated
 import pytest
+from cgroups import memory_cgroup, why_no_memory_cgroup
 
 MiB = 1024 * 1024
-V1 = Path("/sys/fs/cgroup/memory")
 LIMIT = 96 * MiB
-
-def _why_not() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root to create a memory cgroup"
-    if not (V1 / "memory.limit_in_bytes").exists():
-        return "no writable cgroup v1 memory controller at /sys/fs/cgroup/memory"
-    if not os.access(V1, os.W_OK):
-        return "/sys/fs/cgroup/memory is not writable"
-    return None
-
 
 @pytest.fixture
 def limited_group() -> Iterator[Path]:
@@ -41,24 +30,8 @@ def limited_group() -> Iterator[Path]:
     why = _why_no_container()
     if why:
         pytest.skip(why)
-    group = V1 / f"memdash-test-{uuid.uuid4().hex[:12]}"
-    group.mkdir()
-    try:
-        (group / "memory.limit_in_bytes").write_text(str(LIMIT))
-        yield group
-    finally:
-        _rmdir(group)
-
-
-def _rmdir(group: Path) -> None:
-    # the holders died with their namespace; rmdir may race the kernel's bookkeeping
-    for _ in range(100):
-        try:
-            if group.exists():
-                group.rmdir()
-            return
-        except OSError:
-            time.sleep(0.05)
+    with memory_cgroup(LIMIT) as group:
+        yield group.path
 
 
 def _snapshot(tmp_path: Path, *args: str, group: Path | None = None) -> tuple[int, dict]:
@@ -122,7 +95,7 @@ rc=$?; kill %1 %2; exit $rc
 
 
 def _why_no_container() -> str | None:
-    why = _why_not()
+    why = why_no_memory_cgroup()
     if why:
         return why
     probe = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True, text=True)
@@ -136,20 +109,9 @@ def container() -> Iterator[Path]:
     why = _why_no_container()
     if why:
         pytest.skip(why)
-    group = V1 / f"memdash-box-{uuid.uuid4().hex[:12]}"
-    group.mkdir()
-    try:
-        (group / "memory.limit_in_bytes").write_text(str(256 * MiB))
-        yield group
-    finally:
-        # every process of the namespace died with its init (the shell)
-        for _ in range(100):
-            try:
-                group.rmdir()
-                break
-            except OSError:
-                import time
-                time.sleep(0.05)
+    # every process of the namespace dies with its init (the shell); cleanup kills any left
+    with memory_cgroup(256 * MiB, "box") as group:
+        yield group.path
 
 
 def _snapshot_inside(group: Path, tmp_path: Path, *args: str) -> tuple[int, dict]:
@@ -199,17 +161,9 @@ def test_a_parent_cgroup_with_a_lower_limit_is_the_one_that_applies(tmp_path: Pa
     why = _why_no_container()
     if why:
         pytest.skip(why)
-    parent = V1 / f"memdash-test-{uuid.uuid4().hex[:12]}"
-    child = parent / "inner"
-    try:
-        parent.mkdir()
-        (parent / "memory.limit_in_bytes").write_text(str(128 * MiB))
-        child.mkdir()
-        (child / "memory.limit_in_bytes").write_text(str(512 * MiB))
-        _, doc = _snapshot(tmp_path, group=child)
+    with memory_cgroup(128 * MiB) as parent:
+        child = parent.child("inner", 512 * MiB)
+        _, doc = _snapshot(tmp_path, group=child.path)
         row = _holder(doc)
         assert row["limit_bytes"] == 128 * MiB
         assert row["percent"] == pytest.approx(100 * row["rss_bytes"] / (128 * MiB), abs=0.01)
-    finally:
-        _rmdir(child)
-        _rmdir(parent)

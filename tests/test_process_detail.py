@@ -8,19 +8,17 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
+from cgroups import MemoryCgroup, memory_cgroup
 from memdash.sources.process_detail import parse_kb_lines, read_process_detail
 from memdash.units import human_bytes
 
 MiB = 1024 * 1024
-V1 = Path("/sys/fs/cgroup/memory")
 LIMIT = 256 * MiB
 BOX = 24 * 1024 * MiB
 
@@ -42,31 +40,21 @@ CHILD = textwrap.dedent(
 )
 
 
-def _why_no_cgroup() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root to create a memory cgroup"
-    if not (V1 / "memory.limit_in_bytes").exists():
-        return "no cgroup v1 memory controller at /sys/fs/cgroup/memory (cgroup v2 memory is not delegated here)"
-    if not os.access(V1, os.W_OK):
-        return "/sys/fs/cgroup/memory is not writable"
-    return None
-
-
 @dataclass
 class Child:
     pid: int
     proc: subprocess.Popen
-    group: Path | None
+    group: MemoryCgroup | None
 
 
-def _spawn(tmp_path: Path, group: Path | None) -> Iterator[Child]:
+def _spawn(tmp_path: Path, group: MemoryCgroup | None) -> Iterator[Child]:
     script = tmp_path / "child.py"
     script.write_text(CHILD, encoding="utf-8")
     proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "data.bin")], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)
     try:
         if group is not None:
-            (group / "cgroup.procs").write_text(str(proc.pid))
+            group.add(proc.pid)
         proc.stdin.write("go\n")  # type: ignore[union-attr]
         proc.stdin.flush()  # type: ignore[union-attr]
         line = proc.stdout.readline()  # type: ignore[union-attr]
@@ -82,23 +70,8 @@ def _spawn(tmp_path: Path, group: Path | None) -> Iterator[Child]:
 @pytest.fixture
 def limited_child(tmp_path: Path) -> Iterator[Child]:
     """The child, inside a fresh memory cgroup with a 256 MiB limit (removed afterwards)."""
-    why = _why_no_cgroup()
-    if why:
-        pytest.skip(why)
-    group = V1 / f"memdash-ux12-{uuid.uuid4().hex[:12]}"
-    group.mkdir()
-    try:
-        (group / "memory.limit_in_bytes").write_text(str(LIMIT))
+    with memory_cgroup(LIMIT, "ux12") as group:
         yield from _spawn(tmp_path, group)
-    finally:
-        for _ in range(100):  # the kernel may still be uncharging the dead child
-            try:
-                group.rmdir()
-                break
-            except FileNotFoundError:
-                break
-            except OSError:
-                time.sleep(0.05)
 
 
 @pytest.fixture

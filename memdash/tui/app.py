@@ -14,10 +14,10 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from textual import on, work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, ComposeResult, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
@@ -262,9 +262,16 @@ class MemdashApp(App[int]):
         in its own task, and under Pilot the shutdown runs beside the message
         loop: a frame can arrive when the header is there but its labels are
         gone. Pruning marks every widget first, and a marked widget reports
-        ``display`` False (the header is never hidden otherwise)."""
+        ``display`` False (the header is never hidden otherwise). A view on
+        top (the process view) is pruned first, before the header is marked:
+        the screen a frame would render into must not be marked either."""
         header = self.query(StatusHeader)
-        return bool(header) and header.first().display
+        if not header or not header.first().display:
+            return False
+        try:
+            return self.screen.display
+        except ScreenStackError:  # every screen is gone
+            return False
 
     def on_frame_ready(self, message: FrameReady) -> None:
         """Render a new frame: one message per frame, whatever number of samples it holds."""
@@ -457,7 +464,7 @@ class MemdashApp(App[int]):
         screen = ServiceScreen(key)
         self.push_screen(screen)
         self.engine.set_view(series=(*BASE_SERIES, service_series_key(key)), refresh=True)
-        screen.call_after_refresh(self._show_service, screen, frame)
+        screen.call_after_refresh(self._show_newest, self._show_service, screen)
 
     @on(ServicesTable.Selected)
     def _service_selected(self, event: ServicesTable.Selected) -> None:
@@ -483,7 +490,7 @@ class MemdashApp(App[int]):
         screen = TargetScreen(name)
         self.push_screen(screen)
         self.engine.set_view(series=(*BASE_SERIES, *target_series_keys(name), *target_runtime_keys(name)))
-        screen.call_after_refresh(self._show_target, screen, frame)
+        screen.call_after_refresh(self._show_newest, self._show_target, screen)
         if self.last_result:
             screen.call_after_refresh(screen.show_result, self.last_result)
 
@@ -514,8 +521,16 @@ class MemdashApp(App[int]):
 
         self.engine.set_view(series=(*BASE_SERIES, process_series_key(pid), *process_smaps_keys(pid)),
                              need_all=True, refresh=True)
+        screen.call_after_refresh(self._show_newest, self._show_process, screen)
+
+    def _show_newest(self, show: Callable[[Any, Frame], None], screen: Any) -> None:
+        """``show(screen, frame)`` with the newest frame, for a view just opened.
+
+        It runs after the view's first refresh, by when newer frames may have
+        drawn it already: the frame from when it was opened would draw an older
+        state over theirs (a chart with no samples yet over one with samples)."""
         if self.frame is not None:
-            screen.call_after_refresh(self._show_process, screen, self.frame)
+            show(screen, self.frame)
 
     def _show_process(self, screen: Any, frame: Frame) -> None:
         row = next((p for p in frame.processes if p.pid == screen.pid), None)

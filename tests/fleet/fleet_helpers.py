@@ -16,10 +16,10 @@ from typing import Callable
 
 import httpx
 import pytest
+from cgroups import MemoryCgroup
 
 HERE = Path(__file__).parent
 SERVICE = HERE / "fleet_service.py"
-CGROUP_V1 = Path("/sys/fs/cgroup/memory")
 MIB = 1024 * 1024
 
 
@@ -52,46 +52,6 @@ def wait_until(check: Callable[[], object], timeout: float, what: str, every: fl
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; last: {last!r}")
 
 
-# -- cgroups ---------------------------------------------------------------------
-
-
-def cgroup_v1_writable() -> bool:
-    return (CGROUP_V1 / "memory.limit_in_bytes").exists() and os.access(CGROUP_V1, os.W_OK)
-
-
-class Cgroup:
-    """A v1 memory cgroup with a limit, made for one test and removed after it."""
-
-    def __init__(self, name: str, limit_bytes: int) -> None:
-        self.path = CGROUP_V1 / name
-        self.path.mkdir()
-        (self.path / "memory.limit_in_bytes").write_text(str(limit_bytes))
-        self.limit_bytes = limit_bytes
-
-    def enter(self) -> None:
-        """For ``preexec_fn``: move the child into the cgroup before it allocates."""
-        with open(self.path / "cgroup.procs", "w") as f:
-            f.write("0")
-
-    def working_set(self) -> int:
-        """usage − total_inactive_file, read here, independently of the probe."""
-        usage = int((self.path / "memory.usage_in_bytes").read_text())
-        inactive = 0
-        for line in (self.path / "memory.stat").read_text().splitlines():
-            key, _, value = line.partition(" ")
-            if key == "total_inactive_file":
-                inactive = int(value)
-        return usage - inactive
-
-    def remove(self) -> None:
-        for _ in range(50):
-            try:
-                self.path.rmdir()
-                return
-            except OSError:
-                time.sleep(0.1)
-
-
 # -- processes -------------------------------------------------------------------
 
 
@@ -99,14 +59,14 @@ class Cgroup:
 class Service:
     proc: subprocess.Popen
     url: str
-    cgroup: Cgroup | None = None
+    cgroup: MemoryCgroup | None = None
 
     @property
     def address(self) -> str:
         return self.url.split("//", 1)[1].rstrip("/")
 
 
-def start_service(host: str, rate: int, cap: int, token: str, cgroup: Cgroup | None = None,
+def start_service(host: str, rate: int, cap: int, token: str, cgroup: MemoryCgroup | None = None,
                   netns: str | None = None) -> Service:
     env = dict(os.environ, MEMDASH_PROBE_TOKEN=token, PYTHONUNBUFFERED="1")
     cmd = [sys.executable, str(SERVICE), host, str(rate), str(cap)]
@@ -115,7 +75,7 @@ def start_service(host: str, rate: int, cap: int, token: str, cgroup: Cgroup | N
         # /sys/fs/cgroup from the probe (and so its limit).
         cmd = ["nsenter", f"--net=/var/run/netns/{netns}", *cmd]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
-                            preexec_fn=cgroup.enter if cgroup else None)
+                            preexec_fn=cgroup.join if cgroup else None)
     url = proc.stdout.readline().strip()  # type: ignore[union-attr]
     assert url.startswith("http://"), f"service did not start: {url!r}"
     return Service(proc, url, cgroup)

@@ -3,6 +3,7 @@ network namespace (``ip netns``), reached by Prometheus over a veth pair."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import subprocess
@@ -14,8 +15,9 @@ from typing import Iterator
 import httpx
 import pytest
 
+from cgroups import memory_cgroup, need_memory_cgroup
 from memdash.fleet.source import open_source
-from tests.fleet.fleet_helpers import (MIB, Cgroup, cgroup_v1_writable, free_port, need_binaries, run_memdash,
+from tests.fleet.fleet_helpers import (MIB, free_port, need_binaries, run_memdash,
                                        start_node_exporter, start_prometheus, start_service, stop, wait_until)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -59,16 +61,15 @@ def namespaces() -> Iterator[list[tuple[str, str]]]:
 
 def test_probes_in_network_namespaces(namespaces: list[tuple[str, str]], tmp_path: Path) -> None:
     need_binaries("prometheus", "prometheus-node-exporter")
-    if not cgroup_v1_writable():
-        pytest.skip("needs a writable cgroup v1 memory controller (/sys/fs/cgroup/memory) to give services a limit")
+    need_memory_cgroup()  # the services get a limit
     config = tmp_path / "memdash.toml"
     config.write_text('[thresholds]\neta_min_span = "5s"\n')
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN)
-    tag = uuid.uuid4().hex[:8]
-    groups = [Cgroup(f"memdash-fleetns-{tag}-{i}", 256 * MIB) for i in range(3)]
+    cleanup = contextlib.ExitStack()
     procs: list[subprocess.Popen] = []
     try:
+        groups = [cleanup.enter_context(memory_cgroup(256 * MIB, f"fleetns-{i}")) for i in range(3)]
         # GIVEN three probes, each on its own address (one growing 2 MiB/s), and Prometheus on the host
         services = [start_service(addr, 2 * MIB if i == 1 else 0, 200 * MIB, TOKEN, cgroup=groups[i], netns=ns)
                     for i, (ns, addr) in enumerate(namespaces)]
@@ -107,5 +108,4 @@ def test_probes_in_network_namespaces(namespaces: list[tuple[str, str]], tmp_pat
     finally:
         for p in reversed(procs):
             stop(p)
-        for g in groups:
-            g.remove()
+        cleanup.close()  # the cgroups, and anything left in them

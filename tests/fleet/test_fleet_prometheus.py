@@ -9,16 +9,17 @@ reads itself (cgroup files, /proc/meminfo).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.fleet.fleet_helpers import (MIB, PODS, CadvisorExporter, Cgroup, Prometheus, cgroup_v1_writable, free_port,
+from cgroups import memory_cgroup, need_memory_cgroup
+from tests.fleet.fleet_helpers import (MIB, PODS, CadvisorExporter, Prometheus, free_port,
                                        meminfo, need_binaries, run_memdash, start_node_exporter, start_prometheus,
                                        start_service, stop, wait_until)
 
@@ -32,8 +33,7 @@ LIMIT = 256 * MIB
 @pytest.fixture
 def fleet(tmp_path: Path):
     need_binaries("prometheus", "promtool", "prometheus-node-exporter")
-    if not cgroup_v1_writable():
-        pytest.skip("needs a writable cgroup v1 memory controller (/sys/fs/cgroup/memory) to give services a limit")
+    need_memory_cgroup()  # the services get a limit
     config = tmp_path / "memdash.toml"
     config.write_text('[thresholds]\neta_min_span = "10s"\n')
     rules = tmp_path / "rules.yml"
@@ -42,11 +42,11 @@ def fleet(tmp_path: Path):
     rules.write_text(made.stdout)
     token_file = tmp_path / "probe.token"
     token_file.write_text(TOKEN)
-    tag = uuid.uuid4().hex[:8]
-    groups = [Cgroup(f"memdash-fleet-{tag}-{i}", LIMIT) for i in range(3)]
+    cleanup = contextlib.ExitStack()
     started: list[subprocess.Popen] = []
     exporter = CadvisorExporter()
     try:
+        groups = [cleanup.enter_context(memory_cgroup(LIMIT, f"fleet-{i}")) for i in range(3)]
         services = [start_service("127.0.0.1", GROW if i == 0 else 0, 200 * MIB, TOKEN, cgroup=g)
                     for i, g in enumerate(groups)]
         started += [s.proc for s in services]
@@ -64,8 +64,7 @@ def fleet(tmp_path: Path):
         for p in reversed(started):
             stop(p)
         exporter.close()
-        for g in groups:
-            g.remove()
+        cleanup.close()  # the cgroups, and anything left in them
 
 
 def _fleet_json(prom: Prometheus, config: Path) -> tuple[int, dict]:

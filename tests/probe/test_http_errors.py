@@ -57,6 +57,27 @@ def test_a_broken_request_gets_400_and_the_connection_closes(raw: bytes, status:
     assert closed
 
 
+def test_too_many_headers_get_431_and_the_connection_closes() -> None:
+    from memdash.probe.httphead import MAX_HEADERS
+
+    headers = b"".join(b"X-H%d: v\r\n" % i for i in range(MAX_HEADERS + 1))
+    with probe.serve() as handle:
+        data, closed = _exchange(handle.port, b"GET / HTTP/1.1\r\nHost: localhost\r\n" + headers + b"\r\n")
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431 Request Header Fields Too Large"), head
+    assert json.loads(body) == {"error": f"more than {MAX_HEADERS} headers", "status": 431}
+    assert closed  # the rest of the stream cannot be trusted
+
+
+def test_blank_lines_before_a_request_are_ignored() -> None:
+    # RFC 9112 2.2: a server should ignore at least one empty line before a
+    # request line (some clients send a CRLF after a POST body).
+    with probe.serve() as handle:
+        data, closed = _exchange(handle.port, b"\r\n\r\nGET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 200 OK"), data[:200]
+    assert not closed
+
+
 def test_a_good_request_keeps_the_connection_open() -> None:
     with probe.serve() as handle:
         data, closed = _exchange(handle.port, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")

@@ -275,3 +275,30 @@ def test_torch_figures_and_cuda_cleanup_when_the_host_has_torch(runtime_dir):
     assert "cuda" in actions
     assert receipt["steps"] == [{"action": "cuda"}]
     assert (receipt["gpu_reserved_before_bytes"], receipt["gpu_reserved_after_bytes"]) == (6 << 20, 2 << 20)
+
+
+def test_an_in_process_cleanup_is_logged_as_one(caplog):
+    # The host's log says who ran each cleanup: here, the host itself.
+    with caplog.at_level("INFO", logger="memdash.probe"):
+        probe.cleanup("gc")
+    lines = [r.getMessage() for r in caplog.records if r.name == "memdash.probe"]
+    assert len(lines) == 1 and lines[0].startswith("cleanup gc from in-process: ok"), lines
+
+
+def test_the_cleanup_module_loads_its_cleaner_only_when_a_name_of_it_is_asked_for(runtime_dir):
+    code = (
+        "import importlib, json, sys\n"
+        "c = importlib.import_module('memdash.probe.cleanup')\n"
+        "wrapped = hasattr(c, '__wrapped__')\n"  # what inspect, copy and pickle ask of a module
+        "loaded = 'memdash.probe.cleaner' in sys.modules\n"
+        "try:\n"
+        "    c.no_such_name\n"
+        "    missing = 'no error'\n"
+        "except AttributeError as exc:\n"
+        "    missing = str(exc)\n"
+        "print(json.dumps([wrapped, loaded, missing, type(c.CLEANER).__name__]))\n"
+    )
+    out = subprocess.run([PYTHON, "-c", code], env=child_env(runtime_dir), capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert json.loads(out.stdout) == [False, False, "module 'memdash.probe.cleanup' has no attribute 'no_such_name'",
+                                      "Cleaner"]

@@ -9,18 +9,17 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
+from cgroups import memory_cgroup
 from memdash.record.store import Store
 
 from .conftest import memdash_cli
 
-V1 = Path("/sys/fs/cgroup/memory")
 LIMIT = 64 * 1024 * 1024
 
 # Joins its cgroup first (so every page it touches is charged there), says so,
@@ -40,43 +39,11 @@ while True:
 """
 
 
-def _writable_v1() -> str | None:
-    if sys.platform != "linux":
-        return "memory cgroups are Linux only"
-    if os.geteuid() != 0:
-        return "creating a memory cgroup needs root"
-    if not (V1 / "memory.limit_in_bytes").exists():
-        return "no cgroup v1 memory controller at /sys/fs/cgroup/memory (v2 memory is tested from recorded trees)"
-    if not os.access(V1, os.W_OK):
-        return "/sys/fs/cgroup/memory is not writable"
-    return None
-
-
 @pytest.fixture
 def cgroup() -> Iterator[Path]:
-    reason = _writable_v1()
-    if reason:
-        pytest.skip(reason)
-    path = V1 / f"memdash-record-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    path.mkdir()
-    try:
-        (path / "memory.limit_in_bytes").write_text(str(LIMIT))
-        yield path
-    finally:
-        procs = (path / "cgroup.procs").read_text().split() if path.exists() else []
-        for pid in procs:
-            try:
-                os.kill(int(pid), 9)
-            except ProcessLookupError:
-                pass
-        for _ in range(50):
-            try:
-                path.rmdir()
-                break
-            except FileNotFoundError:
-                break
-            except OSError:
-                time.sleep(0.1)
+    """A fresh v1 memory cgroup with a 64 MB limit (its tasks killed and it removed afterwards)."""
+    with memory_cgroup(LIMIT, "record-test") as group:
+        yield group.path
 
 
 @pytest.mark.slow

@@ -20,6 +20,8 @@ from memdash.collector import LocalCollector, service_series_key
 from memdash.config import Config
 from memdash.history import History
 
+from cgroups import wait_until_empty
+
 from .conftest import join_cgroup
 
 HERE = Path(__file__).parent
@@ -60,6 +62,7 @@ def test_each_service_chart_holds_its_own_percent_and_a_gone_one_is_dropped(make
         small_key, big_key = list(keys)
         assert seen[big_key][-1] > seen[small_key][-1] + 10  # 80 MiB against 20 MiB of 256: two different charts
         _end(a)
+        wait_until_empty(small)  # the workers the master killed may still be exiting
         snap = col.poll()
         assert small_key not in {s.key for s in snap.services}
         assert history.peek(service_series_key(small_key)) is None

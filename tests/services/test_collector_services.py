@@ -10,6 +10,8 @@ from memdash.collector import LocalCollector, service_series_key
 from memdash.config import Config
 from memdash.history import History
 
+from cgroups import wait_until_empty
+
 from .conftest import join_cgroup
 
 HERE = Path(__file__).parent
@@ -39,6 +41,7 @@ def test_poll_services_series_and_forgetting(make_cgroup):
         tree.stdin.close()
         tree.wait(timeout=10)
         tree.stdout.close()
+    wait_until_empty(cg)  # the master is gone; the workers it killed may still be exiting, their pages charged
     snap = col.poll()
     assert all(s.key != key for s in snap.services)
     assert history.peek(service_series_key(key)) is None  # bounded: gone services leave nothing behind

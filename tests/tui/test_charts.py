@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
+from textual.app import App, ComposeResult
 
 from memdash.tui.widgets.chart import rates_per_minute, time_label, time_ticks, value_range, value_ticks
 from memdash.tui.widgets.memory import HistoryChart
@@ -91,3 +94,29 @@ async def test_window_keys_step_within_what_history_keeps() -> None:
         await pilot.press("right_square_bracket", "right_square_bracket")
         await pilot.pause(0.2)
         assert app.chart_window() == 3600.0 and chart.axis["xlabels"][0] == "-1h"
+
+
+class _OneChart(App[None]):
+    def compose(self) -> ComposeResult:
+        yield HistoryChart("RSS", id="chart")
+
+
+async def test_the_first_samples_are_drawn_at_once_not_after_the_redraw_pause() -> None:
+    # A view opens with no samples yet; its first samples come a frame later,
+    # well within MIN_REDRAW_SECONDS: they are drawn then, with their axis, not
+    # seconds later ("no samples" stayed up for 5 s; the process view's test saw it).
+    app = _OneChart()
+    async with app.run_test(size=(80, 20)) as pilot:
+        chart = app.query_one(HistoryChart)
+        for _ in range(200):  # bounded: laid out
+            if chart.size.width:
+                break
+            await pilot.pause(0.05)
+        now = time.time()
+        chart.plot([], [], now=now, window=60.0)
+        assert chart.plotted == ([], []) and chart.axis["ylabels"] == []
+        chart.plot([now - 1.0], [100 * MIB], now=now, window=60.0)
+        assert chart.plotted == ([-1.0], [100 * MIB])
+        assert chart.axis["ylabels"] and all(label.endswith("M") for label in chart.axis["ylabels"])
+        chart.plot([], [], now=now + 120, window=60.0)  # every sample aged out of the window: said at once too
+        assert chart.plotted == ([], [])

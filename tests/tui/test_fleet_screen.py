@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+from textual.css.query import NoMatches
 
 from memdash.fleet.source import open_source
 from memdash.levels import Thresholds
@@ -38,7 +40,7 @@ def prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
                                    {"name": "kubelet", "targets": [exporter.address]}])
         procs.append(p.proc)
         wait_until(lambda: len(p.query("up == 1")) == 3 and p.query("deriv(process_resident_memory_bytes[1m])"),
-                   30, "targets up with two samples")
+                   90, "targets up with two samples")
         yield {"url": p.url, "service": service}
     finally:
         for proc in reversed(procs):
@@ -46,17 +48,37 @@ def prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         exporter.close()
 
 
-async def _ready(pilot, app: FleetApp, rows: int) -> FleetTable:
-    table = app.screen.query_one(FleetTable)
-    for _ in range(200):
-        if app.frame is not None and table.row_count >= rows:
-            return table
+async def _until(pilot, check, what: str, seconds: float = 90.0):
+    """Pause until ``check()`` is truthy and return it; bounded but generous (a
+    loaded box answers Prometheus queries slowly), never a wall-clock upper bound
+    on what is tested."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            found = check()
+        except NoMatches:  # the screen is not composed yet
+            found = None
+        if found:
+            return found
         await pilot.pause(0.05)
-    raise AssertionError(f"no ranking with {rows} rows; frame errors: {app.frame and app.frame.errors}")
+    raise AssertionError(f"timed out after {seconds:g} s waiting for {what}")
+
+
+async def _ready(pilot, app: FleetApp, rows: int) -> FleetTable:
+    def ranked() -> FleetTable | None:
+        table = app.screen.query_one(FleetTable)
+        return table if app.frame is not None and table.row_count >= rows else None
+
+    try:
+        return await _until(pilot, ranked, f"a ranking with {rows} rows")
+    except AssertionError:
+        raise AssertionError(f"no ranking with {rows} rows; frame errors: {app.frame and app.frame.errors}") from None
 
 
 async def test_ranking_labels_and_drill_down(prom: dict) -> None:
-    source = open_source(prom["url"], thresholds=Thresholds(eta_min_span=0))
+    # a loaded box may take longer than the default 4 s to answer: the attach key's
+    # targets query would fail (and say so) rather than find the probe
+    source = open_source(prom["url"], thresholds=Thresholds(eta_min_span=0), timeout=60)
     app = FleetApp(source, interval=5)
     async with app.run_test(size=(140, 40)) as pilot:
         table = await _ready(pilot, app, len(PODS) + 3)
@@ -81,31 +103,21 @@ async def test_ranking_labels_and_drill_down(prom: dict) -> None:
         index = next(i for i, r in enumerate(rows) if r[0] == "service*")
         table.cursor_row = index
         await pilot.press("enter")
-        await pilot.pause()
-        assert isinstance(app.screen, FleetDetail)
-        for _ in range(100):
-            if app.screen.view is not None:
-                break
-            await pilot.pause(0.05)
+        await _until(pilot, lambda: isinstance(app.screen, FleetDetail), "the detail screen")
+        await _until(pilot, lambda: app.screen.view is not None, "the unit's history")
         view = app.screen.view
         assert view is not None and view.error is None and len(view.points) >= 1
         assert view.seconds == 3600
         await pilot.press("2")
-        for _ in range(100):
-            if app.screen.view is not None and app.screen.view.seconds == 6 * 3600:
-                break
-            await pilot.pause(0.05)
-        assert app.screen.view.seconds == 6 * 3600
+        await _until(pilot, lambda: app.screen.view is not None and app.screen.view.seconds == 6 * 3600,
+                     "the 6 h history")
         await pilot.press("escape")
         assert isinstance(app.screen, FleetScreen)
 
         # the attach key finds the probe's URL from Prometheus's targets and leaves to open it
         table.cursor_row = index
         await pilot.press("a")
-        for _ in range(100):
-            if app.return_value is not None:
-                break
-            await pilot.pause(0.05)
+        await _until(pilot, lambda: app.return_value is not None, "the attach request")
     assert isinstance(app.return_value, AttachRequest)
     assert app.return_value.url == prom["service"].url.rstrip("/")
     source.close()
@@ -115,10 +127,7 @@ async def test_error_row_when_prometheus_is_down() -> None:
     source = open_source(f"http://127.0.0.1:{free_port()}", timeout=1)
     app = FleetApp(source, interval=5)
     async with app.run_test(size=(100, 24)) as pilot:
-        for _ in range(100):
-            if app.frame is not None:
-                break
-            await pilot.pause(0.05)
+        await _until(pilot, lambda: app.frame is not None, "the first (failed) refresh")
         await pilot.pause()
         errors = app.screen.query_one("#f-errors")
         assert errors.display

@@ -132,8 +132,9 @@ class HistoryChart(PlotextPlot):
         others = [(s, *self._columns(s.times, s.values, now, window, columns)) for s in more]
         title = self._title if title is None else title
         mark = None if self.mark is None or not -window <= self.mark - now <= 1.0 else self.mark - now
+        # Samples appearing or all leaving the window change what is drawn, not only where: at once.
         structure = (window, unit, tuple(lines), colour, title, self.size, mark,
-                     tuple((s.label, s.colour) for s in more))
+                     tuple((s.label, s.colour) for s in more), bool(ys))
         top = max([*ys, *(v for _, _, oys in others for v in oys)], default=0)
         scale = max(1e-9, (top or 1) / 200)
 
