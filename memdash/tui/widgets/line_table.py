@@ -238,12 +238,17 @@ class LineTable(ScrollView, can_focus=True):
         run: list[str] = []  # text of neighbouring cells (and gaps) drawn in ``base``: one segment
         styles = self._palette.styles
         gap = " " * _GAP
+        ascii_only = True  # then a character is a cell, and the line's length is known
+        length = 0
         if len(cells) == len(self._all_specs) and len(self._shown_columns) != len(cells):
             cells = [cells[i] for i in self._shown_columns]
         for spec, width, cell in zip(self._specs, self._widths_now(), cells):
             text, level = cell[0], cell[1]
             text = printable(text, width)  # control bytes shown escaped, cut with "…"
             padded = text.ljust(width) if spec.left else text.rjust(width)
+            if ascii_only:
+                ascii_only = padded.isascii()
+                length += len(padded) + _GAP
             if coloured:
                 style = base + styles[level] if level is not Level.UNKNOWN else base
             else:
@@ -261,9 +266,15 @@ class LineTable(ScrollView, can_focus=True):
                     run = []
                 segments.append(Segment(padded, style))
             run.append(gap)
+        width = self.size.width if line_width is None else line_width
+        if ascii_only and length <= width:
+            # What adjust_cell_length would do (pad with ``base``), without
+            # measuring every segment and building the strip twice.
+            run.append(" " * (width - length))
+            segments.append(Segment("".join(run), base))
+            return Strip(segments, width)
         if run:
             segments.append(Segment("".join(run), base))
-        width = self.size.width if line_width is None else line_width
         return Strip(segments).adjust_cell_length(width, base)
 
     def render_lines(self, crop: Region) -> list[Strip]:
