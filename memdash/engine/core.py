@@ -374,6 +374,7 @@ class Engine:
         ``ok=False`` with ``error`` in words. The receipt also comes in the next
         frame's ``events`` (``kind="cleanup"``), which is published at once.
         """
+        sample: TargetSample | None = None  # the re-poll after the cleanup
         if self.read_only:
             result = CleanupResult(target=name, action=action, ok=False, error="read-only: cleanups are disabled")
         elif action not in ACTIONS:
@@ -383,11 +384,16 @@ class Engine:
             result = CleanupResult(target=name, action=action, ok=False, error=f"no target named {name!r}")
         else:
             schedule = self._ensure_schedule(())
-            result, _ = await wrap(schedule.submit(schedule.cleanup(name, action, dict(options))))
+            result, sample = await wrap(schedule.submit(schedule.cleanup(name, action, dict(options))))
         from memdash.actions import result_json
 
         verdict = "done" if result.ok else f"refused: {result.error}"
-        self._event("cleanup", name, f"{action} on {name} {verdict}", result_json(result))
+        event = Event(time=time.time(), kind="cleanup", subject=name, text=f"{action} on {name} {verdict}",
+                      data=result_json(result))
+        with self._lock:  # the re-poll and the receipt in the same frame, whenever the local thread publishes
+            if sample is not None:
+                self._pending.append(sample)
+            self._new_events.append(event)
         self._request("publish")
         return result
 

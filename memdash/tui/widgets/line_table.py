@@ -235,9 +235,8 @@ class LineTable(ScrollView, can_focus=True):
 
     def _line(self, cells: Sequence[Cell], base: Style, coloured: bool, line_width: int | None = None) -> Strip:
         segments: list[Segment] = []
-        run: list[str] = []  # text of neighbouring cells (and gaps) drawn in ``base``: one segment
         styles = self._palette.styles
-        gap = " " * _GAP
+        gap = Segment(" " * _GAP, base)
         ascii_only = True  # then a character is a cell, and the line's length is known
         length = 0
         if len(cells) == len(self._all_specs) and len(self._shown_columns) != len(cells):
@@ -256,25 +255,15 @@ class LineTable(ScrollView, can_focus=True):
                 style = base + _CRITICAL_MARK if level is Level.CRITICAL else base
             if len(cell) > 2 and cell[2]:
                 style += _DIM
-            if style is base:
-                run.append(padded)
-            else:
-                # Fewer segments, the same cells: Textual styles, crops and writes
-                # every segment of every line it repaints.
-                if run:
-                    segments.append(Segment("".join(run), base))
-                    run = []
-                segments.append(Segment(padded, style))
-            run.append(gap)
+            segments.append(Segment(padded, style))
+            segments.append(gap)
         width = self.size.width if line_width is None else line_width
         if ascii_only and length <= width:
-            # What adjust_cell_length would do (pad with ``base``), without
-            # measuring every segment and building the strip twice.
-            run.append(" " * (width - length))
-            segments.append(Segment("".join(run), base))
+            # What adjust_cell_length does (pad with ``base``), without measuring
+            # every segment and building the strip twice.
+            if length < width:
+                segments.append(Segment(" " * (width - length), base))
             return Strip(segments, width)
-        if run:
-            segments.append(Segment("".join(run), base))
         return Strip(segments).adjust_cell_length(width, base)
 
     def render_lines(self, crop: Region) -> list[Strip]:
