@@ -145,7 +145,8 @@ class MemdashApp(App[int]):
         super().__init__()
         self.config = config
         self.engine = engine if engine is not None else Engine(
-            config, collector=collector, gpu=gpu, discover=discover, poll_targets=poll_targets, services=services
+            config, collector=collector, gpu=gpu, discover=discover, poll_targets=poll_targets, services=services,
+            targets_after_first_frame=True,  # the target thread's start-up off the first paint
         )
         self.select_target = select_target
         self.show_all = False
