@@ -116,6 +116,9 @@ class Engine:
             again (``None``: the dashboard's ``SMAPS_MAX_AGE_SECONDS``; the
             recorder keeps them a minute: ``smaps_rollup`` of a big process is
             the dearest read there is, and RSS stays fresh each frame).
+        targets_after_first_frame: start the target schedule once the first frame is
+            published, not with :meth:`start` (the dashboard: the target thread's
+            imports and connections held the GIL while the first screen was drawn).
     """
 
     def __init__(
@@ -131,6 +134,7 @@ class Engine:
         services: bool = True,
         discovered_interval: float | None = None,
         smaps_max_age: float | None = None,
+        targets_after_first_frame: bool = False,
     ) -> None:
         self.config = config
         self.discovered_interval = discovered_interval
@@ -153,6 +157,7 @@ class Engine:
         self._requests: set[str] = set()  # "poll": poll now; "publish": a frame now
         self._stop = threading.Event()
         self._pending: collections.deque[TargetSample] = collections.deque(maxlen=MAX_PENDING_SAMPLES)
+        self._targets_late = targets_after_first_frame
         self._new_events: list[Event] = []
         self._subscribers: list[Callable[[Frame], None]] = []
         self._closers: list[Callable[[], None]] = []
@@ -278,10 +283,12 @@ class Engine:
     # ------------------------------------------------------------------ lifetime
 
     def start(self) -> None:
-        """Start the local schedule and, where there are targets, the target schedule."""
+        """Start the local schedule and, where there are targets, the target schedule
+        (once the first frame is out where the engine was built with
+        ``targets_after_first_frame=True``)."""
         if self._thread is not None or self._stop.is_set():
             return
-        if self.poll_targets and self.config.targets:
+        if self.poll_targets and self.config.targets and not self._targets_late:
             self._ensure_schedule(())
         self._thread = threading.Thread(target=self._run, name="memdash-local", daemon=True)
         self._thread.start()
@@ -374,6 +381,7 @@ class Engine:
         ``ok=False`` with ``error`` in words. The receipt also comes in the next
         frame's ``events`` (``kind="cleanup"``), which is published at once.
         """
+        sample: TargetSample | None = None  # the re-poll after the cleanup
         if self.read_only:
             result = CleanupResult(target=name, action=action, ok=False, error="read-only: cleanups are disabled")
         elif action not in ACTIONS:
@@ -383,11 +391,16 @@ class Engine:
             result = CleanupResult(target=name, action=action, ok=False, error=f"no target named {name!r}")
         else:
             schedule = self._ensure_schedule(())
-            result, _ = await wrap(schedule.submit(schedule.cleanup(name, action, dict(options))))
+            result, sample = await wrap(schedule.submit(schedule.cleanup(name, action, dict(options))))
         from memdash.actions import result_json
 
         verdict = "done" if result.ok else f"refused: {result.error}"
-        self._event("cleanup", name, f"{action} on {name} {verdict}", result_json(result))
+        event = Event(time=time.time(), kind="cleanup", subject=name, text=f"{action} on {name} {verdict}",
+                      data=result_json(result))
+        with self._lock:  # the re-poll and the receipt in the same frame, whenever the local thread publishes
+            if sample is not None:
+                self._pending.append(sample)
+            self._new_events.append(event)
         self._request("publish")
         return result
 
@@ -449,6 +462,8 @@ class Engine:
                     return
                 self._publish()
                 if first:
+                    if self._targets_late and self.poll_targets and self.config.targets:
+                        self._ensure_schedule(())  # targets_after_first_frame
                     # The first frame shows RSS at once; USS/PSS (smaps_rollup)
                     # come with a second poll right after it.
                     reason = "poll"

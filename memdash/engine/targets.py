@@ -191,8 +191,9 @@ class TargetSchedule:
     async def cleanup(self, name: str, action: str, options: dict[str, Any]) -> tuple[CleanupResult, TargetSample | None]:
         """Run a cleanup, then poll that target at once (on this loop).
 
-        Returns the receipt and the sample of the poll after it (also delivered);
-        the sample is ``None`` for an unknown target.
+        Returns the receipt and the sample of the poll after it, which the
+        caller delivers with the receipt (so one frame holds both); the sample
+        is ``None`` for an unknown target.
         """
         poller = self._poller
         assert poller is not None
@@ -200,7 +201,6 @@ class TargetSchedule:
         sample = None
         if name in {t.name for t in poller.targets}:
             sample = await poller.poll(name)
-            self._deliver(sample)
         return result, sample
 
 

@@ -77,12 +77,14 @@ class Endpoint:
         *,
         params: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        hop_deadline: bool = True,
     ) -> Response:
         """Send one request, following redirects by hand; read at most
         :data:`~memdash.sources.transport.MAX_BODY_BYTES`.
 
         ``timeout`` (default: the target's) is each hop's deadline; callers
-        bound the whole call too.
+        bound the whole call too. ``hop_deadline=False``: no per-hop deadline,
+        for a caller whose own deadline (of ``timeout`` or less) bounds the call.
 
         Raises:
             TargetError: too many redirects, a redirect off a Unix socket, an
@@ -99,12 +101,16 @@ class Endpoint:
         if params:
             url = url.with_params(params)
         timeout = self.target.timeout if timeout is None else timeout
+        # A poll's deadline (the target's timeout) is put around the whole call by
+        # the poller; a per-hop one of the same length, started later, never fires
+        # first, and costs a timer per request.
+        hop_timeout = timeout if hop_deadline else None
         home = self.url.origin
         for _ in range(MAX_REDIRECTS + 1):
             headers = dict(REQUEST_HEADERS)
             if token and url.origin == home:
                 headers["Authorization"] = f"Bearer {token}"
-            response = await self._transport(url).send(method, url, headers, timeout)
+            response = await self._transport(url).send(method, url, headers, hop_timeout)
             location = response.headers.get("location")
             if response.status in REDIRECTS and location:
                 url = url.join(location)  # the Location carries its own query

@@ -284,6 +284,10 @@ else:  # pragma: no cover - 3.10
             handle.cancel()
 
 
+#: ``async with deadline(seconds):``: ``asyncio.timeout`` (3.11+), or the same for 3.10.
+deadline = _deadline
+
+
 class Client:
     """HTTP/1.1 over kept-alive connections to one or more ``http://`` origins, or one Unix socket.
 

@@ -22,11 +22,20 @@ from typing import Any
 MAX_BYTES = 1 << 60
 #: Largest counter taken as real (GC collections, cache hits): past it, garbage.
 MAX_COUNT = 1 << 63
+#: Integers up to this convert to float and back unchanged: below it a plain
+#: ``int`` skips the float round trip (a probe answer holds ~50 figures; 200
+#: targets a second make the round trip a measurable part of a poll).
+_EXACT_INT = 1 << 53
 
 
 def number(value: Any) -> float | None:
     """``value`` as a finite float; ``None`` for booleans, strings, NaN, ±Inf and
     integers too large for a float."""
+    kind = type(value)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is int and -_EXACT_INT <= value <= _EXACT_INT:
+        return float(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     try:
@@ -45,6 +54,8 @@ def integer(value: Any) -> int | None:
 def size(value: Any, scale: float = 1) -> int | None:
     """A size in bytes: ``value * scale`` when that is 0 .. :data:`MAX_BYTES`; else ``None``
     (a negative size, NaN, Inf, ``1e303`` MB)."""
+    if scale == 1 and type(value) is int and 0 <= value <= _EXACT_INT:
+        return value  # what the float round trip below gives, without it
     v = number(value)
     if v is None or v < 0:
         return None
@@ -54,6 +65,8 @@ def size(value: Any, scale: float = 1) -> int | None:
 
 def count(value: Any) -> int | None:
     """A counter (collections, hits, objects): a whole number 0 .. :data:`MAX_COUNT`; else ``None``."""
+    if type(value) is int and 0 <= value <= _EXACT_INT:
+        return value  # what the float round trip below gives, without it
     v = number(value)
     if v is None or v < 0 or v > MAX_COUNT:
         return None

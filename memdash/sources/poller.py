@@ -38,7 +38,7 @@ from memdash.sources.endpoint import Endpoint
 from memdash.sources.errors import ERROR_CHARS, TargetError, describe_error, http_status_error
 from memdash.sources.prom import PrometheusParseError
 from memdash.sources.redact import scrub, scrub_sample, target_secrets, words
-from memdash.sources.transport import SslContexts, within
+from memdash.sources.transport import SslContexts, deadline
 
 # The name users and tests already filter on: the poller was memdash.sources.remote.
 log = logging.getLogger("memdash.sources.remote")
@@ -250,7 +250,8 @@ class TargetPoller:
         async with self._sem():
             now = self._clock()
             try:
-                sample = await within(self._read(state, now), target.timeout)
+                async with deadline(target.timeout):
+                    sample = await self._read(state, now)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # every failure becomes a sample, in words
@@ -266,7 +267,7 @@ class TargetPoller:
         if direct is not None and direct.open is not None:  # not HTTP (redis): the kind reads its own endpoint
             sample = await direct.poll(self._endpoint(state), state.target, url=state.url, now=now)
             return scrub_sample(self._finish(sample, state.target), state.secrets())
-        response = await self._endpoint(state).request("GET")
+        response = await self._endpoint(state).request("GET", hop_deadline=False)  # _poll's deadline bounds it
         if response.status >= 400:
             raise http_status_error(response.status, response.reason, response.body, state.secrets())
         secrets = state.secrets()

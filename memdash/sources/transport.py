@@ -145,6 +145,9 @@ _DIGITS_AS_9 = bytes.maketrans(b"012345678", b"999999999")
 _LONG_RUN = b"9" * 40
 
 
+_DECODER = json.JSONDecoder(parse_constant=_json_constant)
+
+
 def loads(body: bytes | str) -> Any:
     """JSON as services send it: ``NaN``/``Infinity`` and absurdly long integers read as ``null``.
 
@@ -154,7 +157,9 @@ def loads(body: bytes | str) -> Any:
         # No integer is long enough to drop: the C scanner reads every int itself,
         # without a Python call per number (200 targets a second send thousands).
         # (A NUL byte: UTF-16/32, where digits are not adjacent bytes; the guarded path.)
-        return json.loads(body, parse_constant=_json_constant)
+        # One decoder for every answer: json.loads(body, parse_constant=...) builds
+        # a new JSONDecoder per call. Decoding as json.loads does for bytes.
+        return _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
     return json.loads(body, parse_int=_json_int, parse_constant=_json_constant)
 
 
@@ -220,6 +225,12 @@ else:  # pragma: no cover - 3.10
         return await asyncio.wait_for(awaitable, seconds)
 
 
+#: ``async with deadline(seconds):`` the block under an overall deadline
+#: (``TimeoutError`` past it): :func:`within` without a coroutine of its own,
+#: for the poll path (every await in a poll resumes through each frame above it).
+deadline = http11.deadline
+
+
 class Transport(Protocol):
     """Sends one request (no redirects followed) and returns the whole, capped answer.
 
@@ -227,7 +238,7 @@ class Transport(Protocol):
     words; a body past :data:`MAX_BODY_BYTES` is refused while reading.
     """
 
-    async def send(self, method: str, url: Url, headers: dict[str, str], timeout: float) -> Response: ...
+    async def send(self, method: str, url: Url, headers: dict[str, str], timeout: float | None) -> Response: ...
 
     async def aclose(self) -> None: ...
 
@@ -250,7 +261,8 @@ class PlainTransport:
             max_idle=2,  # a poll and a cleanup may overlap
         )
 
-    async def send(self, method: str, url: Url, headers: dict[str, str], timeout: float) -> Response:
+    async def send(self, method: str, url: Url, headers: dict[str, str], timeout: float | None) -> Response:
+        """``timeout`` bounds this request; ``None``: the caller's deadline alone does."""
         text = url.text
         userinfo = url.userinfo()
         if userinfo is not None:  # as httpx does: userinfo is Basic auth, never in the request line
@@ -317,7 +329,7 @@ class TlsTransport:
             transport=transport, timeout=httpx.Timeout(target.timeout), follow_redirects=False, trust_env=False
         )
 
-    async def send(self, method: str, url: Url, headers: dict[str, str], timeout: float) -> Response:
+    async def send(self, method: str, url: Url, headers: dict[str, str], timeout: float | None) -> Response:
         request = self.client.build_request(method, url.text, headers=headers)
         response = await self.client.send(request, stream=True)
         try:

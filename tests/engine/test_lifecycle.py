@@ -58,3 +58,44 @@ def test_close_is_idempotent_and_a_closed_engine_does_not_start() -> None:
     engine.close()
     engine.start()
     assert engine._thread is None or not engine._thread.is_alive()
+
+
+def test_a_dashboards_targets_start_after_its_first_frame() -> None:
+    """Built with ``targets_after_first_frame`` (the dashboard), the engine polls no
+    target before its first frame is out, then polls them as usual; a script's
+    engine starts them at once."""
+    from memdash.config import TargetConfig
+
+    from engine_helpers import CountingProbe, Frames
+
+    probe = CountingProbe()
+    try:
+        config = Config(interval=0.5, targets=(TargetConfig(name="api", url=probe.url, kind="probe", interval=0.5),))
+        engine = Engine(config, gpu=False, discover=False, targets_after_first_frame=True)
+        requests_at_first_frame: list[int] = []
+
+        def first(frame) -> None:  # type: ignore[no-untyped-def]
+            if frame.seq == 1:
+                requests_at_first_frame.append(probe.count())
+
+        engine.subscribe(first)
+        frames = Frames(engine)
+        engine.start()
+        try:
+            later = frames.wait(lambda f: f.target("api") is not None and f.target("api").ok)
+        finally:
+            engine.close()
+        assert requests_at_first_frame == [0]
+        assert frames.all[0].targets == ()
+        assert later.seq > 1 and later.target("api").rss_bytes
+
+        script = Engine(config, gpu=False, discover=False)
+        script_frames = Frames(script)
+        script.start()
+        try:
+            assert script._schedule is not None  # the target schedule runs from start() on
+            script_frames.wait(lambda f: f.target("api") is not None)
+        finally:
+            script.close()
+    finally:
+        probe.close()

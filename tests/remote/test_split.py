@@ -117,3 +117,36 @@ def test_a_config_may_name_exactly_the_registered_kinds(tmp_path) -> None:
     finally:
         kinds.KINDS.clear()
         kinds.KINDS.update(saved)
+
+
+def test_the_kinds_a_config_knows_without_the_registry_are_all_registered() -> None:
+    """config accepts the shipped kind names without importing the readers: each
+    of them must be a kind the registry really has."""
+    from memdash.config import SHIPPED_KINDS
+
+    assert SHIPPED_KINDS <= set(kinds.KINDS)
+
+
+def test_a_config_naming_shipped_kinds_loads_without_the_readers(tmp_path) -> None:
+    """A dashboard's config with 200 probe targets is read before the first frame:
+    naming a shipped kind does not import the readers (ssl, h11, the transport);
+    an unknown name is still checked against the registry."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "memdash.toml"
+    path.write_text("".join(f'[[targets]]\nname = "t{i}"\nurl = "http://127.0.0.1:{9000 + i}/"\nkind = "{kind}"\n'
+                            for i, kind in enumerate(["probe", "prometheus", "json"] * 70)))
+    code = (
+        "import sys, json\n"
+        "from memdash.config import load_config\n"
+        f"config = load_config({str(path)!r})\n"
+        "print(json.dumps([len(config.targets), sorted(m for m in sys.modules\n"
+        "    if m in ('ssl', 'h11', 'memdash.sources.kinds', 'memdash.sources.transport'))]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONSTARTUP"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [210, []]

@@ -17,7 +17,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -100,6 +100,7 @@ class LineTable(ScrollView, can_focus=True):
         self._palette = LevelPalette()
         self._palette_gen = 0
         self.cursor_row = 0
+        self._pass: tuple[int, Style] | None = None  # (width, row style) during a repaint
 
     # -- hooks for subclasses -------------------------------------------------
 
@@ -232,15 +233,21 @@ class LineTable(ScrollView, can_focus=True):
 
     # -- rendering ----------------------------------------------------------------
 
-    def _line(self, cells: Sequence[Cell], base: Style, coloured: bool) -> Strip:
+    def _line(self, cells: Sequence[Cell], base: Style, coloured: bool, line_width: int | None = None) -> Strip:
         segments: list[Segment] = []
         styles = self._palette.styles
+        gap = Segment(" " * _GAP, base)
+        ascii_only = True  # then a character is a cell, and the line's length is known
+        length = 0
         if len(cells) == len(self._all_specs) and len(self._shown_columns) != len(cells):
             cells = [cells[i] for i in self._shown_columns]
         for spec, width, cell in zip(self._specs, self._widths_now(), cells):
             text, level = cell[0], cell[1]
             text = printable(text, width)  # control bytes shown escaped, cut with "…"
             padded = text.ljust(width) if spec.left else text.rjust(width)
+            if ascii_only:
+                ascii_only = padded.isascii()
+                length += len(padded) + _GAP
             if coloured:
                 style = base + styles[level] if level is not Level.UNKNOWN else base
             else:
@@ -249,28 +256,49 @@ class LineTable(ScrollView, can_focus=True):
             if len(cell) > 2 and cell[2]:
                 style += _DIM
             segments.append(Segment(padded, style))
-            segments.append(Segment(" " * _GAP, base))
-        return Strip(segments).adjust_cell_length(self.size.width, base)
+            segments.append(gap)
+        width = self.size.width if line_width is None else line_width
+        if ascii_only and length <= width:
+            # What adjust_cell_length does (pad with ``base``), without measuring
+            # every segment and building the strip twice.
+            if length < width:
+                segments.append(Segment(" " * (width - length), base))
+            return Strip(segments, width)
+        return Strip(segments).adjust_cell_length(width, base)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # One look-up of the width and the row style per repaint, not several per
+        # line: ``self.size`` finds the widget on its screen each time.
+        self._pass = (self.size.width, self.rich_style)
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._pass = None
 
     def render_line(self, y: int) -> Strip:
+        if self._pass is not None:
+            width, row_style = self._pass
+        else:
+            width, row_style = self.size.width, self.rich_style
         if y == 0:
             if self._header is None:
                 style = self.get_component_rich_style("line-table--header")
-                self._header = self._line([(label, Level.UNKNOWN) for label in self._header_labels], style, False)
+                self._header = self._line([(label, Level.UNKNOWN) for label in self._header_labels], style, False,
+                                          width)
             return self._header
         index = int(self.scroll_y) + y - 1
         if not 0 <= index < len(self._order):
-            return Strip.blank(self.size.width, self.rich_style)
+            return Strip.blank(width, row_style)
         key = self._order[index]
         cells = self._cells[key]
         cursor = index == self.cursor_row
-        cache_key = (cells, cursor, self.has_focus, self._palette_gen, self.size.width)
+        cache_key = (cells, cursor, self.has_focus, self._palette_gen, width)
         cached = self._strips.get(key)
         if cached is not None and cached[0] == cache_key:
             return cached[1]
-        base = self.get_component_rich_style("line-table--cursor") if cursor else self.rich_style
+        base = self.get_component_rich_style("line-table--cursor") if cursor else row_style
         # The cursor row keeps the cursor colours: level colours on it would be unreadable.
-        strip = self._line(cells, base, not cursor)
+        strip = self._line(cells, base, not cursor, width)
         self._strips[key] = (cache_key, strip)
         return strip
 

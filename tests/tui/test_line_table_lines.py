@@ -1,0 +1,59 @@
+"""LineTable's drawn lines: exactly the table's width, each cell in its column and
+colour, whatever the text (ASCII, wide characters, control bytes, too long)."""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+
+from memdash.levels import Level
+from memdash.tui.palette import LevelPalette
+from memdash.tui.widgets.line_table import ColumnSpec, LineTable
+
+WIDTH = 60
+SPECS = [ColumnSpec("pid", "PID", 7), ColumnSpec("lvl", "LVL", 5, left=True), ColumnSpec("name", "NAME", 0, left=True)]
+ROWS = [
+    (1, (("1234", Level.UNKNOWN), ("ok", Level.EXCELLENT), ("python worker.py", Level.UNKNOWN))),
+    (2, (("77", Level.UNKNOWN), ("crit", Level.CRITICAL), ("日本語のサービス", Level.UNKNOWN))),  # two cells a character
+    (3, (("5", Level.UNKNOWN), ("warn", Level.WARNING, True), ("bad\x1b[31mred\tname" * 6, Level.UNKNOWN))),
+]
+
+
+class TableApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield LineTable(id="t")
+
+    def on_mount(self) -> None:
+        table = self.query_one(LineTable)
+        table.set_columns(SPECS)
+        table.set_rows(ROWS, LevelPalette())
+
+
+def cells_of(strip) -> list[tuple[str, object]]:
+    """One (character, style) per character drawn."""
+    return [(ch, seg.style) for seg in strip for ch in seg.text]
+
+
+async def test_lines_are_the_tables_width_with_each_cell_in_place() -> None:
+    app = TableApp()
+    async with app.run_test(size=(WIDTH, 10)) as pilot:
+        table = app.query_one(LineTable)
+        for _ in range(100):  # bounded: until the table has its size
+            if table.size.width == WIDTH:
+                break
+            await pilot.pause(0.02)
+        table.cursor_row = 2  # the cursor away from the rows checked for colour
+        lines = [table.render_line(y) for y in range(4)]
+        for strip in lines:
+            assert strip.cell_length == WIDTH
+        texts = ["".join(seg.text for seg in strip) for strip in lines]
+        assert texts[0].startswith("    PID LVL   NAME")
+        assert texts[1].startswith("   1234 ok    python worker.py ")
+        assert texts[1] == texts[1].rstrip().ljust(WIDTH)
+        assert texts[2].startswith("     77 crit  日本語のサービス")  # 16 cells of wide text, then padding
+        assert "\x1b" not in texts[3] and "\t" not in texts[3] and texts[3].rstrip().endswith("…")
+        palette = LevelPalette()
+        row1 = cells_of(lines[1])
+        assert row1[7 + 1][1] == table.rich_style + palette.styles[Level.EXCELLENT]  # "ok" in its level colour
+        assert row1[0][1] == table.rich_style  # a plain cell in the row style
+        row2 = cells_of(lines[2])
+        assert row2[8][1] == table.rich_style + palette.styles[Level.CRITICAL]
