@@ -167,34 +167,13 @@ def test_cleanup_unknown_target_and_read_only(tmp_path):
 def test_watch_first_document_waits_for_a_slow_target(tmp_path):
     """`snapshot --watch`: a target whose first answer takes 1.5 s is in the
     first document (answered), never missing from it."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from json_server import json_server
 
-    body = json.dumps({"memory": {"rss_bytes": 123 * 1024 * 1024}}).encode()
-
-    class Slow(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            time.sleep(1.5)
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with json_server({"memory": {"rss_bytes": 123 * 1024 * 1024}}, delay=1.5) as slow:
         config = tmp_path / "memdash.toml"
-        config.write_text(f'[[targets]]\nname = "slow"\nurl = "http://127.0.0.1:{server.server_address[1]}/"\n'
-                          'kind = "json"\ntimeout = 4\n')
+        config.write_text(f'[[targets]]\nname = "slow"\nurl = "{slow.url}"\nkind = "json"\ntimeout = 4\n')
         proc = memdash("snapshot", "--json", "--config", str(config), "--no-discover", "--no-gpu",
                        "--watch", "0.2", "--count", "2", timeout=60)
-    finally:
-        server.shutdown()
-        server.server_close()
     docs = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(docs) == 2, proc.stderr
     (t,) = docs[0]["targets"]
