@@ -44,6 +44,24 @@ KEEP_SECONDS = 2.0
 KEEP_FILES = 16
 
 
+def _whole_lines(data: bytes) -> bytes:
+    """``data`` up to its last newline: a line still being written is left
+    for the next read, whole, rather than judged in two pieces."""
+    return data[: data.rfind(b"\n") + 1]
+
+
+class _File:
+    """One capture file: its descriptor, how far it has been read, and when
+    its capture was made (monotonic)."""
+
+    __slots__ = ("fd", "read_to", "made")
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.read_to = 0
+        self.made = time.monotonic()
+
+
 class _Captures:
     """The anonymous files fd 2 pointed at during recent captures, and how far
     each has been read. A fresh file is made for each capture; earlier ones
@@ -54,8 +72,7 @@ class _Captures:
     truncation, and lost it."""
 
     def __init__(self) -> None:
-        #: [fd, read up to, monotonic time of its capture], oldest first
-        self.files: list[list[int | float]] = []
+        self.files: list[_File] = []  # oldest first
         self.pid = os.getpid()
 
     def drain(self) -> bytes:
@@ -65,22 +82,21 @@ class _Captures:
         if self.pid != os.getpid():
             files, self.files, self.pid = self.files, [], os.getpid()
             for f in files:
-                os.close(int(f[0]))
+                os.close(f.fd)
             return b""
         out = []
         now = time.monotonic()
         over = len(self.files) - KEEP_FILES  # the oldest this many are closed now
         kept = []
         for i, f in enumerate(self.files):
-            fd = int(f[0])
-            closing = i < over or now - f[2] >= KEEP_SECONDS
-            data = _read_all(fd, int(f[1]))
+            closing = i < over or now - f.made >= KEEP_SECONDS
+            data = _read_all(f.fd, f.read_to)
             if not closing:
-                data = data[: data.rfind(b"\n") + 1]  # a line still being written: read whole next time
+                data = _whole_lines(data)
             out.append(data)
-            f[1] = int(f[1]) + len(data)
+            f.read_to += len(data)
             if closing:
-                os.close(fd)
+                os.close(f.fd)
             else:
                 kept.append(f)
         self.files = kept
@@ -99,15 +115,14 @@ class _Captures:
         # a pseudo file), so without O_APPEND one write could land on top of
         # another and both be lost. Appends go to the end under the inode lock.
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_APPEND)
-        self.files.append([fd, 0, time.monotonic()])
+        self.files.append(_File(fd))
         return fd
 
-    def read(self, fd: int) -> bytes:
-        """The capture just made: whole lines only (a line still being written
-        is left for the next drain, whole, rather than judged in two pieces)."""
-        data = _read_all(fd, 0)
-        data = data[: data.rfind(b"\n") + 1]
-        self.files[-1][1] = len(data)
+    def read_newest(self) -> bytes:
+        """The capture just made, whole lines only."""
+        newest = self.files[-1]
+        data = _whole_lines(_read_all(newest.fd, 0))
+        newest.read_to = len(data)
         return data
 
 
@@ -162,7 +177,7 @@ def capture_debugmallocstats() -> bytes:
         finally:
             os.close(saved)
         time.sleep(0.002)  # let a write another thread started on fd 2 land before we read
-        data = _CAPTURE.read(tmp)
+        data = _CAPTURE.read_newest()
     ours: list[bytes] = []
     kept = 0
     for line in data.splitlines(keepends=True):
