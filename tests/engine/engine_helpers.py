@@ -2,57 +2,27 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
 from memdash.engine import Engine, Frame
 
+from json_server import JsonServer
 
-class CountingProbe:
+
+class CountingProbe(JsonServer):
     """A loopback HTTP/1.1 server answering every GET with one real probe document
     (``memdash.probe.collect()`` of this process), counting the requests."""
 
     def __init__(self) -> None:
         from memdash.probe import collect
 
-        body = json.dumps(collect()).encode()
-        owner = self
-        self.requests = 0
-        self._lock = threading.Lock()
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as the poller expects
-
-            def do_GET(self) -> None:  # noqa: N802
-                with owner._lock:
-                    owner.requests += 1
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
+        super().__init__(collect())
 
     def count(self) -> int:
-        with self._lock:
-            return self.requests
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(5)
+        return self.hits
 
 
 class HungServer:
