@@ -1,7 +1,8 @@
 """Local discovery: every probed process listens on ``<dir>/<pid>.sock``.
 
-The directory is ``$XDG_RUNTIME_DIR/memdash`` where a runtime dir exists and
-is private (a directory of ours, mode 0700), else ``/tmp/memdash-<uid>``.
+The directory is ``$XDG_RUNTIME_DIR/memdash`` where a runtime dir exists, is
+private (a directory of ours, mode 0700) and is short enough for a socket path
+(:data:`MAX_SOCKET_PATH`), else ``/tmp/memdash-<uid>``.
 Either way it is created mode 0700 and must be owned by us and not a symlink:
 anyone who can write there could plant a socket that a dashboard would then
 trust, and anyone who can connect to a socket there can run cleanups without a
@@ -26,6 +27,12 @@ from memdash.probe.logs import shown
 from memdash.probe.procfs import pid_alive
 
 SUFFIX = ".sock"
+#: Longest Unix socket path, in bytes: ``sockaddr_un.sun_path`` is 108 bytes on
+#: Linux, the last one a NUL. A longer path cannot be bound or connected to.
+MAX_SOCKET_PATH = 107
+#: The longest socket name in the directory: the largest pid Linux can give
+#: (``pid_max`` is at most 2**22) plus the suffix.
+_LONGEST_NAME = f"{2 ** 22}{SUFFIX}"
 
 
 def _ensure_private_dir(path: str) -> None:
@@ -69,13 +76,25 @@ def socket_dir(create: bool = True) -> str:
     Raises :class:`ProbeError` if it exists but is not a private directory of ours.
     """
     runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if _private_runtime_dir(runtime):
+    # A runtime dir too deep for a socket path (a long $HOME-based one, a test
+    # runner's) falls back like a missing one: probe and dashboard both call
+    # this, so they still agree on where to look.
+    if _private_runtime_dir(runtime) and fits_socket_path(
+            os.path.join(runtime, "memdash", _LONGEST_NAME)):  # type: ignore[arg-type]
         path = os.path.join(runtime, "memdash")  # type: ignore[arg-type]
     else:
         path = os.path.join("/tmp", f"memdash-{os.geteuid()}")
     if create:
         _ensure_private_dir(path)
     return path
+
+
+def fits_socket_path(path: str) -> bool:
+    """Whether ``path`` is short enough to bind or connect a Unix socket at."""
+    try:
+        return len(os.fsencode(path)) <= MAX_SOCKET_PATH
+    except UnicodeError:
+        return False
 
 
 def socket_path(pid: int | None = None) -> str:

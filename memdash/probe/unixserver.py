@@ -25,13 +25,17 @@ class UnixServer(_Listener):
         from memdash.probe import discovery  # here: only Unix sockets need it
 
         self.path = path
+        if not discovery.fits_socket_path(path):
+            raise ProbeError(f"{shown(path)} is too long for a Unix socket path (at most "
+                             f"{discovery.MAX_SOCKET_PATH} bytes); pick a shorter one")
         clear_stale_socket(path)
         # Bound under a hidden random name and renamed into place once it
         # listens: a dashboard (or a sibling worker) running find_sockets()
         # meanwhile would take a socket that refuses connections for a stale
-        # one and remove it.
+        # one and remove it. The name is no longer than the final one (a
+        # path that fits must be stageable) and never ends in ".sock".
         directory, name = os.path.split(path)
-        staging = os.path.join(directory, f".{name}.{os.urandom(4).hex()}.tmp")
+        staging = os.path.join(directory, "." + os.urandom(8).hex()[:max(len(name) - 1, 4)])
         sock = _sock.socket(_sock.AF_UNIX, _sock.SOCK_STREAM)
         try:
             sock.bind(staging)
