@@ -84,9 +84,11 @@ TESTS: dict[str, list[str]] = {
                                 "tests/probe/test_rate_limits.py", "tests/probe/test_probe_frameworks.py",
                                 "tests/probe/test_probe_server_loop.py", "tests/probe/test_probe_squatters.py"],
     "memdash/probe/unixserver.py": ["tests/probe/test_probe_server_loop.py", "tests/probe/test_probe_squatters.py",
-                                    "tests/probe/test_probe_server.py", "tests/probe/test_access_control.py"],
+                                    "tests/probe/test_probe_server.py", "tests/probe/test_access_control.py",
+                                    "tests/probe/test_socket_path_length.py"],
     "memdash/probe/discovery.py": ["tests/probe/test_probe_discovery.py", "tests/remote/test_discovery.py",
-                                   "tests/probe/test_rate_limits.py", "tests/probe/test_discovery_dir.py", "tests/probe/test_discovery_names.py"],
+                                   "tests/probe/test_rate_limits.py", "tests/probe/test_discovery_dir.py", "tests/probe/test_discovery_names.py",
+                                   "tests/probe/test_socket_path_length.py"],
     # the engine's level logic is lines ~495-505 (--lines): the frame's worst level over local and targets
     "memdash/engine/core.py": ["tests/test_worst_level.py", "tests/engine/test_frames.py", "tests/test_snapshot_cli.py",
                                "tests/engine/test_target_services.py::test_a_target_with_no_memory_figure_is_unknown_never_healthy"],
