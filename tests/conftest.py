@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+
+from tests.private_dirs import short_private_dir
 
 GC_SERVICE = Path(__file__).parent / "probe" / "gc_service.py"
 
@@ -21,6 +24,20 @@ GC_SERVICE = Path(__file__).parent / "probe" / "gc_service.py"
 # children would never see the Ctrl-C. Give them what a terminal gives them.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _discovery_of_this_test_process_only() -> Iterator[None]:
+    """Each test process (each xdist worker) gets its own discovery directory,
+    inherited by the children it starts. Otherwise all of them share
+    ``/tmp/memdash-<uid>``: a dashboard under test in one worker would find and
+    poll the probes another worker's test started (and any real service's on
+    this machine). A test that needs its own directory still sets one."""
+    path = short_private_dir()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_RUNTIME_DIR", path)
+        yield
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @dataclass(frozen=True)

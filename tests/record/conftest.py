@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,16 +15,22 @@ from typing import Iterator
 
 import pytest
 
+from tests.private_dirs import short_private_dir
+
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    """No user config, no token, no probes of other processes to discover."""
+def env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """No user config, no token, no probes of other processes to discover: a
+    discovery directory of this test's own (a missing one would fall back to the
+    shared ``/tmp/memdash-<uid>``)."""
+    runtime = short_private_dir()
     e = {k: v for k, v in os.environ.items() if k not in ("MEMDASH_CONFIG", "MEMDASH_DEBUG", "MEMDASH_TOKEN")}
     e["XDG_CONFIG_HOME"] = str(tmp_path / "xdg-config")
-    e["XDG_RUNTIME_DIR"] = str(tmp_path / "xdg-runtime")
+    e["XDG_RUNTIME_DIR"] = runtime
     e["XDG_STATE_HOME"] = str(tmp_path / "xdg-state")
     e["COLUMNS"] = "200"
-    return e
+    yield e
+    shutil.rmtree(runtime, ignore_errors=True)
 
 
 def memdash_cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
