@@ -91,10 +91,7 @@ def socket_dir(create: bool = True) -> str:
 
 def fits_socket_path(path: str) -> bool:
     """Whether ``path`` is short enough to bind or connect a Unix socket at."""
-    try:
-        return len(os.fsencode(path)) <= MAX_SOCKET_PATH
-    except UnicodeError:
-        return False
+    return len(os.fsencode(path)) <= MAX_SOCKET_PATH
 
 
 def socket_path(pid: int | None = None) -> str:

@@ -21,7 +21,8 @@ def test_nothing_there_is_nothing_found(runtime_dir: str) -> None:
 def test_live_sockets_are_found_and_junk_is_skipped_or_removed(runtime_dir: str) -> None:
     with probe.serve(port=None, unix_socket=True, min_interval=0) as handle:
         d = socket_dir()
-        junk = [f"note{i}.txt" for i in range(10)] + [f"abc{i}.sock" for i in range(10)]
+        # ... and a file that starts like a dead pid but is no socket name.
+        junk = [f"note{i}.txt" for i in range(10)] + [f"abc{i}.sock" for i in range(10)] + ["4194302.json"]
         for name in junk:
             open(os.path.join(d, name), "w").close()
         dead = os.path.join(d, "4194303.sock")  # above pid_max's default: no such process
@@ -99,3 +100,38 @@ def test_a_busy_socket_is_alive_not_stale(runtime_dir: str) -> None:
         for c in queued:
             c.close()
         listener.close()
+
+
+def _runtime_dir_kinds(base: str) -> dict[str, str]:
+    """``$XDG_RUNTIME_DIR`` values the probe must not use, each made under ``base``."""
+    made = {}
+    for mode in (0o755, 0o750, 0o701):
+        made[f"mode {mode:o}"] = path = os.path.join(base, f"m{mode:o}")
+        os.mkdir(path)
+        os.chmod(path, mode)
+    made["missing"] = os.path.join(base, "missing")
+    made["a file"] = path = os.path.join(base, "file")
+    open(path, "w").close()
+    made["relative"] = "relative-runtime"
+    return made
+
+
+@pytest.mark.parametrize("kind", ["mode 755", "mode 750", "mode 701", "missing", "a file", "relative", "another uid"])
+def test_a_runtime_dir_that_is_not_private_is_passed_over(runtime_dir: str, kind: str,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The probe and the dashboard use ``$XDG_RUNTIME_DIR/memdash`` only under a
+    runtime dir that is an absolute, existing directory of ours closed to others;
+    anything else means ``/tmp/memdash-<uid>``, whose own checks then apply."""
+    fallback = os.path.join("/tmp", f"memdash-{os.geteuid()}")
+    if kind == "another uid":
+        if os.geteuid() != 0:
+            pytest.skip("needs root to give the directory to another uid")
+        path = os.path.join(runtime_dir, "theirs")
+        os.mkdir(path, 0o700)
+        os.chown(path, 65534, 65534)
+    else:
+        path = _runtime_dir_kinds(runtime_dir)[kind]
+    monkeypatch.setenv("XDG_RUNTIME_DIR", path)
+    assert socket_dir(create=False) == fallback
+    monkeypatch.setenv("XDG_RUNTIME_DIR", runtime_dir)  # the same checks pass a private one
+    assert socket_dir(create=False) == os.path.join(runtime_dir, "memdash")

@@ -59,6 +59,13 @@ def test_a_runtime_dir_that_fits_is_used(runtime_dir: str, monkeypatch: pytest.M
         assert (os.getpid(), handle.socket_path) in discovery.find_sockets()
 
 
+def test_a_runtime_dir_one_byte_too_deep_is_passed_over(runtime_dir: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # "<dir>/memdash/4194304.sock" at 108 bytes: the largest pid's socket would not fit.
+    deep = _private_dir_of_length(runtime_dir, 108, os.path.join("memdash", "4194304.sock"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", deep)
+    assert discovery.socket_dir(create=False) == os.path.join("/tmp", f"memdash-{os.geteuid()}")
+
+
 def test_an_explicit_path_that_just_fits_is_served_and_one_byte_more_is_refused_in_words() -> None:
     base = tempfile.mkdtemp(prefix="mdl-", dir="/tmp")
     try:
