@@ -37,8 +37,13 @@ async def test_gpu_rows_gauges_and_gpu_column(fake_nvml):
         app = MemdashApp(Config(), discover=False, poll_targets=False)
         async with app.run_test(size=(200, 50)) as pilot:
             assert await _wait(pilot, lambda: len(app.query(GpuRow)) == 2)
-            await pilot.pause(0.3)
-            text = "\n".join(s.text for s in app.screen._compositor.render_strips())
+
+            def screen_text() -> str:
+                return "\n".join(s.text for s in app.screen._compositor.render_strips())
+
+            # The rows mount before their labels fill: wait for what is drawn.
+            assert await _wait(pilot, lambda: "70G/80G" in screen_text())
+            text = screen_text()
             assert "GPU0 NVIDIA H100 80GB HBM3" in text and "70G/80G" in text
             assert "util 87%" in text
             # GPU 0 at 88 % of its memory is critical, and so is the whole screen.

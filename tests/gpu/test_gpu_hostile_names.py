@@ -35,7 +35,8 @@ async def test_hostile_gpu_process_and_device_names(fake_nvml) -> None:
         app = MemdashApp(Config(), discover=False, poll_targets=False)
         async with app.run_test(size=(200, 50)) as pilot:
             assert await _wait(pilot, lambda: len(app.query(GpuRow)) == 1)
-            assert await _wait(pilot, lambda: HOSTILE_COMM_SHOWN in str(app.query_one(".gpu-procs").render()))
+            # The row is in the DOM before its labels are (they mount after it): query, not query_one.
+            assert await _wait(pilot, lambda: any(HOSTILE_COMM_SHOWN in str(w.render()) for w in app.query(".gpu-procs")))
             await pilot.pause(0.3)
             assert app.is_running and app.return_code is None
             text = "\n".join(s.text for s in app.screen._compositor.render_strips())
