@@ -835,6 +835,10 @@ class MemdashApp(App[int]):
     def _rerender(self, *, refresh: bool = False) -> None:
         """Show the current frame's rows again (filter, sort or scope changed);
         ``refresh`` polls at once for rows the frame may lack."""
+        # Also reached from the table's own Resized message, which can be
+        # delivered after shutdown has begun removing the table.
+        if not self._widgets_alive() or not self.query(ProcessTable):
+            return
         if self.frame is not None:
             self._render_processes(self.frame)
         self._update_view(refresh=refresh)
