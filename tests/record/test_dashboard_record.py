@@ -39,7 +39,10 @@ async def test_dashboard_records_frames_and_a_cleanup_receipt(gc_service, monkey
                                and app.frame.target("api").ok)
             result = await app.engine.cleanup("api", "gc")
             assert result.ok and result.collected
-            assert await _wait(pilot, lambda: recorder.recorder.frames >= 4)
+            # Two more stored frames: the receipt rides the frame after the cleanup
+            # (on a loaded box the first answer alone can take four frames).
+            after = recorder.recorder.frames + 2
+            assert await _wait(pilot, lambda: recorder.recorder.frames >= max(4, after))
             rows = len(app.frame.processes)
     finally:
         recorder.close()

@@ -57,6 +57,11 @@ def test_a_real_oom_kill_recorded_listed_replayed_and_reported(env, recorder, cg
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline().strip() == "in"  # type: ignore[union-attr]
+        # Two frames stored with the child in its cgroup: the recorder has read the
+        # cgroup's OOM counter before the kill (a cgroup first seen after it has
+        # no "before" to count from; on a loaded box one frame can take seconds).
+        rec.wait_frames(0)  # read what it has said so far
+        rec.wait_frames(rec.stored + 2)
         started = time.time()
         child.stdin.write("go\n")  # type: ignore[union-attr]
         child.stdin.flush()  # type: ignore[union-attr]
