@@ -79,7 +79,7 @@ TESTS: dict[str, list[str]] = {
     "memdash/probe/cleaner.py": ["tests/probe/test_rate_limits.py", "tests/probe/test_probe_api.py",
                                  "tests/probe/test_wire_encoding.py", "tests/probe/test_probe_server.py",
                                  "tests/probe/test_tracemalloc_action.py", "tests/probe/test_cleanup_named_cache.py"],
-    "memdash/probe/server.py": ["tests/probe/test_access_control.py", "tests/probe/test_http_errors.py",
+    "memdash/probe/server.py": ["tests/probe/test_access_control.py", "tests/probe/test_fork_in_a_worker.py", "tests/probe/test_http_errors.py",
                                 "tests/probe/test_wire_encoding.py", "tests/probe/test_probe_server.py",
                                 "tests/probe/test_rate_limits.py", "tests/probe/test_probe_frameworks.py",
                                 "tests/probe/test_probe_server_loop.py", "tests/probe/test_probe_squatters.py"],
