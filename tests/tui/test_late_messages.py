@@ -18,6 +18,15 @@ async def test_a_resize_of_a_process_table_already_removed_is_ignored() -> None:
                 break
             await pilot.pause(0.05)
         assert app.frame is not None
+        # Paused: no new frame either (a frame for a removed table is what the
+        # shutdown guard in on_frame_ready is for; this is about the message).
+        app.engine.set_paused(True)
+        for _ in range(200):
+            if app.frame.paused:
+                break
+            await pilot.pause(0.05)
+        assert app.frame.paused
+        await pilot.pause(0.2)
         await app.query_one(ProcessTable).remove()
         app.post_message(ProcessTable.Resized())
         await pilot.pause(0.3)
