@@ -119,6 +119,8 @@ class ServiceScreen(RepaintBelowOnClose, Screen[None]):
         (percent of its limit, at the times it was read), charted over the last
         ``window`` seconds before ``chart_now`` (default ``now``); ``now``: the
         frame's clock, for ages (default: the wall clock)."""
+        if not self.query("#s-title"):
+            return  # pushed but not composed yet: a frame got here first; the view's own first show follows
         if s is None:
             set_text(self.query_one("#s-status", Static),
                      safe.text(("this service has no processes any more", palette.styles[Level.UNKNOWN])))
