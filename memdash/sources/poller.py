@@ -34,6 +34,7 @@ from memdash.levels import DEFAULT_THRESHOLDS, Thresholds
 from memdash.model import ACTIONS, CleanupResult, TargetSample
 from memdash.sources import kinds
 from memdash.sources.cleanups import CleanupContext
+from memdash.sources.construct import evolver
 from memdash.sources.endpoint import Endpoint
 from memdash.sources.errors import ERROR_CHARS, TargetError, describe_error, http_status_error
 from memdash.sources.prom import PrometheusParseError
@@ -82,6 +83,9 @@ class _State:
 
 #: What a /metrics page without any ``process_*`` family is, in words: prometheus_client
 #: in multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``) exports no process collector.
+# _finish's dataclasses.replace, for the four fields it sets (every poll of every target).
+_finished = evolver(TargetSample, ("percent", "limit_bytes", "level", "actions"))
+
 NO_PROCESS_METRICS = "this page has no process metrics: prometheus_client multiprocess mode?"
 
 
@@ -297,9 +301,7 @@ class TargetPoller:
             percent = 100.0 * sample.rss_bytes / limit
         thresholds = target.thresholds or self.thresholds
         actions = () if (self.read_only or target.read_only) else sample.actions
-        return dataclasses.replace(
-            sample, percent=percent, limit_bytes=limit, level=thresholds.classify(percent), actions=actions
-        )
+        return _finished(sample, percent=percent, limit_bytes=limit, level=thresholds.classify(percent), actions=actions)
 
     def _failed(self, state: _State, now: float, error: str) -> TargetSample:
         target = state.target

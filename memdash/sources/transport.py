@@ -159,7 +159,10 @@ def loads(body: bytes | str) -> Any:
         # (A NUL byte: UTF-16/32, where digits are not adjacent bytes; the guarded path.)
         # One decoder for every answer: json.loads(body, parse_constant=...) builds
         # a new JSONDecoder per call. Decoding as json.loads does for bytes.
-        return _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
+        # A first byte below 0x80 in a body without NUL starts no BOM: detect_encoding
+        # would say UTF-8 (a Python call per answer saved).
+        encoding = "utf-8" if body[:1] < b"\x80" else json.detect_encoding(body)
+        return _DECODER.decode(body.decode(encoding, "surrogatepass"))
     return json.loads(body, parse_int=_json_int, parse_constant=_json_constant)
 
 
