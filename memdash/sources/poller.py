@@ -66,6 +66,8 @@ class _State:
     endpoint: Endpoint | None = None
     last_good: TargetSample | None = None
     failures: int = 0
+    #: ``(token, secrets)`` of the last :meth:`secrets` call: one reckoning per token, not per poll.
+    _secrets: tuple[str | None, tuple[str, ...]] | None = None
 
     @property
     def delay(self) -> float:
@@ -78,7 +80,12 @@ class _State:
     def secrets(self) -> tuple[str, ...]:
         """The target's secrets, with the token its last request carried (no second read)."""
         token = self.endpoint.token if self.endpoint is not None else None
-        return target_secrets(self.target, token)
+        if token is None and (self.target.token_env or self.target.token_file):
+            return target_secrets(self.target, None)  # a token not sent yet: read now, as a request does
+        kept = self._secrets
+        if kept is None or kept[0] != token:
+            kept = self._secrets = (token, target_secrets(self.target, token))
+        return kept[1]
 
 
 #: What a /metrics page without any ``process_*`` family is, in words: prometheus_client
