@@ -24,7 +24,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 _POLL = (
-    "import sys, json, asyncio; sys.path.insert(0, sys.argv[1]); import bench_targets as b, memdash;"
+    "import sys, json, asyncio; sys.path[:0] = [sys.argv[2], sys.argv[1]]; import bench_targets as b, memdash;"
     "assert memdash.__file__.startswith(sys.argv[2]), memdash.__file__;"
     "print(json.dumps(asyncio.run(b._poll(json.loads(sys.argv[3]), None, 4.0, float(sys.argv[4])))))"
 )
