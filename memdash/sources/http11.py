@@ -1,4 +1,4 @@
-"""The HTTP/1.1 client for plain ``http://`` and ``unix:`` targets: h11 over asyncio streams.
+"""The HTTP/1.1 client for plain ``http://`` and ``unix:`` targets: h11 over an asyncio protocol.
 
 memdash polls up to a few hundred targets every second, so the per-request cost
 matters: httpx costs ~87 ms of CPU per 200 kept-alive GETs, this client about
@@ -13,8 +13,9 @@ What it does
 ------------
 - One persistent connection per origin (keep-alive), reused across requests; at
   most ``max_idle`` idle connections are kept, each for ``keepalive_expiry``
-  seconds. An idle connection the server has closed is noticed before it is
-  used; if the server closes it just as a request goes out (no byte of answer
+  seconds. An idle connection the server has closed, or has written to since
+  its last answer (a ``408``, junk), is noticed before it is used and replaced;
+  if the server closes it just as a request goes out (no byte of answer
   came back), an idempotent request (GET, HEAD...) is sent once more on a new
   connection. A POST is never sent twice.
 - HTTP/1.0 servers and ``Connection: close`` answers: the connection is closed

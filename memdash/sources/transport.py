@@ -4,7 +4,7 @@ Two transports behind one :class:`Transport` protocol:
 
 ==================  ==========================================================
 ``http://``         :class:`PlainTransport`: memdash's HTTP/1.1 client
-``unix:``           (:mod:`memdash.sources.http11`, h11 over asyncio streams),
+``unix:``           (:mod:`memdash.sources.http11`, h11 over an asyncio protocol),
                     one kept-alive connection reused across polls
 ``https://``        :class:`TlsTransport`: httpx, for its certificate checks;
                     imported only when an ``https://`` target (or a redirect
