@@ -16,7 +16,8 @@ Each figure is the median over ``--runs`` runs, tools interleaved per run.
 
 Extra measurements:
 
-* ``--first-frame``: median of 5 starts; time from spawning the pane until
+* ``--first-frame``: median of ``--starts`` (5) starts, the tools taking
+  turns start by start; time from spawning the pane until
   ``capture-pane`` (polled every 10 ms) shows the tool's screen ("RSS" for
   memdash, "PID" for htop and glances, "Pid" for btop).
 * ``--snapshot``: wall time of ``memdash snapshot --json --all``, median of 5.
@@ -551,25 +552,21 @@ def steady_run(tool: Tool, tmux: Tmux, seconds: float, run_no: int) -> dict[str,
         tmux.kill(session)
 
 
-def first_frame(tool: Tool, tmux: Tmux, starts: int = 5, timeout: float = 30.0) -> list[float]:
-    """Seconds from spawning the pane until its text shows ``tool.marker``."""
-    samples = []
-    for i in range(starts):
-        session = f"ff-{tool.name}-{i}"
-        t0 = time.monotonic()
-        tmux.new(session, tool.command())
-        try:
-            while True:
-                if tool.marker in tmux.capture(session):
-                    samples.append(time.monotonic() - t0)
-                    break
-                if time.monotonic() - t0 > timeout:
-                    raise RuntimeError(f"{tool.name}: no {tool.marker!r} on screen after {timeout} s")
-                time.sleep(0.01)
-        finally:
-            tmux.kill(session)
+def first_frame(tool: Tool, tmux: Tmux, start: int, timeout: float = 30.0) -> float:
+    """Seconds from spawning the pane until its text shows ``tool.marker`` (one start)."""
+    session = f"ff-{tool.name}-{start}"
+    t0 = time.monotonic()
+    tmux.new(session, tool.command())
+    try:
+        while True:
+            if tool.marker in tmux.capture(session):
+                return time.monotonic() - t0
+            if time.monotonic() - t0 > timeout:
+                raise RuntimeError(f"{tool.name}: no {tool.marker!r} on screen after {timeout} s")
+            time.sleep(0.01)
+    finally:
+        tmux.kill(session)
         time.sleep(0.5)
-    return samples
 
 
 def soak(tool: Tool, tmux: Tmux, seconds: float) -> dict[str, Any]:
@@ -785,7 +782,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=3, help="steady runs per tool; median (default 3)")
     ap.add_argument("--tools", default="memdash,htop,glances,btop",
                     help="comma list (default memdash,htop,glances,btop; also: textual, a bare Textual app; btop only if apt has it)")
-    ap.add_argument("--first-frame", action="store_true", help="also time the first frame (median of 5)")
+    ap.add_argument("--first-frame", action="store_true", help="also time the first frame (median of --starts)")
+    ap.add_argument("--starts", type=int, default=5, help="starts per tool for --first-frame, tools in turns (default 5)")
     ap.add_argument("--snapshot", action="store_true", help="also time `memdash snapshot --json --all`")
     ap.add_argument("--soak", action="store_true", help="also run memdash alone for --soak-seconds")
     ap.add_argument("--soak-seconds", type=float, default=300)
@@ -924,16 +922,28 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.first_frame:
             ffr = results.setdefault("first_frame", {})
+            # Tools take turns start by start, so that a change in the box's load
+            # hits them alike (five of one tool, then five of the next, did not).
+            log(f"first frame: {', '.join(t.name for t in runnable)}, {args.starts} starts each, in turns")
+            samples: dict[str, list[float]] = {t.name: [] for t in runnable}
+            failed: dict[str, str] = {}
+            for start in range(args.starts):
+                for tool in runnable:
+                    if tool.name in failed:
+                        continue
+                    try:
+                        samples[tool.name].append(first_frame(tool, tmux, start))
+                    except RuntimeError as exc:
+                        failed[tool.name] = str(exc)
             for tool in runnable:
-                log(f"first frame: {tool.name} x 5")
-                try:
-                    s = first_frame(tool, tmux)
-                    ffr[tool.name] = {"run_id": run_id, "version": tool.version, "samples_s": s,
-                                      "median_s": statistics.median(s), "marker": tool.marker}
-                    log(f"  {tool.name}: {statistics.median(s):.3f} s ({', '.join(f'{x:.3f}' for x in s)})")
-                except RuntimeError as exc:
-                    ffr[tool.name] = {"run_id": run_id, "error": str(exc)}
+                s = samples[tool.name]
+                if tool.name in failed:
+                    ffr[tool.name] = {"run_id": run_id, "error": failed[tool.name]}
                     failures += 1
+                    continue
+                ffr[tool.name] = {"run_id": run_id, "version": tool.version, "samples_s": s,
+                                  "median_s": statistics.median(s), "marker": tool.marker}
+                log(f"  {tool.name}: {statistics.median(s):.3f} s ({', '.join(f'{x:.3f}' for x in s)})")
             save_results(results)
 
         md = tools.get("memdash")

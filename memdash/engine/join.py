@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import ipaddress
 from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import urlsplit
@@ -43,6 +44,7 @@ GC_TRAIL = 64
 Where = tuple[str, object]  # ("unix", path) | ("tcp", port)
 
 
+@functools.lru_cache(maxsize=1024)  # asked for every target every frame: 200 URL parses a second
 def local_address(url: str) -> Where | None:
     """Where a target listens on this box: its Unix socket, or its loopback TCP
     port; ``None`` for a remote host (a pid it reports is another box's).

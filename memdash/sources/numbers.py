@@ -31,6 +31,8 @@ _EXACT_INT = 1 << 53
 def number(value: Any) -> float | None:
     """``value`` as a finite float; ``None`` for booleans, strings, NaN, ±Inf and
     integers too large for a float."""
+    if value is None:  # the commonest "no figure" on the wire
+        return None
     kind = type(value)
     if kind is float:
         return value if math.isfinite(value) else None
@@ -93,5 +95,7 @@ MAX_SECONDS = 1e9
 
 def seconds(value: Any) -> float | None:
     """A duration in seconds: 0 .. :data:`MAX_SECONDS`, else ``None``."""
+    if type(value) is float and 0.0 <= value <= MAX_SECONDS:  # NaN fails both: the checks below
+        return value
     v = number(value)
     return v if v is not None and 0 <= v <= MAX_SECONDS else None

@@ -34,6 +34,7 @@ from memdash.levels import DEFAULT_THRESHOLDS, Thresholds
 from memdash.model import ACTIONS, CleanupResult, TargetSample
 from memdash.sources import kinds
 from memdash.sources.cleanups import CleanupContext
+from memdash.sources.construct import evolver
 from memdash.sources.endpoint import Endpoint
 from memdash.sources.errors import ERROR_CHARS, TargetError, describe_error, http_status_error
 from memdash.sources.prom import PrometheusParseError
@@ -65,6 +66,8 @@ class _State:
     endpoint: Endpoint | None = None
     last_good: TargetSample | None = None
     failures: int = 0
+    #: ``(token, secrets)`` of the last :meth:`secrets` call: one reckoning per token, not per poll.
+    _secrets: tuple[str | None, tuple[str, ...]] | None = None
 
     @property
     def delay(self) -> float:
@@ -77,11 +80,19 @@ class _State:
     def secrets(self) -> tuple[str, ...]:
         """The target's secrets, with the token its last request carried (no second read)."""
         token = self.endpoint.token if self.endpoint is not None else None
-        return target_secrets(self.target, token)
+        if token is None and (self.target.token_env or self.target.token_file):
+            return target_secrets(self.target, None)  # a token not sent yet: read now, as a request does
+        kept = self._secrets
+        if kept is None or kept[0] != token:
+            kept = self._secrets = (token, target_secrets(self.target, token))
+        return kept[1]
 
 
 #: What a /metrics page without any ``process_*`` family is, in words: prometheus_client
 #: in multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``) exports no process collector.
+# _finish's dataclasses.replace, for the four fields it sets (every poll of every target).
+_finished = evolver(TargetSample, ("percent", "limit_bytes", "level", "actions"))
+
 NO_PROCESS_METRICS = "this page has no process metrics: prometheus_client multiprocess mode?"
 
 
@@ -297,9 +308,7 @@ class TargetPoller:
             percent = 100.0 * sample.rss_bytes / limit
         thresholds = target.thresholds or self.thresholds
         actions = () if (self.read_only or target.read_only) else sample.actions
-        return dataclasses.replace(
-            sample, percent=percent, limit_bytes=limit, level=thresholds.classify(percent), actions=actions
-        )
+        return _finished(sample, percent=percent, limit_bytes=limit, level=thresholds.classify(percent), actions=actions)
 
     def _failed(self, state: _State, now: float, error: str) -> TargetSample:
         target = state.target

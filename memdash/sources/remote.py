@@ -8,7 +8,7 @@ The public face of the target code, which lives in one module per job:
 :mod:`memdash.sources.cleanups`        running a cleanup and saying what it did
 :mod:`memdash.sources.endpoint`        redirects, and where the token may go
 :mod:`memdash.sources.transport`       one request: h11 for ``http://``/``unix:``, httpx for ``https://``
-:mod:`memdash.sources.http11`          the HTTP/1.1 client (h11 over asyncio streams)
+:mod:`memdash.sources.http11`          the HTTP/1.1 client (h11 over an asyncio protocol)
 :mod:`memdash.sources.errors`          failures in words
 :mod:`memdash.sources.redact`          secrets out of everything shown
 =====================================  ===============================================

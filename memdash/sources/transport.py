@@ -4,7 +4,7 @@ Two transports behind one :class:`Transport` protocol:
 
 ==================  ==========================================================
 ``http://``         :class:`PlainTransport`: memdash's HTTP/1.1 client
-``unix:``           (:mod:`memdash.sources.http11`, h11 over asyncio streams),
+``unix:``           (:mod:`memdash.sources.http11`, h11 over an asyncio protocol),
                     one kept-alive connection reused across polls
 ``https://``        :class:`TlsTransport`: httpx, for its certificate checks;
                     imported only when an ``https://`` target (or a redirect
@@ -159,7 +159,10 @@ def loads(body: bytes | str) -> Any:
         # (A NUL byte: UTF-16/32, where digits are not adjacent bytes; the guarded path.)
         # One decoder for every answer: json.loads(body, parse_constant=...) builds
         # a new JSONDecoder per call. Decoding as json.loads does for bytes.
-        return _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
+        # A first byte below 0x80 in a body without NUL starts no BOM: detect_encoding
+        # would say UTF-8 (a Python call per answer saved).
+        encoding = "utf-8" if body[:1] < b"\x80" else json.detect_encoding(body)
+        return _DECODER.decode(body.decode(encoding, "surrogatepass"))
     return json.loads(body, parse_int=_json_int, parse_constant=_json_constant)
 
 

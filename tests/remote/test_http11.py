@@ -301,6 +301,58 @@ async def test_body_cap_exact_size_is_accepted() -> None:
         assert (await client.request("GET", url, HEADERS, timeout=2)).body == body
 
 
+async def test_big_answers_in_many_pieces_arrive_whole() -> None:
+    """Bodies much larger than what the client buffers before it stops reading the
+    socket (flow control), written in uneven pieces, one after the other on one
+    connection: every byte, in order, and the connection still reused."""
+    bodies = [bytes(range(256)) * (n // 256) for n in (3 * 1024 * 1024, 700_001 // 256 * 256, 5000)]
+
+    async def handler(reader, writer, stats):  # type: ignore[no-untyped-def]
+        for body in bodies:
+            await read_head(reader, stats)
+            data = ok(body)
+            for i in range(0, len(data), 99_991):
+                writer.write(data[i:i + 99_991])
+                await writer.drain()
+
+    async with serve(handler) as (url, stats), http11.Client(max_body=4 * 1024 * 1024) as client:
+        for body in bodies:
+            r = await client.request("GET", url, HEADERS, timeout=30)
+            assert (r.status, len(r.body), r.truncated) == (200, len(body), False)
+            assert r.body == body
+    assert stats.connections == 1
+
+
+async def test_bytes_sent_on_an_idle_connection_are_not_the_next_answer() -> None:
+    """A server that writes on a kept-alive connection between requests (a 408
+    before its idle close, or junk): the next request goes on a new connection
+    and gets its own answer."""
+    stray_sent = asyncio.Event()
+
+    async def handler(reader, writer, stats):  # type: ignore[no-untyped-def]
+        await read_head(reader, stats)
+        writer.write(ok())
+        await writer.drain()
+        if stats.connections == 1:
+            writer.write(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n")  # and the connection stays open
+            await writer.drain()
+            stray_sent.set()
+            await asyncio.sleep(30)
+        else:
+            while True:
+                await read_head(reader, stats)
+                writer.write(ok())
+                await writer.drain()
+
+    async with serve(handler) as (url, stats), http11.Client() as client:
+        assert (await client.request("GET", url, HEADERS, timeout=5)).body == BODY
+        await asyncio.wait_for(stray_sent.wait(), 30)
+        await asyncio.sleep(0.2)  # the client's side of this loop reads what is in its socket
+        r = await client.request("GET", url, HEADERS, timeout=5)
+        assert (r.status, r.body) == (200, BODY)
+    assert stats.connections == 2
+
+
 async def test_trickling_server_hits_the_overall_deadline() -> None:
     async def trickle(reader, writer, stats):  # type: ignore[no-untyped-def]
         await read_head(reader, stats)
