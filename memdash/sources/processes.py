@@ -33,6 +33,9 @@ from memdash.sources.cgroup import DEFAULT_ROOTS, CgroupRoots, memory_for_cgroup
 from memdash.sources.fds import close_fds, close_unused
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+#: How far RSS may move (a share of the RSS at the reading) and still count as
+#: holding still for :meth:`ProcessScanner.smaps`'s ``steady_age``.
+SMAPS_RSS_SLACK = 0.01
 _O_RDONLY = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -132,7 +135,8 @@ class ProcessScanner:
         self.thresholds = thresholds
         self._static: dict[int, _Static] = {}
         self._fds: dict[int, int] = {}
-        self._smaps: dict[int, tuple[float, Smaps | None]] = {}
+        # pid -> (when read, monotonic; the reading; RSS when read, if the caller gave it)
+        self._smaps: dict[int, tuple[float, Smaps | None, int | None]] = {}
         self._users: dict[int, str | None] = {}
         self._max_fds = _fd_budget()
         self.errors = 0  # reads that failed in the last scan (denied or vanished)
@@ -215,18 +219,31 @@ class ProcessScanner:
             starttime=starttime,
         )
 
-    def smaps(self, pid: int, max_age: float = 0.0) -> Smaps | None:
+    def smaps(self, pid: int, max_age: float = 0.0, rss: int | None = None, steady_age: float = 0.0) -> Smaps | None:
         """USS/PSS/swap of ``pid``; ``None`` if denied or gone.
 
         ``smaps_rollup`` walks every mapping of the process (~4 ms for a 200 MB
         process here), so a refreshing caller passes ``max_age`` and gets a
         reading up to that many seconds old; RSS from ``statm`` stays fresh.
+        A caller that also passes the process's ``rss`` now and a longer
+        ``steady_age`` gets a reading up to ``steady_age`` seconds old while
+        that RSS is within :data:`SMAPS_RSS_SLACK` of the RSS at the reading:
+        USS/PSS/swap seldom move while the resident set holds still (swapping
+        out or touching pages moves RSS), and an idle big process is the
+        dearest read there is. The reading keeps its own time (``read_at``),
+        so a screen can say how old it is.
         """
         now = time.monotonic()
         if max_age > 0:
             cached = self._smaps.get(pid)
-            if cached is not None and now - cached[0] < max_age:
-                return cached[1]
+            if cached is not None:
+                age = now - cached[0]
+                if age < max_age:
+                    return cached[1]
+                then = cached[2]
+                if (age < steady_age and rss is not None and then is not None
+                        and abs(rss - then) <= then * SMAPS_RSS_SLACK):
+                    return cached[1]
         data = self._read(f"{self.proc}/{pid}/smaps_rollup")
         sm = None
         if data is not None:
@@ -235,7 +252,7 @@ class ProcessScanner:
                        read_at=time.time())
         if max_age > 0:
             # A denied read is remembered too, so it is not retried every refresh.
-            self._smaps[pid] = (now, sm)
+            self._smaps[pid] = (now, sm, rss)
         return sm
 
     # -- a whole scan ------------------------------------------------------
