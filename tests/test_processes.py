@@ -248,6 +248,53 @@ def test_a_cached_smaps_reading_keeps_the_time_it_was_read(scanner: ProcessScann
     assert scanner.materialize(raw).smaps_time is None  # not read: no time either
 
 
+def test_a_reading_is_kept_while_rss_holds_still_and_read_again_once_it_moves(
+        scanner: ProcessScanner, hog: subprocess.Popen[str]) -> None:
+    """A shown row's USS/PSS/swap: re-read every ``max_age`` seconds while its
+    RSS moves, kept up to ``steady_age`` while it holds still (within 1 %)."""
+    (raw,) = [r for r in scanner.scan_raw() if r[0] == hog.pid]
+    rss = raw[1]
+    first = scanner.smaps(hog.pid, max_age=0.05, rss=rss, steady_age=3600)
+    assert first is not None and first.read_at is not None and first.uss_bytes and first.uss_bytes >= 290 * MiB
+    time.sleep(0.2)  # past max_age
+    assert scanner.smaps(hog.pid, max_age=0.05, rss=rss + rss // 200, steady_age=3600) is first  # moved 0.5 %: kept
+    moved = scanner.smaps(hog.pid, max_age=0.05, rss=rss + rss // 50, steady_age=3600)  # moved 2 %: read again
+    assert moved is not None and moved is not first and moved.read_at is not None and moved.read_at >= first.read_at
+    time.sleep(0.2)
+    # Without the RSS now, or without a longer steady_age, max_age alone counts.
+    again = scanner.smaps(hog.pid, max_age=0.05, steady_age=3600)
+    assert again is not None and again is not moved
+    time.sleep(0.2)
+    assert scanner.smaps(hog.pid, max_age=0.05, rss=rss) is not again
+    # Held still past steady_age: read again.
+    kept = scanner.smaps(hog.pid, max_age=0.05, rss=rss, steady_age=0.1)
+    time.sleep(0.2)
+    assert scanner.smaps(hog.pid, max_age=0.05, rss=rss, steady_age=0.1) is not kept
+
+
+def test_a_charted_pid_is_read_at_the_usual_cadence_however_still_its_rss(hog: subprocess.Popen[str]) -> None:
+    """The dashboard keeps a still row's reading longer; a process view charts a
+    point per read, so its pid keeps the plain cadence."""
+    col = LocalCollector(Config(), gpu=False, services=False, smaps_max_age=0.1, smaps_steady_age=3600)
+    try:
+        def read_at(**options: object) -> float | None:
+            snap = col.poll(detail_pids=[hog.pid], **options)  # type: ignore[arg-type]
+            (row,) = [p for p in snap.processes if p.pid == hog.pid]
+            assert row.uss_bytes is not None and row.uss_bytes >= 290 * MiB
+            return row.smaps_time
+
+        shown = read_at()
+        time.sleep(0.3)
+        assert read_at() == shown  # the hog's RSS holds still: the reading is kept
+        charted = read_at(charted_pids=[hog.pid])
+        assert charted is not None and shown is not None and charted > shown
+        time.sleep(0.3)
+        later = read_at(charted_pids=[hog.pid])
+        assert later is not None and later > charted
+    finally:
+        col.close()
+
+
 def test_scanner_sees_a_process_leave_and_a_new_one_arrive(scanner: ProcessScanner) -> None:
     first = spawn(HOG, "20", "first-child")
     try:

@@ -20,6 +20,7 @@ from textual.binding import Binding
 from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.widget import Widget
 
 from memdash.levels import Level
 from memdash.textsafe import printable
@@ -33,6 +34,8 @@ Cell = tuple[str, Level] | tuple[str, Level, bool]
 _GAP = 1
 _CRITICAL_MARK = Style(bold=True, underline=True)
 _DIM = Style(dim=True)
+#: Cell segments a table keeps for its next repaints (cleared whole past this).
+_MADE_MAX = 4096
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ class LineTable(ScrollView, can_focus=True):
         self._palette_gen = 0
         self.cursor_row = 0
         self._pass: tuple[int, Style] | None = None  # (width, row style) during a repaint
+        # (cell, width, left, base style, coloured) -> (segment, its length; -1: not all ASCII)
+        self._made: dict[tuple[object, ...], tuple[Segment, int]] = {}
 
     # -- hooks for subclasses -------------------------------------------------
 
@@ -151,12 +156,28 @@ class LineTable(ScrollView, can_focus=True):
         self._update_virtual_size()
 
     def _update_virtual_size(self) -> None:
-        self.virtual_size = Size(self.size.width, len(self._order) + 1)
+        size = Size(self.size.width, len(self._order) + 1)
+        if size == self.virtual_size:
+            return
+        styles = self.styles
+        if styles.overflow_y == "hidden" and not styles.is_auto_height and size.width == self.virtual_size.width:
+            # No scrollbar to show or hide, and the table's own size does not
+            # depend on its rows (the process table in "top" mode): nothing else
+            # on screen moves, so no layout of the whole screen, which setting
+            # virtual_size asks for (~8 ms a time). set_rows repaints the lines.
+            self.set_reactive(Widget.virtual_size, size)
+            self._scroll_update(size)
+            if self.scroll_y > self.max_scroll_y:
+                self.scroll_to(y=self.max_scroll_y, animate=False)
+            return
+        self.virtual_size = size
 
     # -- rows -------------------------------------------------------------------
 
     def set_rows(self, rows: Sequence[tuple[Hashable, tuple[Cell, ...]]], palette: LevelPalette) -> None:
         """Show ``rows`` (key, cells) in this order; repaint only rows on screen that changed."""
+        if palette is not self._palette:
+            self._made.clear()
         self._palette = palette
         cursor_key = self.cursor_key
         order = [key for key, _ in rows]
@@ -201,6 +222,7 @@ class LineTable(ScrollView, can_focus=True):
         self._palette = palette
         self._palette_gen += 1
         self._strips.clear()
+        self._made.clear()  # their styles came from the old palette
         self._header = None
         self.refresh()
 
@@ -241,21 +263,31 @@ class LineTable(ScrollView, can_focus=True):
         length = 0
         if len(cells) == len(self._all_specs) and len(self._shown_columns) != len(cells):
             cells = [cells[i] for i in self._shown_columns]
+        made = self._made
+        if len(made) > _MADE_MAX:
+            made.clear()
         for spec, width, cell in zip(self._specs, self._widths_now(), cells):
-            text, level = cell[0], cell[1]
-            text = printable(text, width)  # control bytes shown escaped, cut with "…"
-            padded = text.ljust(width) if spec.left else text.rjust(width)
+            # A row repaints when any of its cells changes (a USS age ticks every
+            # second): its other cells' segments are the ones made last time.
+            key = (cell, width, spec.left, base, coloured)
+            found = made.get(key)
+            if found is None:
+                text, level = cell[0], cell[1]
+                text = printable(text, width)  # control bytes shown escaped, cut with "…"
+                padded = text.ljust(width) if spec.left else text.rjust(width)
+                if coloured:
+                    style = base + styles[level] if level is not Level.UNKNOWN else base
+                else:
+                    # Under the cursor (and without colour) a critical cell is still marked.
+                    style = base + _CRITICAL_MARK if level is Level.CRITICAL else base
+                if len(cell) > 2 and cell[2]:
+                    style += _DIM
+                found = made[key] = (Segment(padded, style), len(padded) if padded.isascii() else -1)
+            segment, cells_long = found
             if ascii_only:
-                ascii_only = padded.isascii()
-                length += len(padded) + _GAP
-            if coloured:
-                style = base + styles[level] if level is not Level.UNKNOWN else base
-            else:
-                # Under the cursor (and without colour) a critical cell is still marked.
-                style = base + _CRITICAL_MARK if level is Level.CRITICAL else base
-            if len(cell) > 2 and cell[2]:
-                style += _DIM
-            segments.append(Segment(padded, style))
+                ascii_only = cells_long >= 0
+                length += cells_long + _GAP
+            segments.append(segment)
             segments.append(gap)
         width = self.size.width if line_width is None else line_width
         if ascii_only and length <= width:
