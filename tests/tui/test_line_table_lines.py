@@ -85,3 +85,36 @@ async def test_a_fitted_table_shows_each_new_set_of_rows_and_its_cells() -> None
             shown = [line.split() for line in lines[1:] if line]
             assert shown == [[str(i), "ok", f"{tag}-{i}"] for i in range(1, n + 1)], (n, tag)
             assert table.virtual_size.height == n + 1 and table.scroll_y == 0
+
+
+async def test_lines_drawn_are_what_textuals_styles_cache_draws(monkeypatch) -> None:
+    """The table hands the compositor its own strips (with the app's line
+    filters) instead of re-styling each line through Textual's styles cache:
+    the same segments come out, in colour and under NO_COLOR, with and without
+    focus, cropped or not."""
+    from textual.geometry import Region
+    from textual.scroll_view import ScrollView
+
+    for no_color in (False, True):
+        if no_color:
+            monkeypatch.setenv("NO_COLOR", "1")
+        app = TableApp()
+        async with app.run_test(size=(WIDTH, 10)) as pilot:
+            table = app.query_one(LineTable)
+            for _ in range(100):  # bounded: until the table has its size
+                if table.size.width == WIDTH:
+                    break
+                await pilot.pause(0.02)
+            table.styles.overflow_y = "hidden"
+            await pilot.pause()
+            assert table._bare()
+            for focused in (True, False):
+                table.focus() if focused else table.blur()
+                await pilot.pause()
+                for crop in (Region(0, 0, WIDTH, 6), Region(3, 1, 20, 3)):
+                    ours = table.render_lines(crop)
+                    textuals = ScrollView.render_lines(table, crop)
+                    assert [list(s) for s in ours] == [list(s) for s in textuals], (no_color, focused, crop)
+            table.styles.padding = (0, 1)  # Textual's own styling again where it adds something
+            await pilot.pause()
+            assert not table._bare()

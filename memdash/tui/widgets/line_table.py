@@ -17,6 +17,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding
+from textual.color import Color
 from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -298,12 +299,43 @@ class LineTable(ScrollView, can_focus=True):
             return Strip(segments, width)
         return Strip(segments).adjust_cell_length(width, base)
 
+    def _bare(self) -> bool:
+        """Whether Textual's per-line styling would leave our lines as they are:
+        no scrollbar, padding, border, outline, tint, hatch or transparency."""
+        styles = self.styles
+        return not (
+            self.show_vertical_scrollbar or self.show_horizontal_scrollbar or any(styles.gutter)
+            or any(edge for edge, _ in styles.outline) or styles.tint.a or self.opacity != 1.0
+            or styles.text_opacity != 1.0 or (styles.has_rule("hatch") and styles.hatch != "none")
+            or self._border_title is not None or self._border_subtitle is not None
+        )
+
     def render_lines(self, crop: Region) -> list[Strip]:
         # One look-up of the width and the row style per repaint, not several per
         # line: ``self.size`` finds the widget on its screen each time.
-        self._pass = (self.size.width, self.rich_style)
+        width = self.size.width
+        self._pass = (width, self.rich_style)
         try:
-            return super().render_lines(crop)
+            if not self._bare():
+                return super().render_lines(crop)
+            # Textual's styles cache would re-style each of our lines (our strips
+            # are already the width, in the row's colours) and build a new strip
+            # for it: ~50 us a line, and every shown row repaints every second
+            # while its USS/PSS age ticks. The app's line filters still apply
+            # (NO_COLOR, ANSI colours), each kept with the strip it made.
+            filters = self.get_line_filters()
+            background = self.background_colors[1] if filters else Color(0, 0, 0)
+            render_line = self.render_line
+            strips = []
+            for y in crop.line_range:
+                strip = render_line(y)
+                for line_filter in filters:
+                    strip = strip.apply_filter(line_filter, background)
+                strips.append(strip)
+            x1, x2 = crop.column_span
+            if (x1, x2) != (0, width):
+                strips = [strip.crop(x1, x2) for strip in strips]
+            return strips
         finally:
             self._pass = None
 
