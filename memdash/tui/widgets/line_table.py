@@ -316,7 +316,10 @@ class LineTable(ScrollView, can_focus=True):
         width = self.size.width
         self._pass = (width, self.rich_style)
         try:
-            if not self._bare():
+            if not self.is_attached or not self._bare():
+                # Removed while the compositor still holds it (shutdown): the
+                # lines Textual cached, not new ones from a widget whose styles
+                # are gone.
                 return super().render_lines(crop)
             # Textual's styles cache would re-style each of our lines (our strips
             # are already the width, in the row's colours) and build a new strip
@@ -360,7 +363,12 @@ class LineTable(ScrollView, can_focus=True):
         cached = self._strips.get(key)
         if cached is not None and cached[0] == cache_key:
             return cached[1]
-        base = self.get_component_rich_style("line-table--cursor") if cursor else row_style
+        base = row_style
+        if cursor:
+            try:
+                base = self.get_component_rich_style("line-table--cursor")
+            except KeyError:  # removed (shutdown): its component styles are gone
+                pass
         # The cursor row keeps the cursor colours: level colours on it would be unreadable.
         strip = self._line(cells, base, not cursor, width)
         self._strips[key] = (cache_key, strip)
