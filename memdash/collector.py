@@ -37,17 +37,23 @@ class LocalCollector:
 
     #: How often a point is added to each process's RSS series (growth rate).
     PROCESS_SAMPLE_SECONDS = 5.0
-    #: How often the dashboard re-reads a shown process's USS/PSS/swap.
+    #: How often the dashboard re-reads a shown process's USS/PSS/swap...
     SMAPS_MAX_AGE_SECONDS = 10.0
+    #: ...and how often while its RSS holds still (``ProcessScanner.smaps``).
+    SMAPS_STEADY_SECONDS = 60.0
 
     def __init__(
         self, config: Config, *, history: History | None = None, gpu: bool = True, smaps_max_age: float = 0.0,
-        services: bool = True,
+        services: bool = True, smaps_steady_age: float = 0.0,
     ) -> None:
         self.config = config
         #: How old a USS/PSS/swap reading may be (0: always fresh, as for a
         #: one-shot snapshot; the dashboard uses SMAPS_MAX_AGE_SECONDS).
         self.smaps_max_age = smaps_max_age
+        #: How old a shown row's reading may get while its RSS holds still (no
+        #: longer than ``smaps_max_age`` when smaller; the dashboard uses
+        #: SMAPS_STEADY_SECONDS).
+        self.smaps_steady_age = smaps_steady_age
         self.history = history if history is not None else History()
         self._last_process_record = float("-inf")
         self.host = socket.gethostname()
@@ -101,6 +107,7 @@ class LocalCollector:
         limit: int | None = None,
         keep_rss_bytes: int | None = None,
         keep_limited: bool = False,
+        charted_pids: Iterable[int] = (),
     ) -> Snapshot:
         """One refresh.
 
@@ -112,6 +119,10 @@ class LocalCollector:
             keep_rss_bytes: with ``limit``, also keep processes at or above this RSS.
             keep_limited: with ``limit``, also keep processes in a memory cgroup
                 with its own limit (below the box's).
+            charted_pids: pids whose USS/PSS/swap are charted (a process view,
+                ``detail_pids`` too): re-read every ``smaps_max_age`` seconds.
+                Other detail rows keep a reading up to ``smaps_steady_age``
+                while their RSS holds still (:meth:`ProcessScanner.smaps`).
         """
         now = time.time()
         errors: list[str] = []
@@ -161,10 +172,13 @@ class LocalCollector:
             box = (scanner.box_limit_bytes or scanner.total_bytes) if keep_limited else 0
             kept = raw[:limit] + [r for r in raw[limit:] if r[0] in extra or r[1] >= floor or r[2] < box]
         history = self.history
+        age, steady = self.smaps_max_age, self.smaps_steady_age
+        charted = set(charted_pids)
         out = [
             scanner.materialize(
                 r,
-                smaps=scanner.smaps(r[0], self.smaps_max_age) if r[0] in detail else None,
+                smaps=(scanner.smaps(r[0], age) if r[0] in charted else scanner.smaps(r[0], age, r[1], steady))
+                if r[0] in detail else None,
                 growth_bytes_per_min=history.growth(r[0]),
                 gpu_bytes=gpu_by_pid.get(r[0]),
             )

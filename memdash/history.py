@@ -57,21 +57,23 @@ class Series:
         if self._appends >= 4 * self.capacity:
             self._resync()
 
-    def _order(self) -> range:
+    def _oldest_first(self, ring: array[float]) -> list[float]:
+        # Two slices of the ring at C speed (a frame copies a few series each refresh).
         start = (self._next - self._n) % self.capacity
-        return range(start, start + self._n)
+        end = start + self._n
+        if end <= self.capacity:
+            return ring[start:end].tolist()
+        return ring[start:].tolist() + ring[: end - self.capacity].tolist()
 
     @property
     def times(self) -> list[float]:
         """The times, oldest first."""
-        c = self.capacity
-        return [self._t[i % c] for i in self._order()]
+        return self._oldest_first(self._t)
 
     @property
     def values(self) -> list[float]:
         """The values, oldest first."""
-        c = self.capacity
-        return [self._v[i % c] for i in self._order()]
+        return self._oldest_first(self._v)
 
     def _resync(self) -> None:
         # Adding and subtracting for hours drifts in floating point; recomputing

@@ -248,6 +248,53 @@ def test_a_cached_smaps_reading_keeps_the_time_it_was_read(scanner: ProcessScann
     assert scanner.materialize(raw).smaps_time is None  # not read: no time either
 
 
+def test_a_reading_is_kept_while_rss_holds_still_and_read_again_once_it_moves(
+        scanner: ProcessScanner, hog: subprocess.Popen[str]) -> None:
+    """A shown row's USS/PSS/swap: re-read every ``max_age`` seconds while its
+    RSS moves, kept up to ``steady_age`` while it holds still (within 1 %)."""
+    (raw,) = [r for r in scanner.scan_raw() if r[0] == hog.pid]
+    rss = raw[1]
+    first = scanner.smaps(hog.pid, max_age=0.05, rss=rss, steady_age=3600)
+    assert first is not None and first.read_at is not None and first.uss_bytes and first.uss_bytes >= 290 * MiB
+    time.sleep(0.2)  # past max_age
+    assert scanner.smaps(hog.pid, max_age=0.05, rss=rss + rss // 200, steady_age=3600) is first  # moved 0.5 %: kept
+    moved = scanner.smaps(hog.pid, max_age=0.05, rss=rss + rss // 50, steady_age=3600)  # moved 2 %: read again
+    assert moved is not None and moved is not first and moved.read_at is not None and moved.read_at >= first.read_at
+    time.sleep(0.2)
+    # Without the RSS now, or without a longer steady_age, max_age alone counts.
+    again = scanner.smaps(hog.pid, max_age=0.05, steady_age=3600)
+    assert again is not None and again is not moved
+    time.sleep(0.2)
+    assert scanner.smaps(hog.pid, max_age=0.05, rss=rss) is not again
+    # Held still past steady_age: read again.
+    kept = scanner.smaps(hog.pid, max_age=0.05, rss=rss, steady_age=0.1)
+    time.sleep(0.2)
+    assert scanner.smaps(hog.pid, max_age=0.05, rss=rss, steady_age=0.1) is not kept
+
+
+def test_a_charted_pid_is_read_at_the_usual_cadence_however_still_its_rss(hog: subprocess.Popen[str]) -> None:
+    """The dashboard keeps a still row's reading longer; a process view charts a
+    point per read, so its pid keeps the plain cadence."""
+    col = LocalCollector(Config(), gpu=False, services=False, smaps_max_age=0.1, smaps_steady_age=3600)
+    try:
+        def read_at(**options: object) -> float | None:
+            snap = col.poll(detail_pids=[hog.pid], **options)  # type: ignore[arg-type]
+            (row,) = [p for p in snap.processes if p.pid == hog.pid]
+            assert row.uss_bytes is not None and row.uss_bytes >= 290 * MiB
+            return row.smaps_time
+
+        shown = read_at()
+        time.sleep(0.3)
+        assert read_at() == shown  # the hog's RSS holds still: the reading is kept
+        charted = read_at(charted_pids=[hog.pid])
+        assert charted is not None and shown is not None and charted > shown
+        time.sleep(0.3)
+        later = read_at(charted_pids=[hog.pid])
+        assert later is not None and later > charted
+    finally:
+        col.close()
+
+
 def test_scanner_sees_a_process_leave_and_a_new_one_arrive(scanner: ProcessScanner) -> None:
     first = spawn(HOG, "20", "first-child")
     try:
@@ -389,3 +436,73 @@ def test_steady_process_shows_no_real_growth(hog: subprocess.Popen[str]) -> None
     growth = history.growth(hog.pid)
     assert growth is not None
     assert abs(growth) < 10 * MiB
+
+
+def test_each_process_is_measured_against_its_cgroups_effective_limit_read_afresh_each_scan(tmp_path: Path) -> None:
+    """The scan reads only the limit files (their places found once per cgroup):
+    the limits it finds are the cgroup reader's, on v1 and v2 sample trees, and
+    a limit changed between two scans is the one the next scan uses."""
+    from memdash.sources.cgroup import CgroupRoots, memory_for_cgroup_text
+
+    mib = 1024 * 1024
+    ram = 2048 * mib
+    unlimited = 9223372036854771712
+
+    def tree(name: str) -> tuple[CgroupRoots, Path]:
+        proc, cg = tmp_path / name / "proc", tmp_path / name / "cg"
+        proc.mkdir(parents=True)
+        cg.mkdir()
+        return CgroupRoots(proc=str(proc), sys_fs_cgroup=str(cg)), cg
+
+    def put(path: Path, text: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+    def process(roots: CgroupRoots, pid: int, cgroup_text: str) -> None:
+        d = Path(roots.proc) / str(pid)
+        put(d / "statm", "5000 1000 300 10 0 200 0\n")
+        put(d / "stat", f"{pid} (p{pid}) S 1 {pid} {pid} 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 1234 0 0\n")
+        put(d / "cmdline", f"p{pid}\0")
+        put(d / "cgroup", cgroup_text)
+
+    v1, v1cg = tree("v1")
+    m = v1cg / "memory"
+    for rel, limit in (("", unlimited), ("a", 600 * mib), ("a/b", unlimited), ("a/b/c", 800 * mib),
+                       ("free", unlimited), ("zero", 0), ("huge", 4 * ram)):
+        put(m / rel / "memory.limit_in_bytes", f"{limit}\n")
+    put(m / "junk" / "memory.limit_in_bytes", "lots\n")
+    v2, v2cg = tree("v2")
+    for rel, limit in (("", None), ("s", "max"), ("s/api", 256 * mib), ("s/web", "max"), ("neg", -1)):
+        put(v2cg / rel / "cgroup.controllers", "memory\n")
+        if limit is not None:
+            put(v2cg / rel / "memory.max", f"{limit}\n")
+    cases = {
+        v1: {101: "4:memory:/a/b/c\n", 102: "4:memory:/a\n", 103: "4:memory:/free\n", 104: "4:memory:/zero\n",
+             105: "4:memory:/junk\n", 106: "4:memory:/not/there\n", 107: "4:memory:/huge\n", 108: "1:name=systemd:/\n"},
+        v2: {201: "0::/s/api\n", 202: "0::/s/web\n", 203: "0::/neg\n", 204: "0::/\n", 205: "0::/gone\n"},
+    }
+    scanners = {roots: ProcessScanner(total_bytes=ram, roots=roots) for roots in cases}
+    try:
+        def limits(roots: CgroupRoots) -> dict[int, int]:
+            return {r[0]: r[2] for r in scanners[roots].scan_raw()}
+
+        for roots, procs in cases.items():
+            for pid, text in procs.items():
+                process(roots, pid, text)
+            got = limits(roots)
+            assert set(got) == set(procs)
+            for pid, text in procs.items():
+                cg = memory_for_cgroup_text(text, roots)
+                want = cg.limit_bytes if cg is not None and cg.limit_bytes is not None and cg.limit_bytes < ram else None
+                assert got[pid] == (want or ram), (pid, text)  # no limit of its own: physical RAM
+        assert limits(v1)[101] == 600 * mib and limits(v2)[202] == ram
+        # The limits move between two scans: the same scanner's next scan uses them.
+        put(m / "a/b/c" / "memory.limit_in_bytes", f"{300 * mib}\n")
+        put(m / "a" / "memory.limit_in_bytes", f"{unlimited}\n")
+        put(v2cg / "s/web" / "memory.max", f"{100 * mib}\n")
+        assert {pid: lim for pid, lim in limits(v1).items() if pid in (101, 102)} == {101: 300 * mib, 102: ram}
+        assert {pid: lim for pid, lim in limits(v2).items() if pid in (201, 202, 203)} == {
+            201: 256 * mib, 202: 100 * mib, 203: ram}
+    finally:
+        for scanner in scanners.values():
+            scanner.close()

@@ -66,7 +66,8 @@ class Collector(Protocol):
     """What the engine needs of a local collector (:class:`~memdash.collector.LocalCollector`)."""
 
     def poll(self, *, detail_pids: Iterable[int] = (), detail_top: int = 0, limit: int | None = None,
-             keep_rss_bytes: int | None = None, keep_limited: bool = False) -> Snapshot: ...
+             keep_rss_bytes: int | None = None, keep_limited: bool = False,
+             charted_pids: Iterable[int] = ()) -> Snapshot: ...
 
     def close(self) -> None: ...
 
@@ -115,7 +116,9 @@ class Engine:
         smaps_max_age: how old a process's USS/PSS/swap may be before it is read
             again (``None``: the dashboard's ``SMAPS_MAX_AGE_SECONDS``; the
             recorder keeps them a minute: ``smaps_rollup`` of a big process is
-            the dearest read there is, and RSS stays fresh each frame).
+            the dearest read there is, and RSS stays fresh each frame). With
+            ``None`` a row on screen whose RSS holds still keeps its reading up
+            to ``SMAPS_STEADY_SECONDS``; a process view's pid never does.
         targets_after_first_frame: start the target schedule once the first frame is
             published, not with :meth:`start` (the dashboard: the target thread's
             imports and connections held the GIL while the first screen was drawn).
@@ -192,9 +195,13 @@ class Engine:
                     from memdash.collector import LocalCollector
 
                     age = self._smaps_max_age
+                    # The dashboard's cadence (None), or the caller's with no
+                    # longer keeping of steady rows (the recorder's minute).
                     self._collector = LocalCollector(self.config, history=self.history,
                                                      smaps_max_age=LocalCollector.SMAPS_MAX_AGE_SECONDS
                                                      if age is None else age,
+                                                     smaps_steady_age=LocalCollector.SMAPS_STEADY_SECONDS
+                                                     if age is None else 0.0,
                                                      **self._collector_options)
                 collector = self._collector
         return collector
@@ -506,7 +513,12 @@ class Engine:
             keep["keep_limited"] = True
         # A process view's pid gets USS/PSS/swap read too (at the collector's
         # smaps cadence), wherever it is in the table, for its series.
-        charted = tuple(pid for pid in smaps_series_pids(view.series) if pid not in visible)
+        series_pids = smaps_series_pids(view.series)
+        charted = tuple(pid for pid in series_pids if pid not in visible)
+        if series_pids and not first:
+            # Its chart gets a point each read: read at the usual cadence, not
+            # only when its RSS moves (ProcessScanner.smaps).
+            keep["charted_pids"] = tuple(series_pids)
         return self.collector.poll(
             detail_pids=() if first else (*visible, *charted),
             detail_top=0 if (first or visible) else view.top,

@@ -57,3 +57,64 @@ async def test_lines_are_the_tables_width_with_each_cell_in_place() -> None:
         assert row1[0][1] == table.rich_style  # a plain cell in the row style
         row2 = cells_of(lines[2])
         assert row2[8][1] == table.rich_style + palette.styles[Level.CRITICAL]
+
+
+def screen_text(app: App[None]) -> list[str]:
+    return ["".join(seg.text for seg in strip).rstrip() for strip in app.screen._compositor.render_strips()]
+
+
+async def test_a_fitted_table_shows_each_new_set_of_rows_and_its_cells() -> None:
+    """A table sized by its container, without a scrollbar (the process table's
+    "top" mode) takes a new row count without laying out the screen: the lines
+    drawn are still exactly the rows given, changed cells and all."""
+    app = TableApp()
+    async with app.run_test(size=(WIDTH, 10)) as pilot:
+        table = app.query_one(LineTable)
+        table.styles.overflow_y = "hidden"
+        palette = LevelPalette()
+
+        def rows(n: int, tag: str) -> list:
+            return [(i, ((str(i), Level.UNKNOWN), ("ok", Level.EXCELLENT), (f"{tag}-{i}", Level.UNKNOWN)))
+                    for i in range(1, n + 1)]
+
+        for n, tag in ((9, "a"), (4, "b"), (7, "c"), (7, "d"), (2, "e"), (9, "f")):
+            table.set_rows(rows(n, tag), palette)
+            await pilot.pause()
+            lines = screen_text(app)
+            assert lines[0].startswith("    PID LVL   NAME")
+            shown = [line.split() for line in lines[1:] if line]
+            assert shown == [[str(i), "ok", f"{tag}-{i}"] for i in range(1, n + 1)], (n, tag)
+            assert table.virtual_size.height == n + 1 and table.scroll_y == 0
+
+
+async def test_lines_drawn_are_what_textuals_styles_cache_draws(monkeypatch) -> None:
+    """The table hands the compositor its own strips (with the app's line
+    filters) instead of re-styling each line through Textual's styles cache:
+    the same segments come out, in colour and under NO_COLOR, with and without
+    focus, cropped or not."""
+    from textual.geometry import Region
+    from textual.scroll_view import ScrollView
+
+    for no_color in (False, True):
+        if no_color:
+            monkeypatch.setenv("NO_COLOR", "1")
+        app = TableApp()
+        async with app.run_test(size=(WIDTH, 10)) as pilot:
+            table = app.query_one(LineTable)
+            for _ in range(100):  # bounded: until the table has its size
+                if table.size.width == WIDTH:
+                    break
+                await pilot.pause(0.02)
+            table.styles.overflow_y = "hidden"
+            await pilot.pause()
+            assert table._bare()
+            for focused in (True, False):
+                table.focus() if focused else table.blur()
+                await pilot.pause()
+                for crop in (Region(0, 0, WIDTH, 6), Region(3, 1, 20, 3)):
+                    ours = table.render_lines(crop)
+                    textuals = ScrollView.render_lines(table, crop)
+                    assert [list(s) for s in ours] == [list(s) for s in textuals], (no_color, focused, crop)
+            table.styles.padding = (0, 1)  # Textual's own styling again where it adds something
+            await pilot.pause()
+            assert not table._bare()

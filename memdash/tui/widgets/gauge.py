@@ -16,8 +16,21 @@ class LevelBar(Widget):
     LevelBar { height: 1; width: 1fr; }
     """
 
-    percent: reactive[float | None] = reactive(None)
+    # repaint=False: watch_percent repaints only when the bar drawn would differ
+    # (memory moves a little every refresh; the bar moves a cell now and then,
+    # and rendering it costs about a millisecond).
+    percent: reactive[float | None] = reactive(None, repaint=False)
     """How full, 0-100; ``None`` draws an empty, unknown bar."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._drawn: tuple[int, int | None] | None = None  # (width, filled cells) last rendered
+
+    def _cells(self, percent: float | None) -> tuple[int, int | None]:
+        width = max(1, self.size.width)
+        if percent is None:
+            return width, None
+        return width, round(width * min(100.0, max(0.0, percent)) / 100)
 
     def set_value(self, percent: float | None, level: Level) -> None:
         """Show ``percent`` at ``level``."""
@@ -25,11 +38,14 @@ class LevelBar(Widget):
         for other in Level:
             self.set_class(other is level, other.css_class)
 
+    def watch_percent(self) -> None:
+        if self._cells(self.percent) != self._drawn:
+            self.refresh()
+
     def render(self) -> Text:
-        width = max(1, self.size.width)
-        if self.percent is None:
+        self._drawn = (width, filled) = self._cells(self.percent)
+        if filled is None:
             return Text("?" + "·" * (width - 1), style="dim")
-        filled = round(width * min(100.0, max(0.0, self.percent)) / 100)
         bar = Text("█" * filled)
         bar.append("░" * (width - filled), style="dim")
         return bar

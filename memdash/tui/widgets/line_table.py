@@ -17,9 +17,11 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding
+from textual.color import Color
 from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.widget import Widget
 
 from memdash.levels import Level
 from memdash.textsafe import printable
@@ -33,6 +35,8 @@ Cell = tuple[str, Level] | tuple[str, Level, bool]
 _GAP = 1
 _CRITICAL_MARK = Style(bold=True, underline=True)
 _DIM = Style(dim=True)
+#: Cell segments a table keeps for its next repaints (cleared whole past this).
+_MADE_MAX = 4096
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,8 @@ class LineTable(ScrollView, can_focus=True):
         self._palette_gen = 0
         self.cursor_row = 0
         self._pass: tuple[int, Style] | None = None  # (width, row style) during a repaint
+        # (cell, width, left, base style, coloured) -> (segment, its length; -1: not all ASCII)
+        self._made: dict[tuple[object, ...], tuple[Segment, int]] = {}
 
     # -- hooks for subclasses -------------------------------------------------
 
@@ -151,12 +157,28 @@ class LineTable(ScrollView, can_focus=True):
         self._update_virtual_size()
 
     def _update_virtual_size(self) -> None:
-        self.virtual_size = Size(self.size.width, len(self._order) + 1)
+        size = Size(self.size.width, len(self._order) + 1)
+        if size == self.virtual_size:
+            return
+        styles = self.styles
+        if styles.overflow_y == "hidden" and not styles.is_auto_height and size.width == self.virtual_size.width:
+            # No scrollbar to show or hide, and the table's own size does not
+            # depend on its rows (the process table in "top" mode): nothing else
+            # on screen moves, so no layout of the whole screen, which setting
+            # virtual_size asks for (~8 ms a time). set_rows repaints the lines.
+            self.set_reactive(Widget.virtual_size, size)
+            self._scroll_update(size)
+            if self.scroll_y > self.max_scroll_y:
+                self.scroll_to(y=self.max_scroll_y, animate=False)
+            return
+        self.virtual_size = size
 
     # -- rows -------------------------------------------------------------------
 
     def set_rows(self, rows: Sequence[tuple[Hashable, tuple[Cell, ...]]], palette: LevelPalette) -> None:
         """Show ``rows`` (key, cells) in this order; repaint only rows on screen that changed."""
+        if palette is not self._palette:
+            self._made.clear()
         self._palette = palette
         cursor_key = self.cursor_key
         order = [key for key, _ in rows]
@@ -201,6 +223,7 @@ class LineTable(ScrollView, can_focus=True):
         self._palette = palette
         self._palette_gen += 1
         self._strips.clear()
+        self._made.clear()  # their styles came from the old palette
         self._header = None
         self.refresh()
 
@@ -241,21 +264,31 @@ class LineTable(ScrollView, can_focus=True):
         length = 0
         if len(cells) == len(self._all_specs) and len(self._shown_columns) != len(cells):
             cells = [cells[i] for i in self._shown_columns]
+        made = self._made
+        if len(made) > _MADE_MAX:
+            made.clear()
         for spec, width, cell in zip(self._specs, self._widths_now(), cells):
-            text, level = cell[0], cell[1]
-            text = printable(text, width)  # control bytes shown escaped, cut with "…"
-            padded = text.ljust(width) if spec.left else text.rjust(width)
+            # A row repaints when any of its cells changes (a USS age ticks every
+            # second): its other cells' segments are the ones made last time.
+            key = (cell, width, spec.left, base, coloured)
+            found = made.get(key)
+            if found is None:
+                text, level = cell[0], cell[1]
+                text = printable(text, width)  # control bytes shown escaped, cut with "…"
+                padded = text.ljust(width) if spec.left else text.rjust(width)
+                if coloured:
+                    style = base + styles[level] if level is not Level.UNKNOWN else base
+                else:
+                    # Under the cursor (and without colour) a critical cell is still marked.
+                    style = base + _CRITICAL_MARK if level is Level.CRITICAL else base
+                if len(cell) > 2 and cell[2]:
+                    style += _DIM
+                found = made[key] = (Segment(padded, style), len(padded) if padded.isascii() else -1)
+            segment, cells_long = found
             if ascii_only:
-                ascii_only = padded.isascii()
-                length += len(padded) + _GAP
-            if coloured:
-                style = base + styles[level] if level is not Level.UNKNOWN else base
-            else:
-                # Under the cursor (and without colour) a critical cell is still marked.
-                style = base + _CRITICAL_MARK if level is Level.CRITICAL else base
-            if len(cell) > 2 and cell[2]:
-                style += _DIM
-            segments.append(Segment(padded, style))
+                ascii_only = cells_long >= 0
+                length += cells_long + _GAP
+            segments.append(segment)
             segments.append(gap)
         width = self.size.width if line_width is None else line_width
         if ascii_only and length <= width:
@@ -266,12 +299,46 @@ class LineTable(ScrollView, can_focus=True):
             return Strip(segments, width)
         return Strip(segments).adjust_cell_length(width, base)
 
+    def _bare(self) -> bool:
+        """Whether Textual's per-line styling would leave our lines as they are:
+        no scrollbar, padding, border, outline, tint, hatch or transparency."""
+        styles = self.styles
+        return not (
+            self.show_vertical_scrollbar or self.show_horizontal_scrollbar or any(styles.gutter)
+            or any(edge for edge, _ in styles.outline) or styles.tint.a or self.opacity != 1.0
+            or styles.text_opacity != 1.0 or (styles.has_rule("hatch") and styles.hatch != "none")
+            or self._border_title is not None or self._border_subtitle is not None
+        )
+
     def render_lines(self, crop: Region) -> list[Strip]:
         # One look-up of the width and the row style per repaint, not several per
         # line: ``self.size`` finds the widget on its screen each time.
-        self._pass = (self.size.width, self.rich_style)
+        width = self.size.width
+        self._pass = (width, self.rich_style)
         try:
-            return super().render_lines(crop)
+            if not self.is_attached or not self._bare():
+                # Removed while the compositor still holds it (shutdown): the
+                # lines Textual cached, not new ones from a widget whose styles
+                # are gone.
+                return super().render_lines(crop)
+            # Textual's styles cache would re-style each of our lines (our strips
+            # are already the width, in the row's colours) and build a new strip
+            # for it: ~50 us a line, and every shown row repaints every second
+            # while its USS/PSS age ticks. The app's line filters still apply
+            # (NO_COLOR, ANSI colours), each kept with the strip it made.
+            filters = self.get_line_filters()
+            background = self.background_colors[1] if filters else Color(0, 0, 0)
+            render_line = self.render_line
+            strips = []
+            for y in crop.line_range:
+                strip = render_line(y)
+                for line_filter in filters:
+                    strip = strip.apply_filter(line_filter, background)
+                strips.append(strip)
+            x1, x2 = crop.column_span
+            if (x1, x2) != (0, width):
+                strips = [strip.crop(x1, x2) for strip in strips]
+            return strips
         finally:
             self._pass = None
 
@@ -296,7 +363,12 @@ class LineTable(ScrollView, can_focus=True):
         cached = self._strips.get(key)
         if cached is not None and cached[0] == cache_key:
             return cached[1]
-        base = self.get_component_rich_style("line-table--cursor") if cursor else row_style
+        base = row_style
+        if cursor:
+            try:
+                base = self.get_component_rich_style("line-table--cursor")
+            except KeyError:  # removed (shutdown): its component styles are gone
+                pass
         # The cursor row keeps the cursor colours: level colours on it would be unreadable.
         strip = self._line(cells, base, not cursor, width)
         self._strips[key] = (cache_key, strip)
