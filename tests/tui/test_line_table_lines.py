@@ -28,6 +28,16 @@ class TableApp(App[None]):
         table.set_rows(ROWS, LevelPalette())
 
 
+async def sized_table(app, pilot) -> LineTable:
+    """The app's table, once it has its width."""
+    table = app.query_one(LineTable)
+    for _ in range(100):  # bounded
+        if table.size.width == WIDTH:
+            break
+        await pilot.pause(0.02)
+    return table
+
+
 def cells_of(strip) -> list[tuple[str, object]]:
     """One (character, style) per character drawn."""
     return [(ch, seg.style) for seg in strip for ch in seg.text]
@@ -36,11 +46,7 @@ def cells_of(strip) -> list[tuple[str, object]]:
 async def test_lines_are_the_tables_width_with_each_cell_in_place() -> None:
     app = TableApp()
     async with app.run_test(size=(WIDTH, 10)) as pilot:
-        table = app.query_one(LineTable)
-        for _ in range(100):  # bounded: until the table has its size
-            if table.size.width == WIDTH:
-                break
-            await pilot.pause(0.02)
+        table = await sized_table(app, pilot)
         table.cursor_row = 2  # the cursor away from the rows checked for colour
         lines = [table.render_line(y) for y in range(4)]
         for strip in lines:
@@ -100,11 +106,7 @@ async def test_lines_drawn_are_what_textuals_styles_cache_draws(monkeypatch) -> 
             monkeypatch.setenv("NO_COLOR", "1")
         app = TableApp()
         async with app.run_test(size=(WIDTH, 10)) as pilot:
-            table = app.query_one(LineTable)
-            for _ in range(100):  # bounded: until the table has its size
-                if table.size.width == WIDTH:
-                    break
-                await pilot.pause(0.02)
+            table = await sized_table(app, pilot)
             table.styles.overflow_y = "hidden"
             await pilot.pause()
             assert table._bare()
